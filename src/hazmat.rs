@@ -1,0 +1,93 @@
+//! ⚠️ Hazardous materials: raw protocol steps for test vectors and fuzzing.
+//!
+//! **Do not use these in an application.** They expose intermediate secrets
+//! (DH outputs, SK, chain and message keys) so that another implementation
+//! can be checked step by step against SPEC.md. Nothing here changes how the
+//! protocol runs; this module only makes internal functions visible, and
+//! exists only with the `hazmat` feature.
+
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+
+use crate::crypto::{KEY_LEN, NONCE_LEN, Secret32};
+use crate::error::KeyAgreementError;
+use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use crate::labels;
+use crate::ratchet::chain_key::ChainKey;
+use crate::ratchet::message_key::MessageKey;
+use crate::ratchet::root_key::RootKey;
+
+/// Every X3DH intermediate (SPEC.md §4.3).
+#[derive(Clone, Debug)]
+pub struct X3dhTranscript {
+    /// DH1, DH2, DH3 and, with a one-time prekey, DH4.
+    pub dh: Vec<[u8; KEY_LEN]>,
+    /// The shared secret SK.
+    pub sk: [u8; KEY_LEN],
+    /// AD = IK_A || IK_B || binding.
+    pub ad: Vec<u8>,
+    /// SHA-256(AD).
+    pub ad_hash: [u8; KEY_LEN],
+}
+
+/// X3DH as initiator; returns EK_A's public key and the transcript.
+///
+/// # Errors
+/// As [`crate::Session::initiate`].
+pub fn x3dh_initiate<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    identity: &IdentityKeyPair,
+    bundle: &PreKeyBundle,
+    binding: &[u8],
+) -> Result<([u8; KEY_LEN], X3dhTranscript), KeyAgreementError> {
+    let out = crate::x3dh::initiate(rng, identity, bundle, binding)?;
+    Ok((out.ephemeral_public, out.output.transcript))
+}
+
+/// X3DH as responder.
+///
+/// # Errors
+/// As [`crate::Session::respond`].
+pub fn x3dh_respond(
+    identity: &IdentityKeyPair,
+    signed_prekey: &SignedPreKey,
+    one_time_prekey: Option<&OneTimePreKey>,
+    initiator: &IdentityKey,
+    ephemeral: &[u8; KEY_LEN],
+    binding: &[u8],
+) -> Result<X3dhTranscript, KeyAgreementError> {
+    Ok(crate::x3dh::respond(identity, signed_prekey, one_time_prekey, initiator, ephemeral, binding)?.transcript)
+}
+
+/// KDF_RK(RK, DH output) = (RK', CK) (SPEC.md §5.2).
+pub fn kdf_rk(root_key: &[u8; KEY_LEN], dh_output: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
+    let (rk, ck) = RootKey(Secret32(*root_key)).kdf(&Secret32(*dh_output));
+    (rk.0.0, ck.key().0)
+}
+
+/// KDF_CK(CK) = (MK, CK') (SPEC.md §5.3).
+pub fn kdf_ck(chain_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
+    let ck = ChainKey::new(Secret32(*chain_key), 0);
+    let mk = ck.message_key();
+    let next = ck.next().map(|c| c.key().0).unwrap_or_default();
+    (mk.key().0, next)
+}
+
+/// A session message key's AES-256-GCM key and nonce (SPEC.md §5.4).
+pub fn expand_message_key(message_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], [u8; NONCE_LEN]) {
+    let k = MessageKey::new(Secret32(*message_key), 0).expand(labels::MESSAGE_KEY_INFO);
+    (*k.key(), *k.nonce())
+}
+
+/// A group message key's AES-256-GCM key and nonce (SPEC.md §7.3).
+pub fn expand_group_message_key(message_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], [u8; NONCE_LEN]) {
+    let k = MessageKey::new(Secret32(*message_key), 0).expand(labels::GROUP_MESSAGE_KEY_INFO);
+    (*k.key(), *k.nonce())
+}
+
+/// The X25519 private key of an identity (SPEC.md §3.1): the clamped
+/// first 32 bytes of SHA-512(seed).
+pub fn identity_x25519_secret(identity: &IdentityKeyPair) -> [u8; KEY_LEN] {
+    identity.x25519().secret_bytes().0
+}

@@ -1,0 +1,513 @@
+//! Identity keys, prekeys and prekey bundles (SPEC.md §3).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, Ed25519KeyPair, KEY_LEN, SIGNATURE_LEN, Secret32, X25519KeyPair};
+use crate::error::{DecodeError, KeyAgreementError};
+use crate::labels::SIGNED_PREKEY_CONTEXT;
+use crate::wire::{Reader, Writer, first_byte, kind};
+
+/// The public identity key: an Ed25519 public key (32 bytes), whose X25519
+/// form is used in X3DH (SPEC.md §3.1).
+///
+/// Decoding checks that the bytes are a canonical Ed25519 point not of small
+/// order, so every `IdentityKey` has a valid X25519 form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentityKey {
+    ed25519: [u8; KEY_LEN],
+    x25519: [u8; KEY_LEN],
+}
+
+impl IdentityKey {
+    /// Parses and validates a 32-byte Ed25519 public key.
+    ///
+    /// # Errors
+    /// [`DecodeError::InvalidKey`] for a non-canonical, off-curve or
+    /// small-order point.
+    ///
+    /// ```
+    /// # use sottovoce::IdentityKey;
+    /// assert!(IdentityKey::from_bytes(&[0u8; 32]).is_err()); // small order
+    /// ```
+    pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Result<Self, DecodeError> {
+        let x25519 = crypto::ed25519_public_to_x25519(bytes).ok_or(DecodeError::InvalidKey)?;
+        Ok(Self { ed25519: *bytes, x25519 })
+    }
+
+    /// The 32-byte Ed25519 encoding.
+    ///
+    /// ```
+    /// # use sottovoce::{IdentityKey, IdentityKeyPair};
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let ik = IdentityKeyPair::generate(&mut rng).public_key();
+    /// assert_eq!(IdentityKey::from_bytes(&ik.to_bytes()).unwrap(), ik);
+    /// ```
+    pub fn to_bytes(&self) -> [u8; KEY_LEN] {
+        self.ed25519
+    }
+
+    pub(crate) fn x25519(&self) -> &[u8; KEY_LEN] {
+        &self.x25519
+    }
+
+    /// Verifies an Ed25519 signature made by this identity.
+    pub(crate) fn verify(&self, message: &[&[u8]], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        let joined: Vec<u8> = message.concat();
+        crypto::ed25519_verify(&self.ed25519, &joined, signature)
+    }
+}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityKey(")?;
+        for b in &self.ed25519 {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A long-term identity: one Ed25519 key pair, whose secret scalar is also
+/// its X25519 private key (SPEC.md §3.1 explains why one key, not two).
+pub struct IdentityKeyPair {
+    ed25519: Ed25519KeyPair,
+    x25519: X25519KeyPair,
+    public: IdentityKey,
+}
+
+impl IdentityKeyPair {
+    /// A new identity from 32 bytes of the caller's RNG (the Ed25519 seed).
+    ///
+    /// ```
+    /// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let alice = sottovoce::IdentityKeyPair::generate(&mut rng);
+    /// println!("{:?}", alice.public_key());
+    /// ```
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self::from_seed_secret(&crypto::random_secret(rng))
+    }
+
+    /// Rebuilds an identity from its 32-byte Ed25519 seed, as returned by
+    /// [`IdentityKeyPair::to_seed`]. Used to persist an identity.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let ik = sottovoce::IdentityKeyPair::generate(&mut rng);
+    /// let again = sottovoce::IdentityKeyPair::from_seed(&ik.to_seed());
+    /// assert_eq!(ik.public_key(), again.public_key());
+    /// ```
+    pub fn from_seed(seed: &[u8; KEY_LEN]) -> Self {
+        Self::from_seed_secret(&Secret32(*seed))
+    }
+
+    fn from_seed_secret(seed: &Secret32) -> Self {
+        let ed25519 = Ed25519KeyPair::from_seed(seed);
+        let x25519 = ed25519.to_x25519();
+        let ed_pub = ed25519.public();
+        // The public key of a seed-derived key pair is always a valid,
+        // prime-order point; its Montgomery form is X25519(scalar, 9).
+        let public = IdentityKey { ed25519: ed_pub, x25519: *x25519.public() };
+        Self { ed25519, x25519, public }
+    }
+
+    /// The 32-byte Ed25519 seed, the only secret of an identity.
+    ///
+    /// # Security
+    /// This is the identity's whole secret. Store it only encrypted.
+    pub fn to_seed(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.ed25519.seed().0)
+    }
+
+    /// The public identity key.
+    pub fn public_key(&self) -> IdentityKey {
+        self.public
+    }
+
+    pub(crate) fn x25519(&self) -> &X25519KeyPair {
+        &self.x25519
+    }
+
+    pub(crate) fn sign(&self, message: &[&[u8]]) -> [u8; SIGNATURE_LEN] {
+        let joined: Vec<u8> = message.concat();
+        self.ed25519.sign(&joined)
+    }
+}
+
+impl fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { ed25519: _, x25519: _, public } = self;
+        f.debug_struct("IdentityKeyPair").field("public", public).finish_non_exhaustive()
+    }
+}
+
+/// The id of a signed or one-time prekey, chosen by its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PreKeyId(pub u32);
+
+/// A medium-term X25519 prekey signed by the identity key (SPEC.md §3.2).
+pub struct SignedPreKey {
+    id: PreKeyId,
+    key: X25519KeyPair,
+    signature: [u8; SIGNATURE_LEN],
+}
+
+impl SignedPreKey {
+    /// Generates a signed prekey with the given id, signed by `identity`.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let ik = IdentityKeyPair::generate(&mut rng);
+    /// let spk = SignedPreKey::generate(&mut rng, PreKeyId(1), &ik);
+    /// assert_eq!(spk.id(), PreKeyId(1));
+    /// ```
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, id: PreKeyId, identity: &IdentityKeyPair) -> Self {
+        Self::from_secret(id, &crypto::random_secret(rng), identity)
+    }
+
+    /// Rebuilds a signed prekey from its 32-byte X25519 private key (as
+    /// returned by [`SignedPreKey::to_secret`]), re-signing it.
+    pub fn from_secret_bytes(id: PreKeyId, secret: &[u8; KEY_LEN], identity: &IdentityKeyPair) -> Self {
+        Self::from_secret(id, &Secret32(*secret), identity)
+    }
+
+    fn from_secret(id: PreKeyId, secret: &Secret32, identity: &IdentityKeyPair) -> Self {
+        let key = X25519KeyPair::from_secret(secret);
+        let signature = identity.sign(&[SIGNED_PREKEY_CONTEXT, &id.0.to_be_bytes(), key.public()]);
+        Self { id, key, signature }
+    }
+
+    /// The private key, to persist this prekey.
+    ///
+    /// # Security
+    /// Secret. Store it only encrypted.
+    pub fn to_secret(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.key.secret_bytes().0)
+    }
+
+    /// This prekey's id.
+    pub fn id(&self) -> PreKeyId {
+        self.id
+    }
+
+    /// The X25519 public key.
+    pub fn public_key(&self) -> [u8; KEY_LEN] {
+        *self.key.public()
+    }
+
+    /// The Ed25519 signature over
+    /// `SIGNED_PREKEY_CONTEXT || id (u32 BE) || public key`.
+    pub fn signature(&self) -> [u8; SIGNATURE_LEN] {
+        self.signature
+    }
+
+    pub(crate) fn key(&self) -> &X25519KeyPair {
+        &self.key
+    }
+}
+
+impl fmt::Debug for SignedPreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { id, key: _, signature: _ } = self;
+        f.debug_struct("SignedPreKey").field("id", id).finish_non_exhaustive()
+    }
+}
+
+/// A single-use X25519 prekey (SPEC.md §3.3).
+pub struct OneTimePreKey {
+    id: PreKeyId,
+    key: X25519KeyPair,
+}
+
+impl OneTimePreKey {
+    /// Generates a one-time prekey with the given id.
+    ///
+    /// ```
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let opk = sottovoce::OneTimePreKey::generate(&mut rng, sottovoce::PreKeyId(7));
+    /// assert_eq!(opk.id().0, 7);
+    /// ```
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, id: PreKeyId) -> Self {
+        Self { id, key: X25519KeyPair::from_secret(&crypto::random_secret(rng)) }
+    }
+
+    /// Rebuilds a one-time prekey from its private key.
+    pub fn from_secret_bytes(id: PreKeyId, secret: &[u8; KEY_LEN]) -> Self {
+        Self { id, key: X25519KeyPair::from_secret(&Secret32(*secret)) }
+    }
+
+    /// The private key, to persist this prekey.
+    ///
+    /// # Security
+    /// Secret. Store it only encrypted.
+    pub fn to_secret(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.key.secret_bytes().0)
+    }
+
+    /// This prekey's id.
+    pub fn id(&self) -> PreKeyId {
+        self.id
+    }
+
+    /// The X25519 public key.
+    pub fn public_key(&self) -> [u8; KEY_LEN] {
+        *self.key.public()
+    }
+
+    pub(crate) fn key(&self) -> &X25519KeyPair {
+        &self.key
+    }
+}
+
+impl fmt::Debug for OneTimePreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { id, key: _ } = self;
+        f.debug_struct("OneTimePreKey").field("id", id).finish_non_exhaustive()
+    }
+}
+
+/// What a responder publishes so that others can start sessions with it
+/// without it being online (SPEC.md §3.4).
+///
+/// ```text
+///  0      1                33        37                69
+///  +------+----------------+---------+-----------------+---------------+
+///  | 0x13 | IK (Ed25519)   | SPK id  | SPK (X25519)    | Sig(IK, SPK)  |
+///  +------+----------------+---------+-----------------+---------------+
+///  133    134      138              170
+///  +------+--------+----------------+
+///  | flag | OPK id | OPK (X25519)   |   (OPK id and OPK only if flag = 1)
+///  +------+--------+----------------+
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeyBundle {
+    identity_key: IdentityKey,
+    signed_prekey_id: PreKeyId,
+    signed_prekey: [u8; KEY_LEN],
+    signature: [u8; SIGNATURE_LEN],
+    one_time_prekey: Option<(PreKeyId, [u8; KEY_LEN])>,
+}
+
+impl PreKeyBundle {
+    /// Assembles a bundle from an identity's public key, its signed prekey
+    /// and optionally one of its one-time prekeys.
+    pub fn new(identity_key: IdentityKey, signed_prekey: &SignedPreKey, one_time_prekey: Option<&OneTimePreKey>) -> Self {
+        Self {
+            identity_key,
+            signed_prekey_id: signed_prekey.id,
+            signed_prekey: signed_prekey.public_key(),
+            signature: signed_prekey.signature,
+            one_time_prekey: one_time_prekey.map(|k| (k.id, k.public_key())),
+        }
+    }
+
+    /// The responder's identity key.
+    pub fn identity_key(&self) -> IdentityKey {
+        self.identity_key
+    }
+
+    /// The id of the signed prekey.
+    pub fn signed_prekey_id(&self) -> PreKeyId {
+        self.signed_prekey_id
+    }
+
+    /// The id of the one-time prekey, if the bundle has one.
+    pub fn one_time_prekey_id(&self) -> Option<PreKeyId> {
+        self.one_time_prekey.map(|(id, _)| id)
+    }
+
+    pub(crate) fn signed_prekey(&self) -> &[u8; KEY_LEN] {
+        &self.signed_prekey
+    }
+
+    pub(crate) fn one_time_prekey(&self) -> Option<&[u8; KEY_LEN]> {
+        self.one_time_prekey.as_ref().map(|(_, k)| k)
+    }
+
+    /// Checks the signed prekey's signature under the identity key.
+    ///
+    /// # Errors
+    /// [`KeyAgreementError::BadSignature`] if it does not verify.
+    pub fn verify(&self) -> Result<(), KeyAgreementError> {
+        let ok = self.identity_key.verify(
+            &[SIGNED_PREKEY_CONTEXT, &self.signed_prekey_id.0.to_be_bytes(), &self.signed_prekey],
+            &self.signature,
+        );
+        if ok { Ok(()) } else { Err(KeyAgreementError::BadSignature) }
+    }
+
+    /// The encoding of SPEC.md §6.4.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(170);
+        out.put_u8(first_byte(kind::PREKEY_BUNDLE));
+        out.put(&self.identity_key.to_bytes());
+        out.put_u32(self.signed_prekey_id.0);
+        out.put(&self.signed_prekey);
+        out.put(&self.signature);
+        out.put_flag(self.one_time_prekey.is_some());
+        if let Some((id, key)) = &self.one_time_prekey {
+            out.put_u32(id.0);
+            out.put(key);
+        }
+        out
+    }
+}
+
+impl TryFrom<&[u8]> for PreKeyBundle {
+    type Error = DecodeError;
+
+    /// Decodes SPEC.md §6.4. Does not verify the signature (see
+    /// [`PreKeyBundle::verify`]; [`crate::Session::initiate`] always does).
+    fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(kind::PREKEY_BUNDLE)?;
+        let identity_key = IdentityKey::from_bytes(&r.array()?)?;
+        let signed_prekey_id = PreKeyId(r.u32()?);
+        let signed_prekey = r.array()?;
+        let signature = r.array()?;
+        let one_time_prekey = if r.flag()? { Some((PreKeyId(r.u32()?), r.array()?)) } else { None };
+        r.finish()?;
+        Ok(Self { identity_key, signed_prekey_id, signed_prekey, signature, one_time_prekey })
+    }
+}
+
+/// Where a responder keeps its prekeys. [`crate::Session::respond`] looks
+/// prekeys up here and removes a one-time prekey itself, only after the
+/// first message under it authenticated: a caller cannot forget to, nor do
+/// it too early.
+pub trait PreKeyStore {
+    /// The identity of this store's owner.
+    fn identity(&self) -> &IdentityKeyPair;
+    /// The signed prekey with this id, if still held.
+    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey>;
+    /// The one-time prekey with this id, if still held.
+    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey>;
+    /// Deletes a one-time prekey: called once, after authentication.
+    fn remove_one_time_prekey(&mut self, id: PreKeyId);
+}
+
+/// At most this many one-time prekeys an [`Account`] holds (SPEC.md §9).
+pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
+
+/// An identity with its prekeys: the in-memory [`PreKeyStore`] most
+/// applications need (SPEC.md §3).
+///
+/// ```
+/// use sottovoce::Account;
+/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut bob = Account::new(&mut rng);
+/// let ids = bob.generate_one_time_prekeys(&mut rng, 10);
+/// let bundle = bob.prekey_bundle(Some(ids[0])).unwrap();
+/// assert_eq!(bundle.identity_key(), bob.identity_key());
+/// ```
+pub struct Account {
+    identity: IdentityKeyPair,
+    signed_prekeys: Vec<SignedPreKey>,
+    one_time_prekeys: BTreeMap<PreKeyId, OneTimePreKey>,
+    next_prekey_id: u32,
+}
+
+/// How many signed prekeys an [`Account`] keeps: the current one and its
+/// predecessor, so prekey messages in flight across a rotation still work.
+pub const MAX_SIGNED_PREKEYS: usize = 2;
+
+impl Account {
+    /// A new identity with one signed prekey (id 1) and no one-time prekeys.
+    /// Consumes from `rng`: the identity seed, then the signed prekey.
+    pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        let spk = SignedPreKey::generate(rng, PreKeyId(1), &identity);
+        Self { identity, signed_prekeys: alloc::vec![spk], one_time_prekeys: BTreeMap::new(), next_prekey_id: 2 }
+    }
+
+    /// The public identity key.
+    pub fn identity_key(&self) -> IdentityKey {
+        self.identity.public_key()
+    }
+
+    /// The identity key pair.
+    pub fn identity_key_pair(&self) -> &IdentityKeyPair {
+        &self.identity
+    }
+
+    fn next_id(&mut self) -> PreKeyId {
+        let id = PreKeyId(self.next_prekey_id);
+        self.next_prekey_id = self.next_prekey_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Adds up to `count` one-time prekeys (never more than
+    /// [`MAX_ONE_TIME_PREKEYS`] held in all) and returns the new ids.
+    pub fn generate_one_time_prekeys<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, count: usize) -> Vec<PreKeyId> {
+        let room = MAX_ONE_TIME_PREKEYS.saturating_sub(self.one_time_prekeys.len());
+        let mut ids = Vec::new();
+        for _ in 0..count.min(room) {
+            let id = self.next_id();
+            self.one_time_prekeys.insert(id, OneTimePreKey::generate(rng, id));
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Replaces the signed prekey; the previous one is kept for messages in
+    /// flight, older ones are deleted.
+    pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> PreKeyId {
+        let id = self.next_id();
+        let spk = SignedPreKey::generate(rng, id, &self.identity);
+        self.signed_prekeys.push(spk);
+        while self.signed_prekeys.len() > MAX_SIGNED_PREKEYS {
+            self.signed_prekeys.remove(0);
+        }
+        id
+    }
+
+    /// The ids of the one-time prekeys still held.
+    pub fn one_time_prekey_ids(&self) -> Vec<PreKeyId> {
+        self.one_time_prekeys.keys().copied().collect()
+    }
+
+    /// A bundle with the current signed prekey and, if given and still held,
+    /// that one-time prekey. `None` if the one-time prekey is not held.
+    pub fn prekey_bundle(&self, one_time_prekey: Option<PreKeyId>) -> Option<PreKeyBundle> {
+        let spk = self.signed_prekeys.last()?;
+        let opk = match one_time_prekey {
+            Some(id) => Some(self.one_time_prekeys.get(&id)?),
+            None => None,
+        };
+        Some(PreKeyBundle::new(self.identity_key(), spk, opk))
+    }
+}
+
+impl PreKeyStore for Account {
+    fn identity(&self) -> &IdentityKeyPair {
+        &self.identity
+    }
+
+    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey> {
+        self.signed_prekeys.iter().find(|k| k.id == id)
+    }
+
+    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
+        self.one_time_prekeys.get(&id)
+    }
+
+    fn remove_one_time_prekey(&mut self, id: PreKeyId) {
+        self.one_time_prekeys.remove(&id);
+    }
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id: _ } = self;
+        f.debug_struct("Account")
+            .field("identity", &identity.public_key())
+            .field("signed_prekeys", &signed_prekeys.len())
+            .field("one_time_prekeys", &one_time_prekeys.len())
+            .finish()
+    }
+}

@@ -1,0 +1,66 @@
+//! Every KDF label and domain-separation string, defined once (SPEC.md §2.3).
+//!
+//! Each label starts with the suite name, so a future suite (SPEC.md §13)
+//! can never derive the same keys from the same inputs.
+
+/// The suite name that prefixes every label.
+pub const SUITE: &str = "sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256";
+
+/// HKDF info for the X3DH shared secret SK (SPEC.md §4.3).
+pub const X3DH_INFO: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/X3DH";
+/// HKDF info of KDF_RK (SPEC.md §5.2).
+pub const ROOT_INFO: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/RootKey";
+/// HKDF info expanding a session message key into AES key and nonce (SPEC.md §5.4).
+pub const MESSAGE_KEY_INFO: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/MessageKey";
+/// Prefix of the signed prekey signature input (SPEC.md §3.2).
+pub const SIGNED_PREKEY_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SignedPreKey";
+/// HKDF info expanding a group message key into AES key and nonce (SPEC.md §7.3).
+pub const GROUP_MESSAGE_KEY_INFO: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/MessageKey";
+/// Prefix of the group message signature input (SPEC.md §7.3).
+pub const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/Signature";
+/// AEAD associated data of a sealed saved state (SPEC.md §11.4).
+pub const SEALED_STATE_AD: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SealedState";
+
+/// Chain step input for the message key: MK = HMAC-SHA256(CK, 0x01) (SPEC.md §5.3).
+pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;
+/// Chain step input for the next chain key: CK' = HMAC-SHA256(CK, 0x02) (SPEC.md §5.3).
+pub const CHAIN_NEXT_KEY_BYTE: u8 = 0x02;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_starts_with_the_suite_name() {
+        for l in [
+            X3DH_INFO,
+            ROOT_INFO,
+            MESSAGE_KEY_INFO,
+            SIGNED_PREKEY_CONTEXT,
+            GROUP_MESSAGE_KEY_INFO,
+            GROUP_SIGNATURE_CONTEXT,
+            SEALED_STATE_AD,
+        ] {
+            assert!(l.starts_with(SUITE.as_bytes()));
+            assert_eq!(l[SUITE.len()], b'/');
+        }
+    }
+
+    #[test]
+    fn labels_are_distinct() {
+        let all = [
+            X3DH_INFO,
+            ROOT_INFO,
+            MESSAGE_KEY_INFO,
+            SIGNED_PREKEY_CONTEXT,
+            GROUP_MESSAGE_KEY_INFO,
+            GROUP_SIGNATURE_CONTEXT,
+            SEALED_STATE_AD,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}

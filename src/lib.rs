@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod crypto;
+mod error;
+pub mod labels;
+mod keys;
+mod message;
+mod ratchet;
+mod sealed;
+mod session;
+mod wire;
+mod x3dh;
+
+#[cfg(feature = "hazmat")]
+pub mod hazmat;
+
+pub use error::{DecodeError, DecryptError, EncryptError, ErrorCategory, KeyAgreementError, RestoreError};
+pub use keys::{
+    Account, IdentityKey, IdentityKeyPair, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, OneTimePreKey, PreKeyBundle,
+    PreKeyId, PreKeyStore, SignedPreKey,
+};
+pub use message::{MESSAGE_OVERHEAD, Message, NormalMessage, PreKeyMessage};
+pub use ratchet::{MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS};
+pub use session::{InboundSession, Session, SessionId};
+pub use x3dh::MAX_BINDING_LEN;

@@ -1,0 +1,257 @@
+//! Session message formats (SPEC.md §6.2, §6.3).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::crypto::{KEY_LEN, TAG_LEN};
+use crate::error::DecodeError;
+use crate::keys::{IdentityKey, PreKeyId};
+use crate::wire::{Reader, Writer, first_byte, kind};
+
+/// Length of a normal message's header: first byte, DHs, N.
+pub(crate) const HEADER_LEN: usize = 1 + KEY_LEN + 4;
+
+/// Bytes a normal message adds to its plaintext: header plus AEAD tag.
+///
+/// ```
+/// assert_eq!(sottovoce::MESSAGE_OVERHEAD, 53);
+/// ```
+pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+
+/// A Double Ratchet message (SPEC.md §6.2).
+///
+/// ```text
+///  0      1                     33          37
+///  +------+---------------------+-----------+----------------------------+
+///  | 0x11 | DHs (X25519, 32)    | N (u32 BE)| ciphertext || tag (16)     |
+///  +------+---------------------+-----------+----------------------------+
+/// ```
+/// The AEAD associated data is `SHA-256(AD) || bytes 0..37`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NormalMessage {
+    pub(crate) ratchet_key: [u8; KEY_LEN],
+    pub(crate) counter: u32,
+    /// The whole encoding: header, ciphertext, 16-byte tag.
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl NormalMessage {
+    /// The sender's ratchet public key DHs.
+    pub fn ratchet_key(&self) -> [u8; KEY_LEN] {
+        self.ratchet_key
+    }
+
+    /// The message number N in its sending chain.
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+
+    pub(crate) fn header(&self) -> [u8; HEADER_LEN] {
+        header(&self.ratchet_key, self.counter)
+    }
+
+    /// Ciphertext followed by the 16-byte tag.
+    pub(crate) fn ciphertext(&self) -> &[u8] {
+        self.bytes.get(HEADER_LEN..).unwrap_or_default()
+    }
+
+    /// The encoding of SPEC.md §6.2.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes.clone()
+    }
+
+    /// The encoding of SPEC.md §6.2, without a copy.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.put(&self.bytes);
+    }
+
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], counter: u32) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let (b0, rest) = h.split_at_mut(1);
+    let (rk, n) = rest.split_at_mut(KEY_LEN);
+    b0.copy_from_slice(&[first_byte(kind::MESSAGE)]);
+    rk.copy_from_slice(ratchet_key);
+    n.copy_from_slice(&counter.to_be_bytes());
+    h
+}
+
+impl TryFrom<&[u8]> for NormalMessage {
+    type Error = DecodeError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(kind::MESSAGE)?;
+        let ratchet_key = r.array()?;
+        let counter = r.u32()?;
+        let offset = r.position();
+        let ciphertext = r.rest();
+        if ciphertext.len() < TAG_LEN {
+            return Err(DecodeError::Truncated { offset: offset + ciphertext.len() });
+        }
+        Ok(Self { ratchet_key, counter, bytes: bytes.to_vec() })
+    }
+}
+
+impl fmt::Debug for NormalMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NormalMessage")
+            .field("counter", &self.counter)
+            .field("ciphertext_len", &self.ciphertext().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The initiator's first messages: X3DH header plus a normal message
+/// (SPEC.md §6.3). Sent until the initiator decrypts a reply.
+///
+/// ```text
+///  0      1            33           65         69     70              74
+///  +------+------------+------------+----------+------+---------------+-------------------+
+///  | 0x12 | IK_A (32)  | EK_A (32)  | SPK id   | flag | OPK id (flag) | normal message    |
+///  +------+------------+------------+----------+------+---------------+-------------------+
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreKeyMessage {
+    pub(crate) identity_key: IdentityKey,
+    pub(crate) base_key: [u8; KEY_LEN],
+    pub(crate) signed_prekey_id: PreKeyId,
+    pub(crate) one_time_prekey_id: Option<PreKeyId>,
+    pub(crate) message: NormalMessage,
+}
+
+impl PreKeyMessage {
+    /// The initiator's identity key IK_A.
+    pub fn identity_key(&self) -> IdentityKey {
+        self.identity_key
+    }
+
+    /// The initiator's ephemeral key EK_A; it also identifies the session
+    /// ([`crate::Session::session_id`]).
+    pub fn base_key(&self) -> [u8; KEY_LEN] {
+        self.base_key
+    }
+
+    /// The responder's signed prekey used.
+    pub fn signed_prekey_id(&self) -> PreKeyId {
+        self.signed_prekey_id
+    }
+
+    /// The responder's one-time prekey used, if any.
+    pub fn one_time_prekey_id(&self) -> Option<PreKeyId> {
+        self.one_time_prekey_id
+    }
+
+    /// The embedded ratchet message.
+    pub fn message(&self) -> &NormalMessage {
+        &self.message
+    }
+
+    /// The encoding of SPEC.md §6.3.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(74 + self.message.encoded_len());
+        out.put_u8(first_byte(kind::PREKEY_MESSAGE));
+        out.put(&self.identity_key.to_bytes());
+        out.put(&self.base_key);
+        out.put_u32(self.signed_prekey_id.0);
+        out.put_flag(self.one_time_prekey_id.is_some());
+        if let Some(id) = self.one_time_prekey_id {
+            out.put_u32(id.0);
+        }
+        self.message.write(&mut out);
+        out
+    }
+}
+
+impl TryFrom<&[u8]> for PreKeyMessage {
+    type Error = DecodeError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(kind::PREKEY_MESSAGE)?;
+        let identity_key = IdentityKey::from_bytes(&r.array()?)?;
+        let base_key = r.array()?;
+        let signed_prekey_id = PreKeyId(r.u32()?);
+        let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
+        let offset = r.position();
+        let message = NormalMessage::try_from(r.rest()).map_err(|e| shift(e, offset))?;
+        Ok(Self { identity_key, base_key, signed_prekey_id, one_time_prekey_id, message })
+    }
+}
+
+/// Re-bases an inner decode error's offset onto the outer buffer.
+fn shift(e: DecodeError, by: usize) -> DecodeError {
+    match e {
+        DecodeError::Truncated { offset } => DecodeError::Truncated { offset: offset + by },
+        DecodeError::InvalidField { offset } => DecodeError::InvalidField { offset: offset + by },
+        other => other,
+    }
+}
+
+impl fmt::Debug for PreKeyMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreKeyMessage")
+            .field("identity_key", &self.identity_key)
+            .field("signed_prekey_id", &self.signed_prekey_id)
+            .field("one_time_prekey_id", &self.one_time_prekey_id)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Any session message: what [`crate::Session::encrypt`] returns and
+/// [`crate::Session::decrypt`] takes. The first byte tells which.
+///
+/// ```
+/// # use sottovoce::{Message, DecodeError};
+/// assert!(matches!(Message::try_from(&[0x11u8][..]), Err(DecodeError::Truncated { .. })));
+/// assert!(matches!(Message::try_from(&[0x21u8][..]), Err(DecodeError::UnknownVersion(0x21))));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// An X3DH prekey message (first byte 0x12).
+    PreKey(PreKeyMessage),
+    /// A normal ratchet message (first byte 0x11).
+    Normal(NormalMessage),
+}
+
+impl Message {
+    /// The wire encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::PreKey(m) => m.to_bytes(),
+            Self::Normal(m) => m.to_bytes(),
+        }
+    }
+
+    pub(crate) fn normal(&self) -> &NormalMessage {
+        match self {
+            Self::PreKey(m) => &m.message,
+            Self::Normal(m) => m,
+        }
+    }
+}
+
+impl TryFrom<&[u8]> for Message {
+    type Error = DecodeError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let first = *bytes.first().ok_or(DecodeError::Truncated { offset: 0 })?;
+        if first >> 4 != crate::wire::VERSION {
+            return Err(DecodeError::UnknownVersion(first));
+        }
+        match first & 0x0f {
+            kind::PREKEY_MESSAGE => Ok(Self::PreKey(PreKeyMessage::try_from(bytes)?)),
+            kind::MESSAGE => Ok(Self::Normal(NormalMessage::try_from(bytes)?)),
+            _ => Err(DecodeError::UnexpectedType(first)),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The Double Ratchet (SPEC.md §5), with deferred ratchet-key generation
+//! (Signal's spec §6.5) and transactional decryption.
+//!
+//! State: RK; our ratchet key pair DHs (public key cached); the sending
+//! chain CKs or `Pending` (a new DHs is generated at the next send); up to
+//! [`MAX_RECEIVING_CHAINS`] receiving chains (DHr, CKr, Nr), newest last; up
+//! to [`MAX_SKIPPED_KEYS`] skipped message keys, oldest first.
+
+pub(crate) mod chain_key;
+pub(crate) mod message_key;
+pub(crate) mod receiving;
+pub(crate) mod root_key;
+
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+
+use self::chain_key::ChainKey;
+use self::message_key::MessageKey;
+use self::receiving::{ReceivingChain, SkippedKeys};
+use self::root_key::RootKey;
+use crate::crypto::{KEY_LEN, Secret32, TAG_LEN, X25519KeyPair};
+use crate::error::{DecodeError, DecryptError, EncryptError};
+use crate::labels::MESSAGE_KEY_INFO;
+use crate::message::{HEADER_LEN, NormalMessage, header};
+use crate::wire::{Reader, Writer};
+
+/// Largest gap a message may be ahead of its chain's next index (SPEC.md
+/// §9). A message exactly `MAX_SKIP` ahead decrypts; one further is a
+/// [`DecryptError::SkipLimit`], decided before any key derivation.
+pub const MAX_SKIP: u32 = 1000;
+
+/// Most skipped message keys a session stores (SPEC.md §9); past it the
+/// oldest are deleted first.
+pub const MAX_SKIPPED_KEYS: usize = 2000;
+
+/// Most receiving chains a session keeps, the current one included (SPEC.md
+/// §9); past it the oldest chain is deleted (its skipped keys stay).
+pub const MAX_RECEIVING_CHAINS: usize = 5;
+
+#[derive(Clone)]
+pub(crate) enum Sending {
+    Active(ChainKey),
+    /// A DH ratchet step was received; the next send generates DHs.
+    Pending,
+}
+
+#[derive(Clone)]
+pub(crate) struct DoubleRatchet {
+    root_key: RootKey,
+    ratchet_key: X25519KeyPair,
+    sending: Sending,
+    receiving: Vec<ReceivingChain>,
+    skipped: SkippedKeys,
+}
+
+/// A decrypted message key with the state changes to commit if, and only
+/// if, the AEAD authenticates.
+enum Plan {
+    Skipped(usize),
+    Chain { chain: usize, next: ChainKey, skipped: Vec<MessageKey> },
+    NewChain { root_key: RootKey, chain: ReceivingChain, skipped: Vec<MessageKey> },
+}
+
+impl DoubleRatchet {
+    /// Alice after X3DH: RK, CKs = KDF_RK(SK, DH(DHs, SPK_B)). Consumes 32
+    /// bytes of `rng` (DHs).
+    pub(crate) fn new_initiator<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        sk: &Secret32,
+        their_ratchet_key: &[u8; KEY_LEN],
+    ) -> Option<Self> {
+        let ratchet_key = X25519KeyPair::generate(rng);
+        let (root_key, cks) = RootKey(sk.clone()).advance(&ratchet_key, their_ratchet_key)?;
+        Some(Self {
+            root_key,
+            ratchet_key,
+            sending: Sending::Active(cks),
+            receiving: Vec::new(),
+            skipped: SkippedKeys::default(),
+        })
+    }
+
+    /// Bob after X3DH: RK = SK, DHs = his signed prekey, sending pending.
+    pub(crate) fn new_responder(sk: &Secret32, signed_prekey: &X25519KeyPair) -> Self {
+        Self {
+            root_key: RootKey(sk.clone()),
+            ratchet_key: signed_prekey.clone(),
+            sending: Sending::Pending,
+            receiving: Vec::new(),
+            skipped: SkippedKeys::default(),
+        }
+    }
+
+    /// The sending chain, performing the deferred DH ratchet step first if
+    /// one is pending (consumes 32 bytes of `rng`). On error nothing changed.
+    fn sending_chain<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<&mut ChainKey, EncryptError> {
+        if let Sending::Pending = self.sending {
+            let their = self.receiving.last().map(|c| c.ratchet_key).ok_or(EncryptError::NonContributory)?;
+            let ours = X25519KeyPair::generate(rng);
+            let (rk, cks) = self.root_key.advance(&ours, &their).ok_or(EncryptError::NonContributory)?;
+            self.root_key = rk;
+            self.ratchet_key = ours;
+            self.sending = Sending::Active(cks);
+        }
+        match &mut self.sending {
+            Sending::Active(chain) => Ok(chain),
+            Sending::Pending => Err(EncryptError::NonContributory),
+        }
+    }
+
+    /// RatchetEncrypt (SPEC.md §5.5). One allocation: the output message.
+    pub(crate) fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        ad_hash: &[u8; KEY_LEN],
+        plaintext: &[u8],
+    ) -> Result<NormalMessage, EncryptError> {
+        let mut bytes = alloc::vec![0u8; HEADER_LEN + plaintext.len() + TAG_LEN];
+        let counter = self.encrypt_into(rng, ad_hash, plaintext, &mut bytes)?;
+        Ok(NormalMessage { ratchet_key: *self.ratchet_key.public(), counter, bytes })
+    }
+
+    /// RatchetEncrypt into a caller's buffer of at least
+    /// `HEADER_LEN + plaintext.len() + TAG_LEN` bytes: writes the whole wire
+    /// message (header, ciphertext, tag) and returns the counter N. No heap
+    /// allocation. On error nothing changed but a completed deferred DH step.
+    pub(crate) fn encrypt_into<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        ad_hash: &[u8; KEY_LEN],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<u32, EncryptError> {
+        let needed = HEADER_LEN + plaintext.len() + TAG_LEN;
+        let Some(out) = out.get_mut(..needed) else {
+            return Err(EncryptError::BufferTooSmall { needed });
+        };
+        self.sending_chain(rng)?;
+        let ratchet_public = *self.ratchet_key.public();
+        let chain = self.sending_chain(rng)?;
+        let (mk, next) = chain.step().ok_or(EncryptError::CounterExhausted)?;
+        let counter = mk.index();
+        let header = header(&ratchet_public, counter);
+        let (h, rest) = out.split_at_mut(HEADER_LEN);
+        h.copy_from_slice(&header);
+        let (body, t) = rest.split_at_mut(plaintext.len());
+        body.copy_from_slice(plaintext);
+        let tag = mk
+            .expand(MESSAGE_KEY_INFO)
+            .seal_in_place(&aead_ad(ad_hash, &header), body)
+            .map_err(|()| EncryptError::BufferTooSmall { needed })?;
+        t.copy_from_slice(&tag);
+        *chain = next;
+        Ok(counter)
+    }
+
+    /// RatchetDecrypt (SPEC.md §5.6): plan on copies, authenticate, commit.
+    pub(crate) fn decrypt(&mut self, ad_hash: &[u8; KEY_LEN], msg: &NormalMessage) -> Result<Vec<u8>, DecryptError> {
+        let (plan, mk) = self.plan(msg)?;
+        let body = msg.ciphertext();
+        let split = body.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated { offset: HEADER_LEN })?;
+        let (ct, tag) = body.split_at(split);
+        let mut tag_bytes = [0u8; TAG_LEN];
+        tag_bytes.copy_from_slice(tag);
+        let mut plaintext = ct.to_vec();
+        let opened = mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &msg.header()), &mut plaintext, &tag_bytes);
+        if opened.is_err() && !crate::crypto::FUZZING_AUTH_BYPASS {
+            return Err(DecryptError::Authentication);
+        }
+        self.commit(plan, msg.ratchet_key);
+        Ok(plaintext)
+    }
+
+    /// Works out the message key and the state change, touching nothing.
+    fn plan(&self, msg: &NormalMessage) -> Result<(Plan, MessageKey), DecryptError> {
+        if msg.counter == u32::MAX {
+            // Senders stop at u32::MAX - 1 (SPEC.md §9).
+            return Err(DecryptError::CounterExhausted);
+        }
+        if let Some(pos) = self.receiving.iter().rposition(|c| c.ratchet_key == msg.ratchet_key) {
+            let chain = self.receiving.get(pos).ok_or(DecryptError::StateMismatch)?;
+            let next_index = chain.chain_key.index();
+            if msg.counter < next_index {
+                let idx = self.skipped.find(&msg.ratchet_key, msg.counter).ok_or(DecryptError::Duplicate)?;
+                let mk = self.skipped.get(idx).ok_or(DecryptError::Duplicate)?.clone();
+                return Ok((Plan::Skipped(idx), mk));
+            }
+            let (skipped, mk, next) = skip_to(&chain.chain_key, msg.counter)?;
+            return Ok((Plan::Chain { chain: pos, next, skipped }, mk));
+        }
+        // A new ratchet key: check the bound before the DH.
+        check_gap(0, msg.counter)?;
+        let (root_key, ckr) = self.root_key.advance(&self.ratchet_key, &msg.ratchet_key).ok_or(DecryptError::NonContributory)?;
+        let (skipped, mk, next) = skip_to(&ckr, msg.counter)?;
+        let chain = ReceivingChain { ratchet_key: msg.ratchet_key, chain_key: next };
+        Ok((Plan::NewChain { root_key, chain, skipped }, mk))
+    }
+
+    fn commit(&mut self, plan: Plan, ratchet_key: [u8; KEY_LEN]) {
+        match plan {
+            Plan::Skipped(idx) => self.skipped.remove(idx),
+            Plan::Chain { chain, next, skipped } => {
+                if let Some(c) = self.receiving.get_mut(chain) {
+                    c.chain_key = next;
+                }
+                self.skipped.extend(ratchet_key, skipped);
+            }
+            Plan::NewChain { root_key, chain, skipped } => {
+                self.root_key = root_key;
+                self.receiving.push(chain);
+                if self.receiving.len() > MAX_RECEIVING_CHAINS {
+                    self.receiving.remove(0);
+                }
+                self.skipped.extend(ratchet_key, skipped);
+                self.sending = Sending::Pending;
+            }
+        }
+    }
+
+    pub(crate) fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+
+    // ------------------------------------------------------------ persistence
+
+    /// SPEC.md §11.2, from "RK" on.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.put(&self.root_key.0.0);
+        out.put(&self.ratchet_key.secret_bytes().0);
+        match &self.sending {
+            Sending::Active(ck) => {
+                out.put_flag(true);
+                out.put(&ck.key().0);
+                out.put_u32(ck.index());
+            }
+            Sending::Pending => out.put_flag(false),
+        }
+        out.put_u8(self.receiving.len() as u8);
+        for c in &self.receiving {
+            out.put(&c.ratchet_key);
+            out.put(&c.chain_key.key().0);
+            out.put_u32(c.chain_key.index());
+        }
+        self.skipped.write(out);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let root_key = RootKey(Secret32(r.array()?));
+        let ratchet_key = X25519KeyPair::from_secret(&Secret32(r.array()?));
+        let sending = if r.flag()? {
+            let key = Secret32(r.array()?);
+            Sending::Active(ChainKey::new(key, r.u32()?))
+        } else {
+            Sending::Pending
+        };
+        let offset = r.position();
+        let n = usize::from(r.u8()?);
+        if n > MAX_RECEIVING_CHAINS {
+            return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_RECEIVING_CHAINS as u32 });
+        }
+        let mut receiving = Vec::with_capacity(n);
+        for _ in 0..n {
+            let ratchet_key = r.array()?;
+            let key = Secret32(r.array()?);
+            receiving.push(ReceivingChain { ratchet_key, chain_key: ChainKey::new(key, r.u32()?) });
+        }
+        // Invariant: a pending sending chain answers the newest receiving chain.
+        if matches!(sending, Sending::Pending) && receiving.is_empty() {
+            return Err(DecodeError::InvalidField { offset });
+        }
+        let skipped = SkippedKeys::read(r)?;
+        Ok(Self { root_key, ratchet_key, sending, receiving, skipped })
+    }
+}
+
+/// SHA-256(AD) || header: the AEAD associated data, on the stack.
+fn aead_ad(ad_hash: &[u8; KEY_LEN], header: &[u8; HEADER_LEN]) -> [u8; KEY_LEN + HEADER_LEN] {
+    let mut out = [0u8; KEY_LEN + HEADER_LEN];
+    let (a, b) = out.split_at_mut(KEY_LEN);
+    a.copy_from_slice(ad_hash);
+    b.copy_from_slice(header);
+    out
+}
+
+fn check_gap(next: u32, counter: u32) -> Result<(), DecryptError> {
+    let gap = counter.saturating_sub(next);
+    if gap > MAX_SKIP {
+        return Err(DecryptError::SkipLimit { got: gap, max: MAX_SKIP });
+    }
+    Ok(())
+}
+
+/// From `chain` (at index Nr) to message `counter` >= Nr: the skipped keys
+/// Nr..counter, MK_counter and CK_{counter+1}. Bound checked first.
+fn skip_to(chain: &ChainKey, counter: u32) -> Result<(Vec<MessageKey>, MessageKey, ChainKey), DecryptError> {
+    check_gap(chain.index(), counter)?;
+    let mut skipped = Vec::new();
+    let mut ck = chain.clone();
+    while ck.index() < counter {
+        let (mk, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
+        skipped.push(mk);
+        ck = next;
+    }
+    let (mk, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
+    Ok((skipped, mk, next))
+}
+
+impl core::fmt::Debug for DoubleRatchet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Self { root_key: _, ratchet_key: _, sending, receiving, skipped } = self;
+        f.debug_struct("DoubleRatchet")
+            .field("sending_index", &match sending {
+                Sending::Active(ck) => Some(ck.index()),
+                Sending::Pending => None,
+            })
+            .field("receiving_chains", &receiving.len())
+            .field("skipped_keys", &skipped.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl DoubleRatchet {
+    pub(crate) fn set_sending_index(&mut self, index: u32) {
+        if let Sending::Active(ck) = &mut self.sending {
+            *ck = ChainKey::new(ck.key().clone(), index);
+        }
+    }
+}

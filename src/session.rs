@@ -1,0 +1,399 @@
+//! The 1:1 session: X3DH to establish, the Double Ratchet to talk
+//! (SPEC.md §4, §5, §11).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::crypto::{KEY_LEN, TAG_LEN};
+use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError, RestoreError};
+use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PreKeyStore};
+use crate::message::{HEADER_LEN, Message, NormalMessage, PreKeyMessage};
+use crate::ratchet::DoubleRatchet;
+use crate::sealed;
+use crate::wire::{Reader, Writer, first_byte, kind};
+use crate::x3dh::{self, MAX_BINDING_LEN};
+
+/// The X3DH header an initiator repeats until it decrypts a reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PendingPreKey {
+    signed_prekey_id: PreKeyId,
+    one_time_prekey_id: Option<PreKeyId>,
+}
+
+/// Identifies a session: the initiator's ephemeral key EK_A, which both
+/// sides know and which is fresh for every session.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct SessionId(pub [u8; KEY_LEN]);
+
+/// A responder's new session and the first plaintext, returned together by
+/// [`Session::respond`].
+#[derive(Debug)]
+pub struct InboundSession {
+    /// The established session.
+    pub session: Session,
+    /// The plaintext of the prekey message.
+    pub plaintext: Vec<u8>,
+}
+
+/// An end-to-end encrypted 1:1 session (SPEC.md §5).
+///
+/// ```
+/// use sottovoce::{Account, Message, Session};
+///
+/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let alice = Account::new(&mut rng);
+/// let mut bob = Account::new(&mut rng);
+/// let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
+/// let bundle = bob.prekey_bundle(Some(opk)).unwrap();
+///
+/// // Alice starts a session from Bob's bundle, without Bob online.
+/// let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+/// let wire = a.encrypt(&mut rng, b"hi Bob").unwrap().to_bytes();
+///
+/// // Bob answers the prekey message; his one-time prekey is now gone.
+/// let Message::PreKey(first) = Message::try_from(wire.as_slice()).unwrap() else { panic!() };
+/// let inbound = Session::respond(&mut bob, &first, b"").unwrap();
+/// assert_eq!(inbound.plaintext, b"hi Bob");
+/// let mut b = inbound.session;
+///
+/// let reply = b.encrypt(&mut rng, b"hi Alice").unwrap();
+/// assert_eq!(a.decrypt(&reply).unwrap(), b"hi Alice");
+/// ```
+pub struct Session {
+    session_id: SessionId,
+    local_identity: IdentityKey,
+    remote_identity: IdentityKey,
+    ad_hash: [u8; KEY_LEN],
+    pending: Option<PendingPreKey>,
+    ratchet: DoubleRatchet,
+}
+
+/// Saved-session format revision written by [`Session::to_bytes`].
+const SAVED_SESSION_REVISION: u8 = 1;
+
+impl Session {
+    /// X3DH as initiator from the responder's `bundle` (SPEC.md §4.2, §5.1).
+    /// `binding` is optional caller context (both parties' addresses, device
+    /// ids) appended to AD; the responder must pass the same bytes.
+    ///
+    /// Consumes 64 bytes of `rng`: EK_A, then the first ratchet key DHs.
+    ///
+    /// # Errors
+    /// [`KeyAgreementError::BadSignature`] before any DH if the signed
+    /// prekey's signature fails; [`KeyAgreementError::NonContributory`] for a
+    /// low-order prekey.
+    ///
+    /// # Security
+    /// Check `bundle.identity_key()` against the identity you expect (safety
+    /// numbers, key transparency): X3DH authenticates *a* key, not a person.
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        bundle: &PreKeyBundle,
+        binding: &[u8],
+    ) -> Result<Self, KeyAgreementError> {
+        if binding.len() > MAX_BINDING_LEN {
+            return Err(KeyAgreementError::Decrypt(DecryptError::Decode(DecodeError::LimitExceeded {
+                got: binding.len() as u32,
+                max: MAX_BINDING_LEN as u32,
+            })));
+        }
+        let init = x3dh::initiate(rng, identity, bundle, binding)?;
+        let ratchet = DoubleRatchet::new_initiator(rng, &init.output.sk, bundle.signed_prekey())
+            .ok_or(KeyAgreementError::NonContributory)?;
+        Ok(Self {
+            session_id: SessionId(init.ephemeral_public),
+            local_identity: identity.public_key(),
+            remote_identity: bundle.identity_key(),
+            ad_hash: init.output.ad_hash,
+            pending: Some(PendingPreKey {
+                signed_prekey_id: bundle.signed_prekey_id(),
+                one_time_prekey_id: bundle.one_time_prekey_id(),
+            }),
+            ratchet,
+        })
+    }
+
+    /// X3DH as responder to a prekey message (SPEC.md §4.4): looks the
+    /// prekeys up in `store`, decrypts the embedded message and, only if it
+    /// authenticates, deletes the one-time prekey from `store`.
+    ///
+    /// # Errors
+    /// [`KeyAgreementError::UnknownPreKey`] if `store` lacks a named prekey;
+    /// [`KeyAgreementError::NonContributory`] for a low-order key;
+    /// [`KeyAgreementError::Decrypt`] if the message does not authenticate.
+    /// On every error `store` is untouched.
+    ///
+    /// # Security
+    /// A prekey message without a one-time prekey can be replayed; each
+    /// replay yields a session whose first send uses a fresh ratchet key, so
+    /// no key is ever reused, but the application sees the plaintext again.
+    /// Route messages for a known [`SessionId`] to that session instead.
+    pub fn respond<S: PreKeyStore + ?Sized>(
+        store: &mut S,
+        message: &PreKeyMessage,
+        binding: &[u8],
+    ) -> Result<InboundSession, KeyAgreementError> {
+        if binding.len() > MAX_BINDING_LEN {
+            return Err(KeyAgreementError::Decrypt(DecryptError::Decode(DecodeError::LimitExceeded {
+                got: binding.len() as u32,
+                max: MAX_BINDING_LEN as u32,
+            })));
+        }
+        let (mut session, plaintext) = {
+            let spk = store.signed_prekey(message.signed_prekey_id).ok_or(KeyAgreementError::UnknownPreKey)?;
+            let opk = match message.one_time_prekey_id {
+                Some(id) => Some(store.one_time_prekey(id).ok_or(KeyAgreementError::UnknownPreKey)?),
+                None => None,
+            };
+            let identity = store.identity();
+            let out = x3dh::respond(identity, spk, opk, &message.identity_key, &message.base_key, binding)?;
+            let mut session = Self {
+                session_id: SessionId(message.base_key),
+                local_identity: identity.public_key(),
+                remote_identity: message.identity_key,
+                ad_hash: out.ad_hash,
+                pending: None,
+                ratchet: DoubleRatchet::new_responder(&out.sk, spk.key()),
+            };
+            let plaintext = session.ratchet.decrypt(&session.ad_hash, &message.message).map_err(KeyAgreementError::Decrypt)?;
+            (session, plaintext)
+        };
+        if let Some(id) = message.one_time_prekey_id {
+            store.remove_one_time_prekey(id);
+        }
+        session.pending = None;
+        Ok(InboundSession { session, plaintext })
+    }
+
+    /// This session's id (the initiator's EK_A).
+    pub fn session_id(&self) -> SessionId {
+        self.session_id
+    }
+
+    /// Our identity key.
+    pub fn local_identity(&self) -> IdentityKey {
+        self.local_identity
+    }
+
+    /// The peer's identity key.
+    pub fn remote_identity(&self) -> IdentityKey {
+        self.remote_identity
+    }
+
+    /// Whether `message` is a prekey message of this session (same EK_A and
+    /// initiator): deliver it with [`Session::decrypt`] rather than
+    /// [`Session::respond`].
+    pub fn matches(&self, message: &PreKeyMessage) -> bool {
+        message.base_key == self.session_id.0 && message.identity_key == self.remote_identity
+    }
+
+    /// Whether this (initiator's) session still wraps its messages in the
+    /// X3DH header because no reply has been decrypted yet.
+    pub fn has_pending_prekey(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Number of skipped message keys stored (at most
+    /// [`crate::MAX_SKIPPED_KEYS`]).
+    pub fn skipped_keys(&self) -> usize {
+        self.ratchet.skipped_len()
+    }
+
+    /// Encrypts `plaintext` (SPEC.md §5.5). Consumes 32 bytes of `rng` when
+    /// a deferred DH ratchet step is due, none otherwise.
+    ///
+    /// # Errors
+    /// [`EncryptError::CounterExhausted`] after 2^32 - 1 messages in one
+    /// chain; [`EncryptError::NonContributory`] if the peer's ratchet key is
+    /// of low order.
+    pub fn encrypt<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, plaintext: &[u8]) -> Result<Message, EncryptError> {
+        let message = self.ratchet.encrypt(rng, &self.ad_hash, plaintext)?;
+        Ok(match self.pending {
+            None => Message::Normal(message),
+            Some(p) => Message::PreKey(PreKeyMessage {
+                identity_key: self.local_identity,
+                base_key: self.session_id.0,
+                signed_prekey_id: p.signed_prekey_id,
+                one_time_prekey_id: p.one_time_prekey_id,
+                message,
+            }),
+        })
+    }
+
+    /// Encrypts into `out` without allocating, returning the length written.
+    /// Only for established sessions: while [`Session::has_pending_prekey`]
+    /// use [`Session::encrypt`]. `out` needs
+    /// `plaintext.len() + MESSAGE_OVERHEAD` bytes; the result is a
+    /// [`NormalMessage`] encoding.
+    ///
+    /// # Errors
+    /// As [`Session::encrypt`]; [`EncryptError::BufferTooSmall`] if `out` is
+    /// short or the X3DH header is still pending.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = Account::new(&mut rng);
+    /// # let mut bob = Account::new(&mut rng);
+    /// # let bundle = bob.prekey_bundle(None).unwrap();
+    /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+    /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+    /// let mut buf = [0u8; 256];
+    /// let n = b.encrypt_into(&mut rng, b"no allocation", &mut buf).unwrap();
+    /// assert_eq!(n, 13 + MESSAGE_OVERHEAD);
+    /// let msg = Message::try_from(&buf[..n]).unwrap();
+    /// assert_eq!(a.decrypt(&msg).unwrap(), b"no allocation");
+    /// ```
+    pub fn encrypt_into<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, EncryptError> {
+        let needed = HEADER_LEN + plaintext.len() + TAG_LEN;
+        if self.pending.is_some() {
+            return Err(EncryptError::BufferTooSmall { needed: needed + 74 });
+        }
+        self.ratchet.encrypt_into(rng, &self.ad_hash, plaintext, out)?;
+        Ok(needed)
+    }
+
+    /// Decrypts a message of this session (SPEC.md §5.6). Transactional: on
+    /// any error the session is exactly as before, and the genuine message
+    /// still decrypts afterwards.
+    ///
+    /// # Errors
+    /// [`DecryptError::Authentication`] for a forged or tampered message;
+    /// [`DecryptError::Duplicate`] for a replay; [`DecryptError::SkipLimit`]
+    /// for a message more than [`crate::MAX_SKIP`] ahead;
+    /// [`DecryptError::StateMismatch`] for another session's prekey message.
+    pub fn decrypt(&mut self, message: &Message) -> Result<Vec<u8>, DecryptError> {
+        if let Message::PreKey(m) = message {
+            if !self.matches(m) {
+                return Err(DecryptError::StateMismatch);
+            }
+        }
+        let plaintext = self.ratchet.decrypt(&self.ad_hash, message.normal())?;
+        self.pending = None;
+        Ok(plaintext)
+    }
+
+    /// Decodes and decrypts wire bytes: [`Message::try_from`] then
+    /// [`Session::decrypt`].
+    ///
+    /// # Errors
+    /// [`DecryptError::Decode`] for malformed bytes, else as
+    /// [`Session::decrypt`].
+    pub fn decrypt_bytes(&mut self, bytes: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let message = Message::try_from(bytes)?;
+        self.decrypt(&message)
+    }
+
+    /// Decrypts a [`NormalMessage`]; as [`Session::decrypt`].
+    ///
+    /// # Errors
+    /// As [`Session::decrypt`].
+    pub fn decrypt_normal(&mut self, message: &NormalMessage) -> Result<Vec<u8>, DecryptError> {
+        let plaintext = self.ratchet.decrypt(&self.ad_hash, message)?;
+        self.pending = None;
+        Ok(plaintext)
+    }
+
+    /// Saves the whole session state (SPEC.md §11.2).
+    ///
+    /// # Security
+    /// The bytes hold every secret of the session: store them sealed
+    /// ([`Session::seal`]). Restoring an older copy and sending from it
+    /// reuses message keys and nonces: never roll a session back.
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(512));
+        out.put_u8(first_byte(kind::SAVED_SESSION));
+        out.put_u8(SAVED_SESSION_REVISION);
+        out.put(&self.session_id.0);
+        out.put(&self.local_identity.to_bytes());
+        out.put(&self.remote_identity.to_bytes());
+        out.put(&self.ad_hash);
+        out.put_flag(self.pending.is_some());
+        if let Some(p) = &self.pending {
+            out.put_u32(p.signed_prekey_id.0);
+            out.put_flag(p.one_time_prekey_id.is_some());
+            if let Some(id) = p.one_time_prekey_id {
+                out.put_u32(id.0);
+            }
+        }
+        self.ratchet.write(&mut out);
+        out
+    }
+
+    /// Restores a session saved by [`Session::to_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] for anything malformed, out of bounds or trailing.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(kind::SAVED_SESSION)?;
+        let offset = r.position();
+        if r.u8()? != SAVED_SESSION_REVISION {
+            return Err(DecodeError::InvalidField { offset });
+        }
+        let session_id = SessionId(r.array()?);
+        let local_identity = IdentityKey::from_bytes(&r.array()?)?;
+        let remote_identity = IdentityKey::from_bytes(&r.array()?)?;
+        let ad_hash = r.array()?;
+        let pending = if r.flag()? {
+            let signed_prekey_id = PreKeyId(r.u32()?);
+            let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
+            Some(PendingPreKey { signed_prekey_id, one_time_prekey_id })
+        } else {
+            None
+        };
+        let ratchet = DoubleRatchet::read(&mut r)?;
+        r.finish()?;
+        Ok(Self { session_id, local_identity, remote_identity, ad_hash, pending, ratchet })
+    }
+
+    /// Saves the session sealed under a 32-byte storage key with AES-256-GCM
+    /// and a random nonce (SPEC.md §11.4). Consumes 12 bytes of `rng`.
+    ///
+    /// # Security
+    /// Sealing hides and authenticates the state but cannot stop rollback:
+    /// an attacker (or a backup restore) that puts back an older sealed
+    /// blob makes the session reuse message keys when it sends. Keep a
+    /// monotonic counter next to it if storage is not trusted.
+    pub fn seal<R: CryptoRng + ?Sized>(&self, rng: &mut R, storage_key: &[u8; KEY_LEN]) -> Vec<u8> {
+        sealed::seal(rng, storage_key, &self.to_bytes())
+    }
+
+    /// Opens a state sealed by [`Session::seal`].
+    ///
+    /// # Errors
+    /// [`RestoreError::Authentication`] for a wrong key or tampered bytes,
+    /// [`RestoreError::Decode`] for malformed contents.
+    pub fn unseal(storage_key: &[u8; KEY_LEN], sealed: &[u8]) -> Result<Self, RestoreError> {
+        let plain = sealed::open(storage_key, sealed)?;
+        Ok(Self::from_bytes(&plain)?)
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { session_id: _, local_identity, remote_identity, ad_hash: _, pending, ratchet } = self;
+        f.debug_struct("Session")
+            .field("local_identity", local_identity)
+            .field("remote_identity", remote_identity)
+            .field("pending_prekey", &pending.is_some())
+            .field("ratchet", ratchet)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl Session {
+    pub(crate) fn ratchet_mut(&mut self) -> &mut DoubleRatchet {
+        &mut self.ratchet
+    }
+}

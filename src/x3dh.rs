@@ -1,0 +1,117 @@
+//! X3DH key agreement with this crate's suite (SPEC.md §4).
+//!
+//! The initiator (Alice) verifies the responder's signed prekey, then
+//! computes DH1..DH3 (and DH4 with a one-time prekey); both sides derive
+//! `SK = HKDF(salt = 0^32, IKM = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4],
+//! info = X3DH_INFO)` and `AD = IK_A || IK_B || binding`.
+
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, KEY_LEN, Secret32, X25519KeyPair};
+use crate::error::KeyAgreementError;
+use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use crate::labels::X3DH_INFO;
+
+/// Longest caller binding string accepted (SPEC.md §9): addresses and device
+/// ids fit easily; the bound keeps saved sessions small.
+pub const MAX_BINDING_LEN: usize = 1024;
+
+/// The result of X3DH on either side: SK and the hash of AD.
+pub(crate) struct X3dhOutput {
+    pub(crate) sk: Secret32,
+    /// SHA-256(AD), the prefix of every message's AEAD associated data.
+    pub(crate) ad_hash: [u8; KEY_LEN],
+    /// Intermediates for the test vectors.
+    #[cfg(feature = "hazmat")]
+    pub(crate) transcript: crate::hazmat::X3dhTranscript,
+}
+
+/// Alice's side: what she needs to start the ratchet and build the header.
+pub(crate) struct X3dhInitiated {
+    pub(crate) output: X3dhOutput,
+    pub(crate) ephemeral_public: [u8; KEY_LEN],
+}
+
+fn derive(dhs: &[&Secret32], ad: &[u8]) -> X3dhOutput {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(KEY_LEN * 5));
+    ikm.extend_from_slice(&[0xFF; KEY_LEN]);
+    for dh in dhs {
+        ikm.extend_from_slice(&dh.0);
+    }
+    let mut sk = Secret32([0u8; KEY_LEN]);
+    crypto::hkdf(Some(&[0u8; KEY_LEN]), &ikm, X3DH_INFO, &mut sk.0);
+    let ad_hash = crypto::sha256(&[ad]);
+    X3dhOutput {
+        #[cfg(feature = "hazmat")]
+        transcript: crate::hazmat::X3dhTranscript {
+            dh: dhs.iter().map(|d| d.0).collect(),
+            sk: sk.0,
+            ad: ad.to_vec(),
+            ad_hash,
+        },
+        sk,
+        ad_hash,
+    }
+}
+
+fn associated_data(initiator: &IdentityKey, responder: &IdentityKey, binding: &[u8]) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(2 * KEY_LEN + binding.len());
+    ad.extend_from_slice(&initiator.to_bytes());
+    ad.extend_from_slice(&responder.to_bytes());
+    ad.extend_from_slice(binding);
+    ad
+}
+
+fn dh(ours: &X25519KeyPair, theirs: &[u8; KEY_LEN]) -> Result<Secret32, KeyAgreementError> {
+    ours.dh(theirs).ok_or(KeyAgreementError::NonContributory)
+}
+
+/// SPEC.md §4.2, initiator. Verifies the signature before any DH. Consumes
+/// 32 bytes of `rng` (the ephemeral key EK_A).
+pub(crate) fn initiate<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    identity: &IdentityKeyPair,
+    bundle: &PreKeyBundle,
+    binding: &[u8],
+) -> Result<X3dhInitiated, KeyAgreementError> {
+    bundle.verify()?;
+    let ek = X25519KeyPair::generate(rng);
+    let ik_b = bundle.identity_key();
+    let dh1 = dh(identity.x25519(), bundle.signed_prekey())?;
+    let dh2 = dh(&ek, ik_b.x25519())?;
+    let dh3 = dh(&ek, bundle.signed_prekey())?;
+    let ad = associated_data(&identity.public_key(), &ik_b, binding);
+    let output = match bundle.one_time_prekey() {
+        Some(opk) => {
+            let dh4 = dh(&ek, opk)?;
+            derive(&[&dh1, &dh2, &dh3, &dh4], &ad)
+        }
+        None => derive(&[&dh1, &dh2, &dh3], &ad),
+    };
+    Ok(X3dhInitiated { output, ephemeral_public: *ek.public() })
+}
+
+/// SPEC.md §4.4, responder.
+pub(crate) fn respond(
+    identity: &IdentityKeyPair,
+    signed_prekey: &SignedPreKey,
+    one_time_prekey: Option<&OneTimePreKey>,
+    initiator: &IdentityKey,
+    ephemeral: &[u8; KEY_LEN],
+    binding: &[u8],
+) -> Result<X3dhOutput, KeyAgreementError> {
+    let dh1 = dh(signed_prekey.key(), initiator.x25519())?;
+    let dh2 = dh(identity.x25519(), ephemeral)?;
+    let dh3 = dh(signed_prekey.key(), ephemeral)?;
+    let ad = associated_data(initiator, &identity.public_key(), binding);
+    Ok(match one_time_prekey {
+        Some(opk) => {
+            let dh4 = dh(opk.key(), ephemeral)?;
+            derive(&[&dh1, &dh2, &dh3, &dh4], &ad)
+        }
+        None => derive(&[&dh1, &dh2, &dh3], &ad),
+    })
+}
