@@ -1,0 +1,530 @@
+//! Behaviour tests of the 1:1 session protocol (SPEC.md §4, §5, §11).
+
+mod common;
+
+use common::{assert_rejects_unchanged, pair, rng, talking_pair};
+use sottovoce::*;
+
+#[test]
+fn conversation_round_trips_both_ways_over_many_ratchet_steps() {
+    let (mut rng, mut a, mut b) = talking_pair(1);
+    for i in 0..50u32 {
+        let text = format!("a->b {i}");
+        let m = a.encrypt(&mut rng, text.as_bytes()).unwrap();
+        assert!(matches!(m, Message::Normal(_)));
+        assert_eq!(b.decrypt_bytes(&m.to_bytes()).unwrap(), text.as_bytes());
+        let text = format!("b->a {i}");
+        let m = b.encrypt(&mut rng, text.as_bytes()).unwrap();
+        assert_eq!(a.decrypt_bytes(&m.to_bytes()).unwrap(), text.as_bytes());
+    }
+}
+
+#[test]
+fn each_ping_pong_message_carries_a_new_ratchet_key() {
+    let (mut rng, mut a, mut b) = talking_pair(2);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let Message::Normal(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+        assert!(seen.insert(m.ratchet_key()));
+        b.decrypt_normal(&m).unwrap();
+        let Message::Normal(m) = b.encrypt(&mut rng, b"y").unwrap() else { panic!() };
+        assert!(seen.insert(m.ratchet_key()));
+        a.decrypt_normal(&m).unwrap();
+    }
+}
+
+#[test]
+fn chain_messages_share_a_ratchet_key_and_count_up() {
+    let (mut rng, mut a, _b) = talking_pair(3);
+    let ms: Vec<_> = (0..5)
+        .map(|_| match a.encrypt(&mut rng, b"z").unwrap() {
+            Message::Normal(m) => m,
+            Message::PreKey(_) => panic!(),
+        })
+        .collect();
+    for (i, m) in ms.iter().enumerate() {
+        assert_eq!(m.counter(), i as u32);
+        assert_eq!(m.ratchet_key(), ms[0].ratchet_key());
+    }
+}
+
+#[test]
+fn initiator_repeats_prekey_header_until_a_reply_decrypts() {
+    let (mut rng, mut a, mut b) = pair(4);
+    assert!(a.has_pending_prekey());
+    let m1 = a.encrypt(&mut rng, b"second").unwrap();
+    let Message::PreKey(p) = &m1 else { panic!("still a prekey message") };
+    assert!(b.matches(p));
+    assert_eq!(b.decrypt(&m1).unwrap(), b"second");
+    let r = b.encrypt(&mut rng, b"reply").unwrap();
+    assert!(matches!(r, Message::Normal(_)));
+    a.decrypt(&r).unwrap();
+    assert!(!a.has_pending_prekey());
+    assert!(matches!(a.encrypt(&mut rng, b"third").unwrap(), Message::Normal(_)));
+}
+
+#[test]
+fn out_of_order_and_lost_messages_within_a_chain() {
+    let (mut rng, mut a, mut b) = talking_pair(5);
+    let ms: Vec<_> = (0..6).map(|i| a.encrypt(&mut rng, &[i]).unwrap()).collect();
+    // 0 lost, 3 before 1 and 2, 5 before 4.
+    for i in [3usize, 1, 2, 5, 4] {
+        assert_eq!(b.decrypt(&ms[i]).unwrap(), [i as u8]);
+    }
+    assert_eq!(b.skipped_keys(), 1, "only message 0 is still pending");
+    assert_eq!(b.decrypt(&ms[0]).unwrap(), [0]);
+    assert_eq!(b.skipped_keys(), 0);
+}
+
+#[test]
+fn old_chain_message_decrypts_after_a_ratchet_step() {
+    let (mut rng, mut a, mut b) = talking_pair(6);
+    let old = a.encrypt(&mut rng, b"old chain").unwrap();
+    let newer = a.encrypt(&mut rng, b"old chain 2").unwrap();
+    b.decrypt(&newer).unwrap();
+    // Two full DH ratchet steps later, the old-chain message arrives.
+    for _ in 0..2 {
+        let r = b.encrypt(&mut rng, b"r").unwrap();
+        a.decrypt(&r).unwrap();
+        let m = a.encrypt(&mut rng, b"m").unwrap();
+        b.decrypt(&m).unwrap();
+    }
+    assert_eq!(b.decrypt(&old).unwrap(), b"old chain");
+}
+
+#[test]
+fn undelivered_message_of_a_not_yet_skipped_old_chain_decrypts() {
+    // The last message of a chain is never skipped over by a later one in the
+    // same chain; it must still decrypt after the peer ratchets (the chain
+    // key is kept, SPEC.md §5.6).
+    let (mut rng, mut a, mut b) = talking_pair(7);
+    let first = a.encrypt(&mut rng, b"1").unwrap();
+    let last = a.encrypt(&mut rng, b"2").unwrap();
+    b.decrypt(&first).unwrap();
+    let r = b.encrypt(&mut rng, b"r").unwrap();
+    a.decrypt(&r).unwrap();
+    b.decrypt(&a.encrypt(&mut rng, b"next chain").unwrap()).unwrap();
+    assert_eq!(b.decrypt(&last).unwrap(), b"2");
+}
+
+#[test]
+fn duplicates_are_rejected_without_changing_state() {
+    let (mut rng, mut a, mut b) = talking_pair(8);
+    let m0 = a.encrypt(&mut rng, b"0").unwrap();
+    let m1 = a.encrypt(&mut rng, b"1").unwrap();
+    b.decrypt(&m1).unwrap();
+    b.decrypt(&m0).unwrap();
+    for m in [&m0, &m1] {
+        let e = assert_rejects_unchanged(&mut b, |s| s.decrypt(m));
+        assert_eq!(e, DecryptError::Duplicate);
+    }
+    // Bob's very first (prekey) message replayed into the session.
+    let (mut rng, mut a, mut b) = pair(9);
+    let first = a.encrypt(&mut rng, b"again").unwrap();
+    b.decrypt(&first).unwrap();
+    assert_eq!(assert_rejects_unchanged(&mut b, |s| s.decrypt(&first)), DecryptError::Duplicate);
+}
+
+#[test]
+fn skip_exactly_max_skip_decrypts() {
+    let (mut rng, mut a, mut b) = talking_pair(10);
+    let ms: Vec<_> = (0..=MAX_SKIP).map(|_| a.encrypt(&mut rng, b"m").unwrap()).collect();
+    // Message index MAX_SKIP with next index 0: gap exactly MAX_SKIP.
+    b.decrypt(ms.last().unwrap()).unwrap();
+    assert_eq!(b.skipped_keys(), MAX_SKIP as usize);
+    b.decrypt(&ms[0]).unwrap();
+}
+
+#[test]
+fn rejects_gap_above_max_skip_and_state_is_unchanged() {
+    let (mut rng, mut a, mut b) = talking_pair(11);
+    let ms: Vec<_> = (0..=MAX_SKIP + 1).map(|_| a.encrypt(&mut rng, b"m").unwrap()).collect();
+    let far = ms.last().unwrap();
+    let e = assert_rejects_unchanged(&mut b, |s| s.decrypt(far));
+    assert_eq!(e, DecryptError::SkipLimit { got: MAX_SKIP + 1, max: MAX_SKIP });
+    assert_eq!(e.category(), ErrorCategory::SkipLimit);
+    // Everything genuine still works, and after catching up the far one too.
+    b.decrypt(&ms[0]).unwrap();
+    b.decrypt(far).unwrap();
+}
+
+#[test]
+fn rejects_gap_above_max_skip_on_a_new_chain() {
+    let (mut rng, mut a, mut b) = talking_pair(12);
+    // Bob's next send starts a new chain; Alice sees its message MAX_SKIP+1.
+    let ms: Vec<_> = (0..=MAX_SKIP + 1).map(|_| b.encrypt(&mut rng, b"m").unwrap()).collect();
+    let e = assert_rejects_unchanged(&mut a, |s| s.decrypt(&ms[(MAX_SKIP + 1) as usize]));
+    assert_eq!(e, DecryptError::SkipLimit { got: MAX_SKIP + 1, max: MAX_SKIP });
+    a.decrypt(&ms[MAX_SKIP as usize]).unwrap();
+    a.decrypt(&ms[(MAX_SKIP + 1) as usize]).unwrap();
+}
+
+#[test]
+fn skipped_key_store_is_bounded_and_evicts_oldest() {
+    let (mut rng, mut a, mut b) = talking_pair(13);
+    let per = MAX_SKIP as usize;
+    let rounds = MAX_SKIPPED_KEYS / per + 1;
+    let mut all = Vec::new();
+    for _ in 0..rounds {
+        let ms: Vec<_> = (0..=per).map(|_| a.encrypt(&mut rng, b"m").unwrap()).collect();
+        b.decrypt(ms.last().unwrap()).unwrap();
+        all.extend(ms);
+    }
+    assert_eq!(b.skipped_keys(), MAX_SKIPPED_KEYS);
+    // The very first skipped keys were evicted: those messages are lost.
+    assert_eq!(assert_rejects_unchanged(&mut b, |s| s.decrypt(&all[0])), DecryptError::Duplicate);
+    // The newest skipped ones are still there.
+    let newest = &all[all.len() - 2];
+    assert!(b.decrypt(newest).is_ok());
+}
+
+#[test]
+fn receiving_chains_are_bounded() {
+    let (mut rng, mut a, mut b) = talking_pair(14);
+    // One undelivered message in each of MAX_RECEIVING_CHAINS + 1 chains of Alice,
+    // with a delivered message per chain so Bob learns each chain.
+    let mut pending = Vec::new();
+    for _ in 0..=MAX_RECEIVING_CHAINS {
+        let delivered = a.encrypt(&mut rng, b"d").unwrap();
+        pending.push(a.encrypt(&mut rng, b"p").unwrap());
+        b.decrypt(&delivered).unwrap();
+        a.decrypt(&b.encrypt(&mut rng, b"r").unwrap()).unwrap();
+    }
+    b.decrypt(&a.encrypt(&mut rng, b"newest").unwrap()).unwrap();
+    // Bob now knows MAX_RECEIVING_CHAINS + 2 chains: the first two are gone.
+    for m in &pending[..2] {
+        assert_rejects_unchanged(&mut b, |s| s.decrypt(m));
+    }
+    for m in &pending[2..] {
+        assert_eq!(b.decrypt(m).unwrap(), b"p");
+    }
+}
+
+fn normal(m: Message) -> NormalMessage {
+    match m {
+        Message::Normal(m) => m,
+        Message::PreKey(_) => panic!("expected a normal message"),
+    }
+}
+
+#[test]
+fn every_byte_of_every_field_tampered_is_rejected_and_state_unchanged() {
+    let (mut rng, mut a, mut b) = talking_pair(15);
+    let genuine = normal(a.encrypt(&mut rng, b"tamper with me").unwrap()).to_bytes();
+    for i in 0..genuine.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut t = genuine.clone();
+            t[i] ^= flip;
+            assert_rejects_unchanged(&mut b, |s| s.decrypt_bytes(&t));
+        }
+    }
+    assert_eq!(b.decrypt_bytes(&genuine).unwrap(), b"tamper with me");
+}
+
+#[test]
+fn tampered_prekey_message_fields_are_rejected_and_prekey_kept() {
+    let mut rng = rng(16);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
+    let bundle = bob.prekey_bundle(Some(opk)).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let genuine = a.encrypt(&mut rng, b"first").unwrap().to_bytes();
+    for i in 0..genuine.len() {
+        let mut t = genuine.clone();
+        t[i] ^= 0x01;
+        if let Ok(Message::PreKey(m)) = Message::try_from(t.as_slice()) {
+            assert!(Session::respond(&mut bob, &m, b"").is_err(), "byte {i} tampered was accepted");
+        }
+        assert_eq!(bob.one_time_prekey_ids(), vec![opk], "byte {i}: one-time prekey burned");
+    }
+    let Message::PreKey(m) = Message::try_from(genuine.as_slice()).unwrap() else { panic!() };
+    assert_eq!(Session::respond(&mut bob, &m, b"").unwrap().plaintext, b"first");
+    assert!(bob.one_time_prekey_ids().is_empty(), "consumed after success");
+}
+
+#[test]
+fn one_time_prekey_is_consumed_only_after_authentication() {
+    let mut rng = rng(17);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let opk = bob.generate_one_time_prekeys(&mut rng, 2)[0];
+    let bundle = bob.prekey_bundle(Some(opk)).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
+    // Wrong binding: X3DH completes but the message does not authenticate.
+    let e = Session::respond(&mut bob, &m, b"other binding").unwrap_err();
+    assert_eq!(e, KeyAgreementError::Decrypt(DecryptError::Authentication));
+    assert_eq!(bob.one_time_prekey_ids().len(), 2);
+    Session::respond(&mut bob, &m, b"").unwrap();
+    assert_eq!(bob.one_time_prekey_ids().len(), 1);
+    // The same message again: its one-time prekey is gone.
+    assert_eq!(Session::respond(&mut bob, &m, b"").unwrap_err(), KeyAgreementError::UnknownPreKey);
+}
+
+#[test]
+fn unknown_prekeys_are_typed_errors() {
+    let mut rng = rng(18);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let mut carol = Account::new(&mut rng);
+    let bundle = carol.prekey_bundle(None).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
+    // Bob's signed prekey has the same id 1 but is another key.
+    assert_eq!(
+        Session::respond(&mut bob, &m, b"").unwrap_err(),
+        KeyAgreementError::Decrypt(DecryptError::Authentication)
+    );
+    carol.rotate_signed_prekey(&mut rng);
+    carol.rotate_signed_prekey(&mut rng);
+    assert_eq!(Session::respond(&mut carol, &m, b"").unwrap_err(), KeyAgreementError::UnknownPreKey);
+}
+
+#[test]
+fn bad_signature_is_rejected_before_any_dh() {
+    let mut rng = rng(19);
+    let alice = Account::new(&mut rng);
+    let bob = Account::new(&mut rng);
+    let mut bytes = bob.prekey_bundle(None).unwrap().to_bytes();
+    bytes[40] ^= 1; // inside the signed prekey
+    let bundle = PreKeyBundle::try_from(bytes.as_slice()).unwrap();
+    let e = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap_err();
+    assert_eq!(e, KeyAgreementError::BadSignature);
+    assert_eq!(e.category(), ErrorCategory::BadSignature);
+    // Signature from another identity.
+    let mallory = Account::new(&mut rng);
+    let mut forged = bob.prekey_bundle(None).unwrap().to_bytes();
+    forged[1..33].copy_from_slice(&mallory.identity_key().to_bytes());
+    let bundle = PreKeyBundle::try_from(forged.as_slice()).unwrap();
+    assert_eq!(
+        Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap_err(),
+        KeyAgreementError::BadSignature
+    );
+}
+
+#[test]
+fn low_order_ephemeral_key_is_non_contributory_and_prekey_kept() {
+    let mut rng = rng(20);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
+    let bundle = bob.prekey_bundle(Some(opk)).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let mut bytes = a.encrypt(&mut rng, b"hi").unwrap().to_bytes();
+    // EK_A := the point of order 1 (u = 0), and u = 1 (order 4... low order).
+    for low in [[0u8; 32], { let mut u = [0u8; 32]; u[0] = 1; u }] {
+        bytes[33..65].copy_from_slice(&low);
+        let Message::PreKey(m) = Message::try_from(bytes.as_slice()).unwrap() else { panic!() };
+        let e = Session::respond(&mut bob, &m, b"").unwrap_err();
+        assert_eq!(e, KeyAgreementError::NonContributory);
+        assert_eq!(bob.one_time_prekey_ids(), vec![opk]);
+    }
+}
+
+#[test]
+fn low_order_ratchet_key_is_rejected_without_state_change() {
+    let (mut rng, mut a, mut b) = talking_pair(21);
+    let mut bytes = a.encrypt(&mut rng, b"x").unwrap().to_bytes();
+    bytes[1..33].copy_from_slice(&[0u8; 32]);
+    let e = assert_rejects_unchanged(&mut b, |s| s.decrypt_bytes(&bytes));
+    assert_eq!(e, DecryptError::NonContributory);
+}
+
+#[test]
+fn replayed_prekey_message_without_one_time_prekey_never_reuses_keys() {
+    let mut rng = rng(22);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let bundle = bob.prekey_bundle(None).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
+    let mut s1 = Session::respond(&mut bob, &m, b"").unwrap().session;
+    let mut s2 = Session::respond(&mut bob, &m, b"").unwrap().session;
+    assert_eq!(s1.session_id(), s2.session_id());
+    let r1 = normal(s1.encrypt(&mut rng, b"same plaintext").unwrap());
+    let r2 = normal(s2.encrypt(&mut rng, b"same plaintext").unwrap());
+    assert_ne!(r1.ratchet_key(), r2.ratchet_key(), "each replay gets a fresh ratchet key");
+    assert_ne!(r1.to_bytes()[37..], r2.to_bytes()[37..], "different keys, different ciphertexts");
+}
+
+#[test]
+fn binding_bytes_must_match() {
+    let mut rng = rng(23);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let bundle = bob.prekey_bundle(None).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"alice@1|bob@1").unwrap();
+    let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
+    assert!(Session::respond(&mut bob, &m, b"alice@1|bob@2").is_err());
+    assert!(Session::respond(&mut bob, &m, b"alice@1|bob@1").is_ok());
+    let long = vec![0u8; MAX_BINDING_LEN + 1];
+    assert!(Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, &long).is_err());
+    assert!(Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, &long[1..]).is_ok());
+}
+
+#[test]
+fn prekey_message_of_another_session_is_a_state_mismatch() {
+    let (mut rng, _a, mut b) = pair(24);
+    let (mut rng2, mut a2, _b2) = pair(25);
+    let _ = &mut rng;
+    let other = a2.encrypt(&mut rng2, b"x").unwrap();
+    let e = assert_rejects_unchanged(&mut b, |s| s.decrypt(&other));
+    assert_eq!(e, DecryptError::StateMismatch);
+}
+
+#[test]
+fn wire_overhead_is_53_bytes() {
+    let (mut rng, mut a, _b) = talking_pair(26);
+    for len in [0usize, 1, 100, 1024] {
+        let m = a.encrypt(&mut rng, &vec![7u8; len]).unwrap().to_bytes();
+        assert_eq!(m.len() - len, MESSAGE_OVERHEAD);
+        assert_eq!(MESSAGE_OVERHEAD, 53);
+    }
+}
+
+#[test]
+fn decoders_reject_truncation_trailing_and_versions_without_panicking() {
+    let (mut rng, mut a, _b) = pair(27);
+    let pk = a.encrypt(&mut rng, b"payload").unwrap().to_bytes();
+    for cut in 0..pk.len() {
+        assert!(Message::try_from(&pk[..cut]).is_err() || cut >= 74 + 53, "cut {cut}");
+    }
+    let bundle = Account::new(&mut rng).prekey_bundle(None).unwrap().to_bytes();
+    for cut in 0..bundle.len() {
+        assert!(PreKeyBundle::try_from(&bundle[..cut]).is_err());
+    }
+    let mut long = bundle.clone();
+    long.push(0);
+    assert_eq!(PreKeyBundle::try_from(long.as_slice()), Err(DecodeError::TrailingBytes { extra: 1 }));
+    let mut v2 = bundle.clone();
+    v2[0] = 0x23;
+    assert_eq!(PreKeyBundle::try_from(v2.as_slice()), Err(DecodeError::UnknownVersion(0x23)));
+    let mut flag = bundle.clone();
+    flag[133] = 2;
+    assert_eq!(PreKeyBundle::try_from(flag.as_slice()), Err(DecodeError::InvalidField { offset: 133 }));
+    assert_eq!(Message::try_from(&[0x13u8][..]), Err(DecodeError::UnexpectedType(0x13)));
+}
+
+#[test]
+fn bundle_round_trips() {
+    let mut rng = rng(28);
+    let mut bob = Account::new(&mut rng);
+    let ids = bob.generate_one_time_prekeys(&mut rng, 3);
+    for opk in [None, Some(ids[1])] {
+        let b = bob.prekey_bundle(opk).unwrap();
+        let bytes = b.to_bytes();
+        assert_eq!(bytes.len(), if opk.is_some() { 170 } else { 134 });
+        assert_eq!(PreKeyBundle::try_from(bytes.as_slice()).unwrap(), b);
+        b.verify().unwrap();
+    }
+}
+
+#[test]
+fn saved_session_restores_exactly_and_continues() {
+    let (mut rng, mut a, mut b) = talking_pair(29);
+    let skipped: Vec<_> = (0..4).map(|_| a.encrypt(&mut rng, b"s").unwrap()).collect();
+    b.decrypt(&a.encrypt(&mut rng, b"t").unwrap()).unwrap();
+    let saved = b.to_bytes();
+    let mut restored = Session::from_bytes(&saved).unwrap();
+    assert_eq!(*restored.to_bytes(), *saved);
+    for m in &skipped {
+        assert_eq!(restored.decrypt(m).unwrap(), b"s");
+    }
+    let r = restored.encrypt(&mut rng, b"from restored").unwrap();
+    assert_eq!(a.decrypt(&r).unwrap(), b"from restored");
+}
+
+#[test]
+fn corrupt_saved_session_is_an_error_never_a_panic() {
+    let (mut rng, mut a, mut b) = talking_pair(30);
+    for _ in 0..3 {
+        a.encrypt(&mut rng, b"lost").unwrap();
+    }
+    b.decrypt(&a.encrypt(&mut rng, b"t").unwrap()).unwrap();
+    let saved = b.to_bytes();
+    for cut in 0..saved.len() {
+        assert!(Session::from_bytes(&saved[..cut]).is_err());
+    }
+    for i in 0..saved.len() {
+        let mut t = saved.to_vec();
+        t[i] ^= 0xff;
+        let _ = Session::from_bytes(&t); // must not panic
+    }
+    let mut t = saved.to_vec();
+    t.push(0);
+    assert_eq!(Session::from_bytes(&t).unwrap_err(), DecodeError::TrailingBytes { extra: 1 });
+}
+
+#[test]
+fn sealed_session_needs_the_storage_key() {
+    let (mut rng, _a, b) = talking_pair(31);
+    let key = [9u8; 32];
+    let sealed = b.seal(&mut rng, &key);
+    assert_eq!(sealed[0], 0x19);
+    let opened = Session::unseal(&key, &sealed).unwrap();
+    assert_eq!(*opened.to_bytes(), *b.to_bytes());
+    assert_eq!(Session::unseal(&[8u8; 32], &sealed).unwrap_err(), RestoreError::Authentication);
+    for i in 0..sealed.len() {
+        let mut t = sealed.clone();
+        t[i] ^= 1;
+        assert!(Session::unseal(&key, &t).is_err());
+    }
+    // Two seals of the same state use fresh nonces.
+    assert_ne!(b.seal(&mut rng, &key), sealed);
+}
+
+#[test]
+fn saved_sizes_are_small() {
+    let (mut rng, mut a, mut b) = talking_pair(32);
+    b.decrypt(&a.encrypt(&mut rng, b"new chain").unwrap()).unwrap();
+    let fresh = b.to_bytes().len();
+    let ms: Vec<_> = (0..=100).map(|_| a.encrypt(&mut rng, b"m").unwrap()).collect();
+    b.decrypt(ms.last().unwrap()).unwrap();
+    assert_eq!(b.skipped_keys(), 100);
+    let with_100 = b.to_bytes().len();
+    assert_eq!(with_100 - fresh, 100 * 68, "each skipped key costs DHr + N + MK");
+    println!("saved session: fresh {fresh} B, with 100 skipped keys {with_100} B");
+}
+
+#[test]
+fn debug_output_never_contains_secrets() {
+    let mut rng = rng(33);
+    let alice = Account::new(&mut rng);
+    let seed = alice.identity_key_pair().to_seed();
+    let (mut rng2, a, _b) = talking_pair(34);
+    let _ = &mut rng2;
+    let seed_hex = hex::encode(&seed[..]);
+    for text in [
+        format!("{:?}", alice),
+        format!("{:?}", alice.identity_key_pair()),
+        format!("{:?}", a),
+    ] {
+        assert!(!text.contains(&seed_hex));
+        assert!(!text.contains(&format!("{:?}", &seed[..8])));
+    }
+    let saved = a.to_bytes();
+    let text = format!("{a:?}");
+    // No 8-byte window of the saved state (which holds every secret) shows up
+    // in Debug output, as hex or as a byte list.
+    let public = format!("{}{}", hex::encode(a.local_identity().to_bytes()), hex::encode(a.remote_identity().to_bytes()));
+    for w in saved.windows(8).step_by(8) {
+        if public.contains(&hex::encode(w)) {
+            continue; // identity keys are public and printed on purpose
+        }
+        assert!(!text.contains(&hex::encode(w)));
+        assert!(!text.contains(&format!("{w:?}").trim_matches(|c| c == '[' || c == ']').to_string()));
+    }
+}
+
+#[test]
+fn identity_round_trips_through_its_seed() {
+    let mut rng = rng(35);
+    let ik = IdentityKeyPair::generate(&mut rng);
+    let again = IdentityKeyPair::from_seed(&ik.to_seed());
+    assert_eq!(ik.public_key(), again.public_key());
+    assert!(IdentityKey::from_bytes(&[0u8; 32]).is_err());
+    let mut one = [0u8; 32];
+    one[0] = 1; // the identity point: small order
+    assert!(IdentityKey::from_bytes(&one).is_err());
+}
