@@ -8,6 +8,7 @@ extern crate std;
 
 mod crypto;
 mod error;
+mod group;
 pub mod labels;
 mod keys;
 mod message;
@@ -21,6 +22,10 @@ mod x3dh;
 pub mod hazmat;
 
 pub use error::{DecodeError, DecryptError, EncryptError, ErrorCategory, KeyAgreementError, RestoreError};
+pub use group::{
+    GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, GroupReceiver, GroupSender, MAX_GROUP_ID_LEN, MAX_GROUP_SKIP,
+    MAX_GROUP_SKIPPED_KEYS, MAX_SENDER_KEY_STATES, SenderKeyDistribution, distribute,
+};
 pub use keys::{
     Account, IdentityKey, IdentityKeyPair, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, OneTimePreKey, PreKeyBundle,
     PreKeyId, PreKeyStore, SignedPreKey,

@@ -272,10 +272,10 @@ impl Session {
     /// for a message more than [`crate::MAX_SKIP`] ahead;
     /// [`DecryptError::StateMismatch`] for another session's prekey message.
     pub fn decrypt(&mut self, message: &Message) -> Result<Vec<u8>, DecryptError> {
-        if let Message::PreKey(m) = message {
-            if !self.matches(m) {
-                return Err(DecryptError::StateMismatch);
-            }
+        if let Message::PreKey(m) = message
+            && !self.matches(m)
+        {
+            return Err(DecryptError::StateMismatch);
         }
         let plaintext = self.ratchet.decrypt(&self.ad_hash, message.normal())?;
         self.pending = None;

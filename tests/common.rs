@@ -1,4 +1,5 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Shared helpers for the integration tests.
 
 use rand_chacha::ChaCha20Rng;

@@ -1,4 +1,5 @@
 //! Behaviour tests of the 1:1 session protocol (SPEC.md §4, §5, §11).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
