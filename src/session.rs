@@ -15,9 +15,11 @@ use crate::sealed;
 use crate::wire::{Reader, Writer, first_byte, kind};
 use crate::x3dh::{self, MAX_BINDING_LEN};
 
-/// The X3DH header an initiator repeats until it decrypts a reply.
+/// The prekeys X3DH used: the initiator repeats them in its prekey messages
+/// until it decrypts a reply; the responder checks them on every prekey
+/// message of the session.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct PendingPreKey {
+struct PreKeyIds {
     signed_prekey_id: PreKeyId,
     one_time_prekey_id: Option<PreKeyId>,
 }
@@ -66,7 +68,9 @@ pub struct Session {
     local_identity: IdentityKey,
     remote_identity: IdentityKey,
     ad_hash: [u8; KEY_LEN],
-    pending: Option<PendingPreKey>,
+    prekey_ids: PreKeyIds,
+    /// Initiator only: no reply decrypted yet, so messages carry the header.
+    pending: bool,
     ratchet: DoubleRatchet,
 }
 
@@ -108,10 +112,11 @@ impl Session {
             local_identity: identity.public_key(),
             remote_identity: bundle.identity_key(),
             ad_hash: init.output.ad_hash,
-            pending: Some(PendingPreKey {
+            prekey_ids: PreKeyIds {
                 signed_prekey_id: bundle.signed_prekey_id(),
                 one_time_prekey_id: bundle.one_time_prekey_id(),
-            }),
+            },
+            pending: true,
             ratchet,
         })
     }
@@ -142,7 +147,7 @@ impl Session {
                 max: MAX_BINDING_LEN as u32,
             })));
         }
-        let (mut session, plaintext) = {
+        let (session, plaintext) = {
             let spk = store.signed_prekey(message.signed_prekey_id).ok_or(KeyAgreementError::UnknownPreKey)?;
             let opk = match message.one_time_prekey_id {
                 Some(id) => Some(store.one_time_prekey(id).ok_or(KeyAgreementError::UnknownPreKey)?),
@@ -155,7 +160,11 @@ impl Session {
                 local_identity: identity.public_key(),
                 remote_identity: message.identity_key,
                 ad_hash: out.ad_hash,
-                pending: None,
+                prekey_ids: PreKeyIds {
+                    signed_prekey_id: message.signed_prekey_id,
+                    one_time_prekey_id: message.one_time_prekey_id,
+                },
+                pending: false,
                 ratchet: DoubleRatchet::new_responder(&out.sk, spk.key()),
             };
             let plaintext = session.ratchet.decrypt(&session.ad_hash, &message.message).map_err(KeyAgreementError::Decrypt)?;
@@ -164,7 +173,6 @@ impl Session {
         if let Some(id) = message.one_time_prekey_id {
             store.remove_one_time_prekey(id);
         }
-        session.pending = None;
         Ok(InboundSession { session, plaintext })
     }
 
@@ -183,17 +191,20 @@ impl Session {
         self.remote_identity
     }
 
-    /// Whether `message` is a prekey message of this session (same EK_A and
-    /// initiator): deliver it with [`Session::decrypt`] rather than
-    /// [`Session::respond`].
+    /// Whether `message` is a prekey message of this session (same EK_A,
+    /// initiator and prekey ids): deliver it with [`Session::decrypt`]
+    /// rather than [`Session::respond`].
     pub fn matches(&self, message: &PreKeyMessage) -> bool {
-        message.base_key == self.session_id.0 && message.identity_key == self.remote_identity
+        message.base_key == self.session_id.0
+            && message.identity_key == self.remote_identity
+            && message.signed_prekey_id == self.prekey_ids.signed_prekey_id
+            && message.one_time_prekey_id == self.prekey_ids.one_time_prekey_id
     }
 
     /// Whether this (initiator's) session still wraps its messages in the
     /// X3DH header because no reply has been decrypted yet.
     pub fn has_pending_prekey(&self) -> bool {
-        self.pending.is_some()
+        self.pending
     }
 
     /// Number of skipped message keys stored (at most
@@ -211,15 +222,16 @@ impl Session {
     /// of low order.
     pub fn encrypt<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, plaintext: &[u8]) -> Result<Message, EncryptError> {
         let message = self.ratchet.encrypt(rng, &self.ad_hash, plaintext)?;
-        Ok(match self.pending {
-            None => Message::Normal(message),
-            Some(p) => Message::PreKey(PreKeyMessage {
+        Ok(if self.pending {
+            Message::PreKey(PreKeyMessage {
                 identity_key: self.local_identity,
                 base_key: self.session_id.0,
-                signed_prekey_id: p.signed_prekey_id,
-                one_time_prekey_id: p.one_time_prekey_id,
+                signed_prekey_id: self.prekey_ids.signed_prekey_id,
+                one_time_prekey_id: self.prekey_ids.one_time_prekey_id,
                 message,
-            }),
+            })
+        } else {
+            Message::Normal(message)
         })
     }
 
@@ -255,7 +267,7 @@ impl Session {
         out: &mut [u8],
     ) -> Result<usize, EncryptError> {
         let needed = HEADER_LEN + plaintext.len() + TAG_LEN;
-        if self.pending.is_some() {
+        if self.pending {
             return Err(EncryptError::BufferTooSmall { needed: needed + 74 });
         }
         self.ratchet.encrypt_into(rng, &self.ad_hash, plaintext, out)?;
@@ -278,7 +290,7 @@ impl Session {
             return Err(DecryptError::StateMismatch);
         }
         let plaintext = self.ratchet.decrypt(&self.ad_hash, message.normal())?;
-        self.pending = None;
+        self.pending = false;
         Ok(plaintext)
     }
 
@@ -299,7 +311,7 @@ impl Session {
     /// As [`Session::decrypt`].
     pub fn decrypt_normal(&mut self, message: &NormalMessage) -> Result<Vec<u8>, DecryptError> {
         let plaintext = self.ratchet.decrypt(&self.ad_hash, message)?;
-        self.pending = None;
+        self.pending = false;
         Ok(plaintext)
     }
 
@@ -317,13 +329,11 @@ impl Session {
         out.put(&self.local_identity.to_bytes());
         out.put(&self.remote_identity.to_bytes());
         out.put(&self.ad_hash);
-        out.put_flag(self.pending.is_some());
-        if let Some(p) = &self.pending {
-            out.put_u32(p.signed_prekey_id.0);
-            out.put_flag(p.one_time_prekey_id.is_some());
-            if let Some(id) = p.one_time_prekey_id {
-                out.put_u32(id.0);
-            }
+        out.put_flag(self.pending);
+        out.put_u32(self.prekey_ids.signed_prekey_id.0);
+        out.put_flag(self.prekey_ids.one_time_prekey_id.is_some());
+        if let Some(id) = self.prekey_ids.one_time_prekey_id {
+            out.put_u32(id.0);
         }
         self.ratchet.write(&mut out);
         out
@@ -344,16 +354,13 @@ impl Session {
         let local_identity = IdentityKey::from_bytes(&r.array()?)?;
         let remote_identity = IdentityKey::from_bytes(&r.array()?)?;
         let ad_hash = r.array()?;
-        let pending = if r.flag()? {
-            let signed_prekey_id = PreKeyId(r.u32()?);
-            let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
-            Some(PendingPreKey { signed_prekey_id, one_time_prekey_id })
-        } else {
-            None
-        };
+        let pending = r.flag()?;
+        let signed_prekey_id = PreKeyId(r.u32()?);
+        let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
+        let prekey_ids = PreKeyIds { signed_prekey_id, one_time_prekey_id };
         let ratchet = DoubleRatchet::read(&mut r)?;
         r.finish()?;
-        Ok(Self { session_id, local_identity, remote_identity, ad_hash, pending, ratchet })
+        Ok(Self { session_id, local_identity, remote_identity, ad_hash, prekey_ids, pending, ratchet })
     }
 
     /// Saves the session sealed under a 32-byte storage key with AES-256-GCM
@@ -381,11 +388,11 @@ impl Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { session_id: _, local_identity, remote_identity, ad_hash: _, pending, ratchet } = self;
+        let Self { session_id: _, local_identity, remote_identity, ad_hash: _, prekey_ids: _, pending, ratchet } = self;
         f.debug_struct("Session")
             .field("local_identity", local_identity)
             .field("remote_identity", remote_identity)
-            .field("pending_prekey", &pending.is_some())
+            .field("pending_prekey", pending)
             .field("ratchet", ratchet)
             .finish_non_exhaustive()
     }
@@ -395,5 +402,59 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn ratchet_mut(&mut self) -> &mut DoubleRatchet {
         &mut self.ratchet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::keys::Account;
+
+    fn talking(seed: u8) -> (ChaCha20Rng, Session, Session) {
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let alice = Account::new(&mut rng);
+        let mut bob = Account::new(&mut rng);
+        let bundle = bob.prekey_bundle(None).unwrap();
+        let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+        let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+        let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+        a.decrypt(&b.encrypt(&mut rng, b"y").unwrap()).unwrap();
+        (rng, a, b)
+    }
+
+    #[test]
+    fn sending_counter_stops_before_wrapping() {
+        let (mut rng, mut a, mut b) = talking(1);
+        b.decrypt(&a.encrypt(&mut rng, b"start a chain").unwrap()).unwrap();
+        a.ratchet_mut().set_sending_index(u32::MAX - 1);
+        // The last usable index is u32::MAX - 1 ...
+        let last = a.encrypt(&mut rng, b"last").unwrap();
+        assert_eq!(last.normal().counter(), u32::MAX - 1);
+        // ... then the chain is exhausted, and nothing changed.
+        let before = a.to_bytes();
+        assert_eq!(a.encrypt(&mut rng, b"one more").unwrap_err(), EncryptError::CounterExhausted);
+        assert_eq!(*before, *a.to_bytes());
+        // The receiver refuses a counter of u32::MAX outright.
+        let mut forged = last.to_bytes();
+        forged[33..37].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(b.decrypt_bytes(&forged).unwrap_err(), DecryptError::CounterExhausted);
+    }
+
+    #[test]
+    fn encrypt_into_reports_small_buffers_without_advancing() {
+        let (mut rng, mut a, mut b) = talking(2);
+        let mut small = [0u8; 10];
+        let before = a.to_bytes();
+        assert_eq!(
+            a.encrypt_into(&mut rng, b"hello", &mut small).unwrap_err(),
+            EncryptError::BufferTooSmall { needed: 5 + crate::MESSAGE_OVERHEAD }
+        );
+        assert_eq!(*before, *a.to_bytes());
+        let mut buf = [0u8; 64];
+        let n = a.encrypt_into(&mut rng, b"hello", &mut buf).unwrap();
+        assert_eq!(b.decrypt_bytes(&buf[..n]).unwrap(), b"hello");
     }
 }

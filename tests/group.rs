@@ -300,7 +300,7 @@ fn distribution_fans_out_over_pairwise_sessions() {
     let mut peers = Vec::new();
     let mut sessions = Vec::new();
     for _ in 0..5 {
-        let mut peer = Account::new(&mut rng);
+        let peer = Account::new(&mut rng);
         let bundle = peer.prekey_bundle(None).unwrap();
         sessions.push(Session::initiate(&mut rng, me.identity_key_pair(), &bundle, b"").unwrap());
         peers.push(peer);

@@ -178,13 +178,15 @@ impl DoubleRatchet {
             // Senders stop at u32::MAX - 1 (SPEC.md §9).
             return Err(DecryptError::CounterExhausted);
         }
+        // A stored skipped key, even of a chain since deleted.
+        if let Some(idx) = self.skipped.find(&msg.ratchet_key, msg.counter) {
+            let mk = self.skipped.get(idx).ok_or(DecryptError::Duplicate)?.clone();
+            return Ok((Plan::Skipped(idx), mk));
+        }
         if let Some(pos) = self.receiving.iter().rposition(|c| c.ratchet_key == msg.ratchet_key) {
             let chain = self.receiving.get(pos).ok_or(DecryptError::StateMismatch)?;
-            let next_index = chain.chain_key.index();
-            if msg.counter < next_index {
-                let idx = self.skipped.find(&msg.ratchet_key, msg.counter).ok_or(DecryptError::Duplicate)?;
-                let mk = self.skipped.get(idx).ok_or(DecryptError::Duplicate)?.clone();
-                return Ok((Plan::Skipped(idx), mk));
+            if msg.counter < chain.chain_key.index() {
+                return Err(DecryptError::Duplicate);
             }
             let (skipped, mk, next) = skip_to(&chain.chain_key, msg.counter)?;
             return Ok((Plan::Chain { chain: pos, next, skipped }, mk));
