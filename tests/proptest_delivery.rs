@@ -298,11 +298,9 @@ fn run_group_schedule(seed: u8, ops: Vec<GroupOp>) {
             }
         }
     }
-    for j in 0..flight.len() {
-        if !flight[j].delivered {
-            let s = flight[j].sender;
-            group_deliver(&mut receivers[s], &key_history[s], &mut flight[j]);
-        }
+    for m in flight.iter_mut().filter(|m| !m.delivered) {
+        let s = m.sender;
+        group_deliver(&mut receivers[s], &key_history[s], m);
     }
 }
 
