@@ -91,3 +91,15 @@ pub fn expand_group_message_key(message_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], 
 pub fn identity_x25519_secret(identity: &IdentityKeyPair) -> [u8; KEY_LEN] {
     identity.x25519().secret_bytes().0
 }
+
+/// Signs an arbitrary X25519 public key as signed prekey `id` (SPEC.md
+/// §3.2), for building bundles with chosen (e.g. low-order) keys.
+pub fn sign_signed_prekey(identity: &IdentityKeyPair, id: u32, public: &[u8; KEY_LEN]) -> [u8; crate::crypto::SIGNATURE_LEN] {
+    identity.sign(&[labels::SIGNED_PREKEY_CONTEXT, &id.to_be_bytes(), public])
+}
+
+/// The X25519 form of an identity public key: the Montgomery u-coordinate
+/// of the Ed25519 point (SPEC.md §3.1).
+pub fn identity_public_x25519(identity: &IdentityKey) -> [u8; KEY_LEN] {
+    *identity.x25519()
+}
