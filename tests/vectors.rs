@@ -1,0 +1,490 @@
+//! Replays every published test vector (`test-vectors/*.json`) through the
+//! crate's public API, as test-vectors/README.md describes.
+//!
+//! Random values are served from the vectors' `randomness` lists by a
+//! generator that fails on any unexpected draw, so this also proves the
+//! crate draws exactly what SPEC.md §8 says, in that order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+
+use rand_core::{TryCryptoRng, TryRng};
+use serde_json::Value;
+use sottovoce::hazmat;
+use sottovoce::*;
+
+/// Serves listed byte strings, one per draw, checking each length.
+struct Replay(VecDeque<Vec<u8>>);
+
+impl Replay {
+    fn from(v: &Value) -> Self {
+        Self(v.as_array().map(|a| a.iter().map(bytes).collect()).unwrap_or_default())
+    }
+
+    fn done(&self) {
+        assert!(self.0.is_empty(), "randomness left unused: {} draws", self.0.len());
+    }
+}
+
+impl TryRng for Replay {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        panic!("the crate must draw bytes, not integers")
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        panic!("the crate must draw bytes, not integers")
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        let next = self.0.pop_front().expect("more randomness drawn than listed");
+        assert_eq!(next.len(), dst.len(), "draw of unexpected length");
+        dst.copy_from_slice(&next);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for Replay {}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("hex string")).expect("valid hex")
+}
+
+fn arr<const N: usize>(v: &Value) -> [u8; N] {
+    bytes(v).try_into().expect("length")
+}
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/test-vectors/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(v["schema"], format!("sottovoce-{name}-v1"));
+    assert_eq!(v["specRevision"], 1);
+    assert_eq!(v["suite"], labels::SUITE);
+    let count: usize = v["testGroups"].as_array().unwrap().iter().map(|g| g["tests"].as_array().unwrap().len()).sum();
+    assert_eq!(v["numberOfTests"], count);
+    v
+}
+
+fn tests(v: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    v["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["tests"].as_array().unwrap().iter().map(move |t| (g["type"].as_str().unwrap(), t)))
+}
+
+/// Checks an outcome against an event's or test's `result` / `error` / `plaintext`.
+fn check(t: &Value, r: Result<Option<Vec<u8>>, ErrorCategory>, ctx: &str) {
+    match (t["result"].as_str().unwrap(), r) {
+        ("valid", Ok(pt)) => {
+            if let (Some(pt), Some(want)) = (pt, t.get("plaintext")) {
+                assert_eq!(pt, bytes(want), "{ctx}: plaintext");
+            }
+        }
+        ("invalid", Err(e)) => assert_eq!(e.name(), t["error"].as_str().unwrap(), "{ctx}: error category"),
+        (want, Ok(_)) => panic!("{ctx}: expected {want} {}, got success", t["error"]),
+        (want, Err(e)) => panic!("{ctx}: expected {want}, got {e}"),
+    }
+}
+
+/// Every error type names its SPEC.md §10 category.
+trait Categorize {
+    fn cat(self) -> ErrorCategory;
+}
+
+macro_rules! categorize {
+    ($($t:ty),*) => {$(
+        impl Categorize for $t {
+            fn cat(self) -> ErrorCategory {
+                self.category()
+            }
+        }
+    )*};
+}
+categorize!(DecodeError, DecryptError, KeyAgreementError, RestoreError);
+
+impl Categorize for ErrorCategory {
+    fn cat(self) -> ErrorCategory {
+        self
+    }
+}
+
+fn c<T, E: Categorize>(r: Result<T, E>) -> Result<T, ErrorCategory> {
+    r.map_err(Categorize::cat)
+}
+
+#[test]
+fn kdf_vectors() {
+    let v = load("kdf");
+    for (kind, t) in tests(&v) {
+        match kind {
+            "kdf_rk" => {
+                let (rk, ck) = hazmat::kdf_rk(&arr(&t["rk"]), &arr(&t["dhOutput"]));
+                assert_eq!(rk.to_vec(), bytes(&t["newRk"]));
+                assert_eq!(ck.to_vec(), bytes(&t["chainKey"]));
+            }
+            "kdf_ck" => {
+                let mut ck: [u8; 32] = arr(&t["chainKey"]);
+                let steps = t["steps"].as_array().unwrap();
+                let mut i = 0;
+                for n in 0..=steps.last().unwrap()["index"].as_u64().unwrap() {
+                    let (mk, next) = hazmat::kdf_ck(&ck);
+                    if steps[i]["index"].as_u64().unwrap() == n {
+                        assert_eq!(ck.to_vec(), bytes(&steps[i]["chainKey"]), "CK_{n}");
+                        assert_eq!(mk.to_vec(), bytes(&steps[i]["messageKey"]), "MK_{n}");
+                        i += 1;
+                    }
+                    ck = next;
+                }
+                assert_eq!(i, steps.len());
+            }
+            "message_key" => {
+                let mk = arr(&t["messageKey"]);
+                let (key, nonce) = match t["label"].as_str().unwrap() {
+                    "session" => hazmat::expand_message_key(&mk),
+                    _ => hazmat::expand_group_message_key(&mk),
+                };
+                assert_eq!(key.to_vec(), bytes(&t["key"]));
+                assert_eq!(nonce.to_vec(), bytes(&t["nonce"]));
+            }
+            "identity" => {
+                let ik = IdentityKeyPair::from_seed(&arr(&t["seed"]));
+                assert_eq!(ik.public_key().to_bytes().to_vec(), bytes(&t["public"]));
+                assert_eq!(hazmat::identity_x25519_secret(&ik).to_vec(), bytes(&t["x25519Private"]));
+                assert_eq!(hazmat::identity_public_x25519(&ik.public_key()).to_vec(), bytes(&t["x25519Public"]));
+            }
+            other => panic!("unknown group {other}"),
+        }
+    }
+}
+
+/// Bob's store from a test's `bob` object.
+struct Store {
+    identity: IdentityKeyPair,
+    signed: SignedPreKey,
+    one_time: BTreeMap<PreKeyId, OneTimePreKey>,
+}
+
+impl Store {
+    fn from(bob: &Value) -> Self {
+        let identity = IdentityKeyPair::from_seed(&arr(&bob["identitySeed"]));
+        assert_eq!(identity.public_key().to_bytes().to_vec(), bytes(&bob["identityKey"]));
+        let spk = &bob["signedPreKey"];
+        let signed = SignedPreKey::from_secret_bytes(PreKeyId(spk["id"].as_u64().unwrap() as u32), &arr(&spk["private"]), &identity);
+        let one_time = bob["oneTimePreKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let id = PreKeyId(k["id"].as_u64().unwrap() as u32);
+                (id, OneTimePreKey::from_secret_bytes(id, &arr(&k["private"])))
+            })
+            .collect();
+        Self { identity, signed, one_time }
+    }
+}
+
+impl PreKeyStore for Store {
+    fn identity(&self) -> &IdentityKeyPair {
+        &self.identity
+    }
+    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey> {
+        (self.signed.id() == id).then_some(&self.signed)
+    }
+    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
+        self.one_time.get(&id)
+    }
+    fn remove_one_time_prekey(&mut self, id: PreKeyId) {
+        self.one_time.remove(&id);
+    }
+}
+
+#[test]
+fn x3dh_vectors() {
+    let v = load("x3dh");
+    for (kind, t) in tests(&v) {
+        let ctx = format!("x3dh tcId {}", t["tcId"]);
+        let binding = bytes(&t["binding"]);
+        match kind {
+            "x3dh_valid" => {
+                let alice = IdentityKeyPair::from_seed(&arr(&t["alice"]["identitySeed"]));
+                let store = Store::from(&t["bob"]);
+                let bundle = PreKeyBundle::try_from(bytes(&t["bundle"]).as_slice()).unwrap();
+                assert_eq!(store.signed.public_key().to_vec(), bytes(&t["signedPreKeyPublic"]));
+                assert_eq!(store.signed.signature().to_vec(), bytes(&t["signedPreKeySignature"]));
+                let mut rng = Replay::from(&t["randomness"]);
+                let (ek, tr) = hazmat::x3dh_initiate(&mut rng, &alice, &bundle, &binding).unwrap();
+                rng.done();
+                assert_eq!(ek.to_vec(), bytes(&t["ephemeralPublic"]), "{ctx}");
+                let dh: Vec<String> = tr.dh.iter().map(hex::encode).collect();
+                assert_eq!(Value::from(dh), t["dh"], "{ctx}");
+                assert_eq!(tr.sk.to_vec(), bytes(&t["sk"]), "{ctx}");
+                assert_eq!(tr.ad, bytes(&t["ad"]), "{ctx}");
+                assert_eq!(tr.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}");
+                let opk = store.one_time.values().next();
+                let tb = hazmat::x3dh_respond(&store.identity, &store.signed, opk, &alice.public_key(), &ek, &binding).unwrap();
+                assert_eq!(tb.sk, tr.sk, "{ctx}: responder SK");
+                assert_eq!(tb.dh, tr.dh, "{ctx}: responder DHs");
+            }
+            "x3dh_invalid_bundle" => {
+                let alice = IdentityKeyPair::from_seed(&arr(&t["aliceIdentitySeed"]));
+                let bundle = PreKeyBundle::try_from(bytes(&t["bundle"]).as_slice()).unwrap();
+                let mut rng = Replay::from(&t["randomness"]);
+                let r = Session::initiate(&mut rng, &alice, &bundle, &binding).map(|_| None);
+                check(t, c(r), &ctx);
+                rng.done();
+            }
+            other => panic!("unknown group {other}"),
+        }
+    }
+}
+
+#[test]
+fn wire_vectors() {
+    let v = load("wire");
+    for (kind, t) in tests(&v) {
+        let ctx = format!("wire tcId {}", t["tcId"]);
+        let b = bytes(&t["encoded"]);
+        let f = &t["fields"];
+        let ty = t["type"].as_str().unwrap();
+        let r: Result<Vec<u8>, DecodeError> = match ty {
+            "message" => NormalMessage::try_from(b.as_slice()).map(|m| {
+                assert_eq!(m.ratchet_key().to_vec(), bytes(&f["ratchetKey"]), "{ctx}");
+                assert_eq!(u64::from(m.counter()), f["counter"].as_u64().unwrap(), "{ctx}");
+                m.to_bytes()
+            }),
+            "prekey_message" => PreKeyMessage::try_from(b.as_slice()).map(|m| {
+                assert_eq!(m.identity_key().to_bytes().to_vec(), bytes(&f["identityKey"]), "{ctx}");
+                assert_eq!(m.base_key().to_vec(), bytes(&f["baseKey"]), "{ctx}");
+                assert_eq!(u64::from(m.signed_prekey_id().0), f["signedPreKeyId"].as_u64().unwrap(), "{ctx}");
+                assert_eq!(m.one_time_prekey_id().map(|i| u64::from(i.0)), f["oneTimePreKeyId"].as_u64(), "{ctx}");
+                assert_eq!(m.message().to_bytes(), bytes(&f["message"]), "{ctx}");
+                m.to_bytes()
+            }),
+            "prekey_bundle" => PreKeyBundle::try_from(b.as_slice()).map(|m| {
+                assert_eq!(m.identity_key().to_bytes().to_vec(), bytes(&f["identityKey"]), "{ctx}");
+                assert_eq!(u64::from(m.signed_prekey_id().0), f["signedPreKeyId"].as_u64().unwrap(), "{ctx}");
+                assert_eq!(m.one_time_prekey_id().map(|i| u64::from(i.0)), f["oneTimePreKeyId"].as_u64(), "{ctx}");
+                m.verify().unwrap();
+                m.to_bytes()
+            }),
+            "sender_key_distribution" => SenderKeyDistribution::try_from(b.as_slice()).map(|m| {
+                assert_eq!(m.group_id().as_bytes().to_vec(), bytes(&f["groupId"]), "{ctx}");
+                assert_eq!(u64::from(m.key_id()), f["keyId"].as_u64().unwrap(), "{ctx}");
+                assert_eq!(u64::from(m.iteration()), f["iteration"].as_u64().unwrap(), "{ctx}");
+                m.to_bytes().to_vec()
+            }),
+            "group_message" => GroupMessage::try_from(b.as_slice()).map(|m| {
+                assert_eq!(u64::from(m.key_id()), f["keyId"].as_u64().unwrap(), "{ctx}");
+                assert_eq!(u64::from(m.iteration()), f["iteration"].as_u64().unwrap(), "{ctx}");
+                m.to_bytes()
+            }),
+            other => panic!("unknown type {other}"),
+        };
+        if kind == "decode_valid" {
+            assert_eq!(r.as_ref().unwrap(), &b, "{ctx}: re-encoding");
+        }
+        check(t, c(r.map(|_| None)), &ctx);
+    }
+}
+
+fn run_session_events(ctx: &str, events: &Value, alice: &mut Option<Session>, bob: &mut Option<Session>, store: Option<&mut Store>, binding: &[u8]) {
+    let mut store = store;
+    for (i, ev) in events.as_array().unwrap().iter().enumerate() {
+        let ctx = format!("{ctx} event {i}");
+        let party = ev["party"].as_str().unwrap_or("alice");
+        match ev["event"].as_str().unwrap() {
+            "encrypt" => {
+                let s = if party == "alice" { alice.as_mut() } else { bob.as_mut() }.unwrap();
+                let mut rng = Replay::from(&ev["randomness"]);
+                let m = s.encrypt(&mut rng, &bytes(&ev["plaintext"])).unwrap();
+                rng.done();
+                assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}: message bytes");
+            }
+            "decrypt" => {
+                let s = if party == "alice" { alice.as_mut() } else { bob.as_mut() }.unwrap();
+                let before = s.to_bytes();
+                let r = s.decrypt_bytes(&bytes(&ev["message"]));
+                if r.is_err() {
+                    assert_eq!(*before, *s.to_bytes(), "{ctx}: rejection changed the session");
+                }
+                check(ev, c(r.map(Some)), &ctx);
+            }
+            "respond" => {
+                let st = store.as_deref_mut().unwrap();
+                let opks_before: Vec<_> = st.one_time.keys().copied().collect();
+                let r = c(Message::try_from(bytes(&ev["message"]).as_slice())).and_then(|m| match m {
+                    Message::PreKey(p) => c(Session::respond(st, &p, &bytes(&ev["binding"]))),
+                    Message::Normal(_) => Err(ErrorCategory::Decode),
+                });
+                let r = r.map(|inbound| {
+                    *bob = Some(inbound.session);
+                    Some(inbound.plaintext)
+                });
+                if r.is_err() {
+                    assert_eq!(opks_before, st.one_time.keys().copied().collect::<Vec<_>>(), "{ctx}: prekey burned");
+                }
+                check(ev, r, &ctx);
+            }
+            other => panic!("{ctx}: unknown event {other}"),
+        }
+    }
+}
+
+#[test]
+fn session_vectors() {
+    let v = load("session");
+    for (_, t) in tests(&v) {
+        let ctx = format!("session tcId {}", t["tcId"]);
+        let alice_id = IdentityKeyPair::from_seed(&arr(&t["alice"]["identitySeed"]));
+        let mut store = Store::from(&t["bob"]);
+        let binding = bytes(&t["binding"]);
+        let bundle = PreKeyBundle::try_from(bytes(&t["bundle"]).as_slice()).unwrap();
+        let events = t["events"].as_array().unwrap();
+        assert_eq!(events[0]["event"], "initiate");
+        let mut rng = Replay::from(&events[0]["randomness"]);
+        let mut alice = Some(Session::initiate(&mut rng, &alice_id, &bundle, &binding).unwrap());
+        rng.done();
+        let mut bob = None;
+        let rest = Value::from(events[1..].to_vec());
+        run_session_events(&ctx, &rest, &mut alice, &mut bob, Some(&mut store), &binding);
+        let any_invalid = events.iter().any(|e| e["result"] == "invalid");
+        assert_eq!(t["result"], if any_invalid { "invalid" } else { "valid" }, "{ctx}");
+    }
+}
+
+#[test]
+fn sender_key_vectors() {
+    let v = load("sender_keys");
+    for (_, t) in tests(&v) {
+        let ctx = format!("sender_keys tcId {}", t["tcId"]);
+        let group = GroupId::new(&bytes(&t["groupId"])).unwrap();
+        let ids: BTreeMap<String, IdentityKey> = t["members"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(n, m)| {
+                let ik = IdentityKeyPair::from_seed(&arr(&m["identitySeed"])).public_key();
+                assert_eq!(ik.to_bytes().to_vec(), bytes(&m["identityKey"]));
+                (n.clone(), ik)
+            })
+            .collect();
+        let mut senders: BTreeMap<String, GroupSender> = BTreeMap::new();
+        let mut receivers: BTreeMap<(String, String), GroupReceiver> = BTreeMap::new();
+        for (i, ev) in t["events"].as_array().unwrap().iter().enumerate() {
+            let ctx = format!("{ctx} event {i}");
+            let party = ev["party"].as_str().unwrap().to_string();
+            let sender = ev["sender"].as_str().map(str::to_string);
+            match ev["event"].as_str().unwrap() {
+                "create" => {
+                    let mut rng = Replay::from(&ev["randomness"]);
+                    let s = GroupSender::new(&mut rng, group.clone(), ids[&party]);
+                    rng.done();
+                    assert_eq!(s.distribution().to_bytes().to_vec(), bytes(&ev["distribution"]), "{ctx}");
+                    senders.insert(party, s);
+                }
+                "rotate" => {
+                    let mut rng = Replay::from(&ev["randomness"]);
+                    let d = senders.get_mut(&party).unwrap().rotate(&mut rng);
+                    rng.done();
+                    assert_eq!(d.to_bytes().to_vec(), bytes(&ev["distribution"]), "{ctx}");
+                }
+                "distribution" => {
+                    assert_eq!(senders[&party].distribution().to_bytes().to_vec(), bytes(&ev["distribution"]), "{ctx}");
+                }
+                "join" => {
+                    let d = SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()).unwrap();
+                    let s = sender.unwrap();
+                    receivers.insert((party, s.clone()), GroupReceiver::new(ids[&s], &d));
+                }
+                "add_distribution" => {
+                    let d = SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()).unwrap();
+                    let r = receivers.get_mut(&(party, sender.unwrap())).unwrap();
+                    let before = r.to_bytes();
+                    let res = r.add_distribution(&d);
+                    if res.is_err() {
+                        assert_eq!(*before, *r.to_bytes());
+                    }
+                    check(ev, c(res.map(|()| None)), &ctx);
+                }
+                "encrypt" => {
+                    let m = senders.get_mut(&party).unwrap().encrypt(&bytes(&ev["plaintext"])).unwrap();
+                    assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}");
+                }
+                "decrypt" => {
+                    let r = receivers.get_mut(&(party, sender.unwrap())).unwrap();
+                    let before = r.to_bytes();
+                    let res = r.decrypt_bytes(&bytes(&ev["message"]));
+                    if res.is_err() {
+                        assert_eq!(*before, *r.to_bytes(), "{ctx}: rejection changed the receiver");
+                    }
+                    check(ev, c(res.map(Some)), &ctx);
+                }
+                "forget_below" => {
+                    let r = receivers.get_mut(&(party, sender.unwrap())).unwrap();
+                    let before = r.to_bytes();
+                    let res = r.forget_below(ev["iteration"].as_u64().unwrap() as u32);
+                    if res.is_err() {
+                        assert_eq!(*before, *r.to_bytes());
+                    }
+                    check(ev, c(res.map(|()| None)), &ctx);
+                }
+                other => panic!("{ctx}: unknown event {other}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn persistence_vectors() {
+    let v = load("persistence");
+    for (kind, t) in tests(&v) {
+        let ctx = format!("persistence tcId {}", t["tcId"]);
+        match kind {
+            "saved_state" => {
+                let state = bytes(&t["state"]);
+                match t["kind"].as_str().unwrap() {
+                    "session" => match Session::from_bytes(&state) {
+                        Ok(s) => {
+                            assert_eq!(*s.to_bytes(), state, "{ctx}: re-save");
+                            let mut alice = Some(s);
+                            run_session_events(&ctx, &t["events"], &mut alice, &mut None, None, b"");
+                        }
+                        Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),
+                    },
+                    "group_sender" => match GroupSender::from_bytes(&state) {
+                        Ok(mut s) => {
+                            assert_eq!(*s.to_bytes(), state, "{ctx}: re-save");
+                            for ev in t["events"].as_array().unwrap() {
+                                let m = s.encrypt(&bytes(&ev["plaintext"])).unwrap();
+                                assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}");
+                            }
+                        }
+                        Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),
+                    },
+                    _ => match GroupReceiver::from_bytes(&state) {
+                        Ok(mut r) => {
+                            assert_eq!(*r.to_bytes(), state, "{ctx}: re-save");
+                            for ev in t["events"].as_array().unwrap() {
+                                check(ev, c(r.decrypt_bytes(&bytes(&ev["message"])).map(Some)), &ctx);
+                            }
+                        }
+                        Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),
+                    },
+                }
+            }
+            "sealed_state" => {
+                let key = arr(&t["storageKey"]);
+                let sealed = bytes(&t["sealed"]);
+                let r = Session::unseal(&key, &sealed);
+                if let (Ok(s), Some(state)) = (&r, t.get("state")) {
+                    assert_eq!(*s.to_bytes(), bytes(state), "{ctx}");
+                    let mut rng = Replay::from(&t["randomness"]);
+                    assert_eq!(s.seal(&mut rng, &key), sealed, "{ctx}: sealing");
+                    rng.done();
+                }
+                check(t, c(r.map(|_| None)), &ctx);
+            }
+            other => panic!("unknown group {other}"),
+        }
+    }
+}
