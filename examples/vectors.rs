@@ -5,6 +5,7 @@
 //! stream with a fixed seed and is written into the vectors as the byte
 //! strings drawn, in order, so no implementation needs this generator's RNG.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -30,7 +31,7 @@ impl Recorder {
 
     /// The draws since the last call, as hex strings.
     fn take(&mut self) -> Vec<String> {
-        self.log.drain(..).map(|b| hex::encode(b)).collect()
+        self.log.drain(..).map(hex::encode).collect()
     }
 
     fn bytes<const N: usize>(&mut self) -> [u8; N] {
@@ -254,7 +255,9 @@ impl Transcript {
 
     fn respond(&mut self, message: &[u8], expect: Expect) {
         let r = match Message::try_from(message) {
-            Ok(Message::PreKey(m)) => Session::respond(&mut self.parties.store, &m, &self.binding).map_err(|e| e.category()),
+            Ok(Message::PreKey(m)) => {
+                Session::respond(&mut self.parties.store, &m, &self.binding).map_err(|e| e.category())
+            }
             Ok(Message::Normal(_)) => Err(ErrorCategory::Decode),
             Err(e) => Err(e.category()),
         };
@@ -354,7 +357,11 @@ fn session_file() {
     t.decrypt("bob", &new, OK);
     t.decrypt("bob", &old_tail, OK);
     t.decrypt("bob", &old_skipped, OK);
-    tests.push(t.finish(&mut f, "old-chain messages after a DH ratchet step: a skipped key and a kept chain", &["OutOfOrder", "OldChain"]));
+    tests.push(t.finish(
+        &mut f,
+        "old-chain messages after a DH ratchet step: a skipped key and a kept chain",
+        &["OutOfOrder", "OldChain"],
+    ));
 
     let mut t = Transcript::new(5, false, b"");
     t.establish();
@@ -381,7 +388,11 @@ fn session_file() {
     t.decrypt("bob", &ms[(MAX_SKIP + 1) as usize], Err(ErrorCategory::SkipLimit));
     t.decrypt("bob", &ms[MAX_SKIP as usize], OK);
     t.decrypt("bob", &ms[(MAX_SKIP + 1) as usize], OK);
-    tests.push(t.finish(&mut f, "skip within a known chain: exactly MAX_SKIP ahead decrypts, one more is rejected", &["SkipLimit"]));
+    tests.push(t.finish(
+        &mut f,
+        "skip within a known chain: exactly MAX_SKIP ahead decrypts, one more is rejected",
+        &["SkipLimit"],
+    ));
 
     let mut t = Transcript::new(8, true, b"");
     t.establish();
@@ -393,7 +404,11 @@ fn session_file() {
     t.decrypt("bob", &b, Err(ErrorCategory::Duplicate));
     let c = t.encrypt("alice", b"after the replays");
     t.decrypt("bob", &c, OK);
-    tests.push(t.finish(&mut f, "duplicates of a chain message and of a skipped-key message are rejected", &["Duplicate"]));
+    tests.push(t.finish(
+        &mut f,
+        "duplicates of a chain message and of a skipped-key message are rejected",
+        &["Duplicate"],
+    ));
 
     let mut t = Transcript::new(9, true, b"");
     t.establish();
@@ -413,9 +428,11 @@ fn session_file() {
     max[33..37].copy_from_slice(&u32::MAX.to_be_bytes());
     t.decrypt("bob", &max, Err(ErrorCategory::CounterExhausted));
     t.decrypt("bob", &m, OK);
-    tests.push(
-        t.finish(&mut f, "tamper each field of a message: version, type, DHs, N, ciphertext, tag, length; then the genuine one", &["Tamper"]),
-    );
+    tests.push(t.finish(
+        &mut f,
+        "tamper each field of a message: version, type, DHs, N, ciphertext, tag, length; then the genuine one",
+        &["Tamper"],
+    ));
 
     let mut t = Transcript::new(10, true, b"");
     let m = t.encrypt("alice", b"prekey tamper target");
@@ -448,7 +465,11 @@ fn session_file() {
     t.respond(&m, Err(ErrorCategory::Authentication));
     t.binding = b"alice|bob".to_vec();
     t.respond(&m, OK);
-    tests.push(t.finish(&mut f, "binding bytes that differ make the first message fail; the prekey is kept", &["Binding"]));
+    tests.push(t.finish(
+        &mut f,
+        "binding bytes that differ make the first message fail; the prekey is kept",
+        &["Binding"],
+    ));
 
     let mut t = Transcript::new(12, false, b"");
     let m = t.encrypt("alice", b"replayable");
@@ -478,9 +499,14 @@ fn kdf_file() {
         let rk = rng.bytes::<32>();
         let dh = rng.bytes::<32>();
         let (new_rk, ck) = hazmat::kdf_rk(&rk, &dh);
-        tests.push(f.test(&format!("KDF_RK, random input {i}"), &[], None, json!({
-            "rk": h(&rk), "dhOutput": h(&dh), "newRk": h(&new_rk), "chainKey": h(&ck),
-        })));
+        tests.push(f.test(
+            &format!("KDF_RK, random input {i}"),
+            &[],
+            None,
+            json!({
+                "rk": h(&rk), "dhOutput": h(&dh), "newRk": h(&new_rk), "chainKey": h(&ck),
+            }),
+        ));
     }
     f.group("kdf_rk", "KDF_RK (SPEC.md §5.2)", tests);
 
@@ -496,9 +522,14 @@ fn kdf_file() {
             }
             ck = next;
         }
-        tests.push(f.test(&format!("KDF_CK chain {i} at sparse indices"), &[], None, json!({
-            "chainKey": h(&ck0), "steps": steps,
-        })));
+        tests.push(f.test(
+            &format!("KDF_CK chain {i} at sparse indices"),
+            &[],
+            None,
+            json!({
+                "chainKey": h(&ck0), "steps": steps,
+            }),
+        ));
     }
     f.group("kdf_ck", "KDF_CK (SPEC.md §5.3): chain key and message key at index n", tests);
 
@@ -506,13 +537,23 @@ fn kdf_file() {
     for i in 0..3 {
         let mk = rng.bytes::<32>();
         let (key, nonce) = hazmat::expand_message_key(&mk);
-        tests.push(f.test(&format!("session message key {i}"), &[], None, json!({
-            "label": "session", "messageKey": h(&mk), "key": h(&key), "nonce": h(&nonce),
-        })));
+        tests.push(f.test(
+            &format!("session message key {i}"),
+            &[],
+            None,
+            json!({
+                "label": "session", "messageKey": h(&mk), "key": h(&key), "nonce": h(&nonce),
+            }),
+        ));
         let (key, nonce) = hazmat::expand_group_message_key(&mk);
-        tests.push(f.test(&format!("group message key {i}"), &[], None, json!({
-            "label": "group", "messageKey": h(&mk), "key": h(&key), "nonce": h(&nonce),
-        })));
+        tests.push(f.test(
+            &format!("group message key {i}"),
+            &[],
+            None,
+            json!({
+                "label": "group", "messageKey": h(&mk), "key": h(&key), "nonce": h(&nonce),
+            }),
+        ));
     }
     f.group("message_key", "Message key expansion (SPEC.md §5.4, §7.3)", tests);
 
@@ -520,12 +561,17 @@ fn kdf_file() {
     for i in 0..3 {
         let seed = rng.bytes::<32>();
         let ik = IdentityKeyPair::from_seed(&seed);
-        tests.push(f.test(&format!("identity key forms {i}"), &[], None, json!({
-            "seed": h(&seed),
-            "public": h(&ik.public_key().to_bytes()),
-            "x25519Private": h(&hazmat::identity_x25519_secret(&ik)),
-            "x25519Public": h(&hazmat::identity_public_x25519(&ik.public_key())),
-        })));
+        tests.push(f.test(
+            &format!("identity key forms {i}"),
+            &[],
+            None,
+            json!({
+                "seed": h(&seed),
+                "public": h(&ik.public_key().to_bytes()),
+                "x25519Private": h(&hazmat::identity_x25519_secret(&ik)),
+                "x25519Public": h(&hazmat::identity_public_x25519(&ik.public_key())),
+            }),
+        ));
     }
     f.group("identity", "Identity key and its X25519 form (SPEC.md §3.1)", tests);
     f.write();
@@ -536,7 +582,9 @@ fn kdf_file() {
 fn x3dh_file() {
     let mut f = VectorFile::new("x3dh");
     let mut tests = Vec::new();
-    for (seed, with_opk, binding) in [(30u8, true, &b""[..]), (31, false, &b""[..]), (32, true, &b"alice@a/1|bob@b/2"[..])] {
+    for (seed, with_opk, binding) in
+        [(30u8, true, &b""[..]), (31, false, &b""[..]), (32, true, &b"alice@a/1|bob@b/2"[..])]
+    {
         let mut rng = Recorder::new(seed);
         let p = Parties::new(&mut rng, with_opk);
         rng.take();
@@ -544,7 +592,9 @@ fn x3dh_file() {
         let (ek_pub, tr) = hazmat::x3dh_initiate(&mut rng, &p.alice, &bundle, binding).unwrap();
         let randomness = rng.take();
         let opk = p.store.one_time.values().next();
-        let tr_b = hazmat::x3dh_respond(&p.store.identity, &p.store.signed, opk, &p.alice.public_key(), &ek_pub, binding).unwrap();
+        let tr_b =
+            hazmat::x3dh_respond(&p.store.identity, &p.store.signed, opk, &p.alice.public_key(), &ek_pub, binding)
+                .unwrap();
         assert_eq!(tr.sk, tr_b.sk);
         let mut fields = match p.json() {
             Value::Object(m) => m,
@@ -583,11 +633,14 @@ fn x3dh_file() {
     rng.take();
     let good = p.bundle().to_bytes();
     let mallory = IdentityKeyPair::from_seed(&[0x4d; 32]);
-    let low_orders: [(&str, [u8; 32]); 2] = [("u = 0 (order 1)", [0u8; 32]), ("u = 1 (order 4)", {
-        let mut u = [0u8; 32];
-        u[0] = 1;
-        u
-    })];
+    let low_orders: [(&str, [u8; 32]); 2] = [
+        ("u = 0 (order 1)", [0u8; 32]),
+        ("u = 1 (order 4)", {
+            let mut u = [0u8; 32];
+            u[0] = 1;
+            u
+        }),
+    ];
     let mut cases: Vec<(String, Vec<u8>, ErrorCategory)> = vec![
         ("signature with one bit flipped".into(), flip(&good, 100, 0x01), ErrorCategory::BadSignature),
         ("signed prekey with one bit flipped".into(), flip(&good, 40, 0x01), ErrorCategory::BadSignature),
@@ -617,12 +670,17 @@ fn x3dh_file() {
         let e = Session::initiate(&mut rng, &p.alice, &bundle, b"").unwrap_err().category();
         assert_eq!(e, want, "{comment}");
         let randomness = rng.take();
-        tests.push(f.test(&comment, &["Initiator"], Some(e), json!({
-            "aliceIdentitySeed": h(&p.alice_seed),
-            "bundle": h(&bundle_bytes),
-            "binding": "",
-            "randomness": randomness,
-        })));
+        tests.push(f.test(
+            &comment,
+            &["Initiator"],
+            Some(e),
+            json!({
+                "aliceIdentitySeed": h(&p.alice_seed),
+                "bundle": h(&bundle_bytes),
+                "binding": "",
+                "randomness": randomness,
+            }),
+        ));
     }
     f.group("x3dh_invalid_bundle", "Bundles the initiator must refuse (SPEC.md §4.2)", tests);
     f.write();
@@ -646,48 +704,75 @@ fn wire_file() {
     let gm = sender.encrypt(b"group wire").unwrap().to_bytes();
 
     let Message::Normal(n) = Message::try_from(normal.as_slice()).unwrap() else { panic!() };
-    valid.push(f.test("message", &[], None, json!({
-        "type": "message", "encoded": h(&normal),
-        "fields": { "ratchetKey": h(&n.ratchet_key()), "counter": n.counter(), "ciphertext": h(&normal[37..]) },
-    })));
+    valid.push(f.test(
+        "message",
+        &[],
+        None,
+        json!({
+            "type": "message", "encoded": h(&normal),
+            "fields": { "ratchetKey": h(&n.ratchet_key()), "counter": n.counter(), "ciphertext": h(&normal[37..]) },
+        }),
+    ));
     let Message::PreKey(p) = Message::try_from(pre.as_slice()).unwrap() else { panic!() };
-    valid.push(f.test("prekey message with one-time prekey", &[], None, json!({
-        "type": "prekey_message", "encoded": h(&pre),
-        "fields": {
-            "identityKey": h(&p.identity_key().to_bytes()), "baseKey": h(&p.base_key()),
-            "signedPreKeyId": p.signed_prekey_id().0, "oneTimePreKeyId": p.one_time_prekey_id().map(|i| i.0),
-            "message": h(&p.message().to_bytes()),
-        },
-    })));
-    for (comment, b) in [("prekey bundle with one-time prekey", &bundle_opk), ("prekey bundle without one-time prekey", &bundle_no)] {
-        let bundle = PreKeyBundle::try_from(b.as_slice()).unwrap();
-        valid.push(f.test(comment, &[], None, json!({
-            "type": "prekey_bundle", "encoded": h(b),
+    valid.push(f.test(
+        "prekey message with one-time prekey",
+        &[],
+        None,
+        json!({
+            "type": "prekey_message", "encoded": h(&pre),
             "fields": {
-                "identityKey": h(&bundle.identity_key().to_bytes()), "signedPreKeyId": bundle.signed_prekey_id().0,
-                "signedPreKey": h(&b[37..69]), "signature": h(&b[69..133]),
-                "oneTimePreKeyId": bundle.one_time_prekey_id().map(|i| i.0),
-                "oneTimePreKey": if b.len() == 170 { json!(h(&b[138..170])) } else { Value::Null },
+                "identityKey": h(&p.identity_key().to_bytes()), "baseKey": h(&p.base_key()),
+                "signedPreKeyId": p.signed_prekey_id().0, "oneTimePreKeyId": p.one_time_prekey_id().map(|i| i.0),
+                "message": h(&p.message().to_bytes()),
             },
-        })));
+        }),
+    ));
+    for (comment, b) in
+        [("prekey bundle with one-time prekey", &bundle_opk), ("prekey bundle without one-time prekey", &bundle_no)]
+    {
+        let bundle = PreKeyBundle::try_from(b.as_slice()).unwrap();
+        valid.push(f.test(
+            comment,
+            &[],
+            None,
+            json!({
+                "type": "prekey_bundle", "encoded": h(b),
+                "fields": {
+                    "identityKey": h(&bundle.identity_key().to_bytes()), "signedPreKeyId": bundle.signed_prekey_id().0,
+                    "signedPreKey": h(&b[37..69]), "signature": h(&b[69..133]),
+                    "oneTimePreKeyId": bundle.one_time_prekey_id().map(|i| i.0),
+                    "oneTimePreKey": if b.len() == 170 { json!(h(&b[138..170])) } else { Value::Null },
+                },
+            }),
+        ));
     }
     let d = SenderKeyDistribution::try_from(dist.as_slice()).unwrap();
     let l = d.group_id().as_bytes().len();
-    valid.push(f.test("sender key distribution", &[], None, json!({
-        "type": "sender_key_distribution", "encoded": h(&dist),
-        "fields": {
-            "groupId": h(d.group_id().as_bytes()), "keyId": d.key_id(), "iteration": d.iteration(),
-            "chainKey": h(&dist[10 + l..42 + l]), "signingKey": h(&dist[42 + l..74 + l]),
-        },
-    })));
+    valid.push(f.test(
+        "sender key distribution",
+        &[],
+        None,
+        json!({
+            "type": "sender_key_distribution", "encoded": h(&dist),
+            "fields": {
+                "groupId": h(d.group_id().as_bytes()), "keyId": d.key_id(), "iteration": d.iteration(),
+                "chainKey": h(&dist[10 + l..42 + l]), "signingKey": h(&dist[42 + l..74 + l]),
+            },
+        }),
+    ));
     let g = GroupMessage::try_from(gm.as_slice()).unwrap();
-    valid.push(f.test("group message", &[], None, json!({
-        "type": "group_message", "encoded": h(&gm),
-        "fields": {
-            "keyId": g.key_id(), "iteration": g.iteration(),
-            "ciphertext": h(&gm[9..gm.len() - 64]), "signature": h(&gm[gm.len() - 64..]),
-        },
-    })));
+    valid.push(f.test(
+        "group message",
+        &[],
+        None,
+        json!({
+            "type": "group_message", "encoded": h(&gm),
+            "fields": {
+                "keyId": g.key_id(), "iteration": g.iteration(),
+                "ciphertext": h(&gm[9..gm.len() - 64]), "signature": h(&gm[gm.len() - 64..]),
+            },
+        }),
+    ));
     f.group("decode_valid", "Well-formed encodings with their fields; re-encoding gives the same bytes", valid);
 
     let decode = |ty: &str, b: &[u8]| -> Result<(), DecodeError> {
@@ -718,7 +803,11 @@ fn wire_file() {
     bad.push(("message", "header cut in the counter".into(), normal[..35].to_vec()));
     bad.push(("prekey_message", "truncated in the base key".into(), pre[..50].to_vec()));
     bad.push(("prekey_message", "one-time prekey flag 2".into(), flip(&pre, 69, 0x02)));
-    bad.push(("prekey_message", "embedded message too short".into(), pre[..pre.len() - (pre.len() - 74 - 52)].to_vec()));
+    bad.push((
+        "prekey_message",
+        "embedded message too short".into(),
+        pre[..pre.len() - (pre.len() - 74 - 52)].to_vec(),
+    ));
     bad.push(("prekey_message", "identity key of small order".into(), {
         let mut b = pre.clone();
         b[1..33].copy_from_slice(&[0u8; 32]);
@@ -892,11 +981,16 @@ impl GroupScript {
             .iter()
             .map(|(n, (s, ik))| (n.to_string(), json!({ "identitySeed": h(s), "identityKey": h(&ik.to_bytes()) })))
             .collect();
-        f.test(comment, flags, self.first_error, json!({
-            "groupId": h(self.group.as_bytes()),
-            "members": members,
-            "events": self.events,
-        }))
+        f.test(
+            comment,
+            flags,
+            self.first_error,
+            json!({
+                "groupId": h(self.group.as_bytes()),
+                "members": members,
+                "events": self.events,
+            }),
+        )
     }
 }
 
@@ -1012,7 +1106,11 @@ fn sender_keys_file() {
     g.decrypt("bob", "alice", &flip(&m, n - 1, 0x01), Err(ErrorCategory::Authentication));
     g.decrypt("bob", "alice", &m[..88], Err(ErrorCategory::Decode));
     g.decrypt("bob", "alice", &m, OK);
-    tests.push(g.finish(&mut f, "tamper each field: version, key id, iteration, ciphertext, tag, signature, length", &["Tamper"]));
+    tests.push(g.finish(
+        &mut f,
+        "tamper each field: version, key id, iteration, ciphertext, tag, signature, length",
+        &["Tamper"],
+    ));
 
     let mut g = GroupScript::new(57, b"g", &["alice", "bob"]);
     let da = g.create("alice");
@@ -1055,28 +1153,38 @@ fn persistence_file() {
     let next_randomness = rng.take();
     let restored = Session::from_bytes(&pending_alice).unwrap();
     assert_eq!(*restored.to_bytes(), pending_alice);
-    tests.push(f.test("responder with two skipped keys; restore, then decrypt the skipped messages and send", &["Session"], None, json!({
-        "kind": "session",
-        "state": h(&bob_state),
-        "events": [
-            { "event": "decrypt", "message": h(&m0), "result": "valid", "plaintext": h(b"0") },
-            { "event": "decrypt", "message": h(&m1), "result": "valid", "plaintext": h(b"1") },
-            { "event": "decrypt", "message": h(&m1), "result": "invalid", "error": "duplicate" },
-            { "event": "encrypt", "plaintext": h(b"reply"), "randomness": reply_randomness, "message": h(&reply) },
-        ],
-    })));
+    tests.push(f.test(
+        "responder with two skipped keys; restore, then decrypt the skipped messages and send",
+        &["Session"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&bob_state),
+            "events": [
+                { "event": "decrypt", "message": h(&m0), "result": "valid", "plaintext": h(b"0") },
+                { "event": "decrypt", "message": h(&m1), "result": "valid", "plaintext": h(b"1") },
+                { "event": "decrypt", "message": h(&m1), "result": "invalid", "error": "duplicate" },
+                { "event": "encrypt", "plaintext": h(b"reply"), "randomness": reply_randomness, "message": h(&reply) },
+            ],
+        }),
+    ));
     let _ = next_randomness;
     let mut rng = Recorder::new(62);
     let mut a = Session::from_bytes(&pending_alice).unwrap();
     let again = a.encrypt(&mut rng, b"resent").unwrap().to_bytes();
-    tests.push(f.test("initiator before any reply: still sends prekey messages after restore", &["Session"], None, json!({
-        "kind": "session",
-        "state": h(&pending_alice),
-        "events": [
-            { "event": "encrypt", "plaintext": h(b"resent"), "randomness": rng.take(), "message": h(&again) },
-            { "event": "decrypt", "message": h(&reply), "result": "valid", "plaintext": h(b"reply") },
-        ],
-    })));
+    tests.push(f.test(
+        "initiator before any reply: still sends prekey messages after restore",
+        &["Session"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&pending_alice),
+            "events": [
+                { "event": "encrypt", "plaintext": h(b"resent"), "randomness": rng.take(), "message": h(&again) },
+                { "event": "decrypt", "message": h(&reply), "result": "valid", "plaintext": h(b"reply") },
+            ],
+        }),
+    ));
     let _ = next;
 
     let mut rng = Recorder::new(63);
@@ -1091,20 +1199,30 @@ fn persistence_file() {
     r.decrypt_bytes(&g1).unwrap();
     let receiver_state = r.to_bytes().to_vec();
     let g2 = s.encrypt(b"g2").unwrap().to_bytes();
-    tests.push(f.test("group sender: restore and continue the chain", &["GroupSender"], None, json!({
-        "kind": "group_sender",
-        "state": h(&sender_state),
-        "events": [ { "event": "encrypt", "plaintext": h(b"g2"), "message": h(&g2) } ],
-    })));
-    tests.push(f.test("group receiver with a skipped key: restore and decrypt", &["GroupReceiver"], None, json!({
-        "kind": "group_receiver",
-        "state": h(&receiver_state),
-        "events": [
-            { "event": "decrypt", "message": h(&g0), "result": "valid", "plaintext": h(b"g0") },
-            { "event": "decrypt", "message": h(&g2), "result": "valid", "plaintext": h(b"g2") },
-            { "event": "decrypt", "message": h(&g1), "result": "invalid", "error": "duplicate" },
-        ],
-    })));
+    tests.push(f.test(
+        "group sender: restore and continue the chain",
+        &["GroupSender"],
+        None,
+        json!({
+            "kind": "group_sender",
+            "state": h(&sender_state),
+            "events": [ { "event": "encrypt", "plaintext": h(b"g2"), "message": h(&g2) } ],
+        }),
+    ));
+    tests.push(f.test(
+        "group receiver with a skipped key: restore and decrypt",
+        &["GroupReceiver"],
+        None,
+        json!({
+            "kind": "group_receiver",
+            "state": h(&receiver_state),
+            "events": [
+                { "event": "decrypt", "message": h(&g0), "result": "valid", "plaintext": h(b"g0") },
+                { "event": "decrypt", "message": h(&g2), "result": "valid", "plaintext": h(b"g2") },
+                { "event": "decrypt", "message": h(&g1), "result": "invalid", "error": "duplicate" },
+            ],
+        }),
+    ));
 
     let mut invalid: Vec<(&str, String, Vec<u8>)> = vec![
         ("session", "truncated".into(), bob_state[..bob_state.len() - 1].to_vec()),
@@ -1128,7 +1246,12 @@ fn persistence_file() {
         }
         .unwrap()
         .category();
-        tests.push(f.test(&format!("{kind}: {comment}"), &["Malformed"], Some(e), json!({ "kind": kind, "state": h(&bytes), "events": [] })));
+        tests.push(f.test(
+            &format!("{kind}: {comment}"),
+            &["Malformed"],
+            Some(e),
+            json!({ "kind": kind, "state": h(&bytes), "events": [] }),
+        ));
     }
     f.group("saved_state", "Saved states every later version must still read (SPEC.md §11)", tests);
 
@@ -1139,18 +1262,33 @@ fn persistence_file() {
     let sealed = t.alice.seal(&mut rng, &key);
     let randomness = rng.take();
     let state = t.alice.to_bytes().to_vec();
-    tests.push(f.test("sealed session", &[], None, json!({
-        "storageKey": h(&key), "randomness": randomness, "state": h(&state), "sealed": h(&sealed),
-    })));
+    tests.push(f.test(
+        "sealed session",
+        &[],
+        None,
+        json!({
+            "storageKey": h(&key), "randomness": randomness, "state": h(&state), "sealed": h(&sealed),
+        }),
+    ));
     let mut wrong = key;
     wrong[0] ^= 1;
-    tests.push(f.test("wrong storage key", &[], Some(ErrorCategory::Authentication), json!({
-        "storageKey": h(&wrong), "sealed": h(&sealed),
-    })));
+    tests.push(f.test(
+        "wrong storage key",
+        &[],
+        Some(ErrorCategory::Authentication),
+        json!({
+            "storageKey": h(&wrong), "sealed": h(&sealed),
+        }),
+    ));
     for (i, what) in [(0usize, "version"), (5, "nonce"), (20, "ciphertext"), (sealed.len() - 1, "tag")] {
         let t2 = flip(&sealed, i, if i == 0 { 0x30 } else { 0x01 });
         let e = Session::unseal(&key, &t2).unwrap_err().category();
-        tests.push(f.test(&format!("tampered {what}"), &[], Some(e), json!({ "storageKey": h(&key), "sealed": h(&t2) })));
+        tests.push(f.test(
+            &format!("tampered {what}"),
+            &[],
+            Some(e),
+            json!({ "storageKey": h(&key), "sealed": h(&t2) }),
+        ));
     }
     f.group("sealed_state", "States sealed under a storage key (SPEC.md §11.4)", tests);
     f.write();

@@ -83,11 +83,7 @@ impl X25519KeyPair {
     /// (non-contributory) result, i.e. a low-order peer key (SPEC.md §2.2).
     pub(crate) fn dh(&self, their_public: &[u8; KEY_LEN]) -> Option<Secret32> {
         let shared = self.secret.diffie_hellman(&XPublic::from(*their_public));
-        if shared.was_contributory() {
-            Some(Secret32(shared.to_bytes()))
-        } else {
-            None
-        }
+        if shared.was_contributory() { Some(Secret32(shared.to_bytes())) } else { None }
     }
 }
 
@@ -231,9 +227,7 @@ impl AeadKey {
     pub(crate) fn open_in_place(&self, ad: &[u8], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), ()> {
         let cipher = Aes256Gcm::new(&self.key.into());
         let nonce = Nonce::from(self.nonce);
-        cipher
-            .decrypt_inout_detached(&nonce, ad, buf.into(), &Tag::from(*tag))
-            .map_err(|_| ())
+        cipher.decrypt_inout_detached(&nonce, ad, buf.into(), &Tag::from(*tag)).map_err(|_| ())
     }
 }
 

@@ -94,7 +94,11 @@ pub fn identity_x25519_secret(identity: &IdentityKeyPair) -> [u8; KEY_LEN] {
 
 /// Signs an arbitrary X25519 public key as signed prekey `id` (SPEC.md
 /// §3.2), for building bundles with chosen (e.g. low-order) keys.
-pub fn sign_signed_prekey(identity: &IdentityKeyPair, id: u32, public: &[u8; KEY_LEN]) -> [u8; crate::crypto::SIGNATURE_LEN] {
+pub fn sign_signed_prekey(
+    identity: &IdentityKeyPair,
+    id: u32,
+    public: &[u8; KEY_LEN],
+) -> [u8; crate::crypto::SIGNATURE_LEN] {
     identity.sign(&[labels::SIGNED_PREKEY_CONTEXT, &id.to_be_bytes(), public])
 }
 

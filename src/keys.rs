@@ -296,7 +296,11 @@ pub struct PreKeyBundle {
 impl PreKeyBundle {
     /// Assembles a bundle from an identity's public key, its signed prekey
     /// and optionally one of its one-time prekeys.
-    pub fn new(identity_key: IdentityKey, signed_prekey: &SignedPreKey, one_time_prekey: Option<&OneTimePreKey>) -> Self {
+    pub fn new(
+        identity_key: IdentityKey,
+        signed_prekey: &SignedPreKey,
+        one_time_prekey: Option<&OneTimePreKey>,
+    ) -> Self {
         Self {
             identity_key,
             signed_prekey_id: signed_prekey.id,

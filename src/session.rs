@@ -167,7 +167,8 @@ impl Session {
                 pending: false,
                 ratchet: DoubleRatchet::new_responder(&out.sk, spk.key()),
             };
-            let plaintext = session.ratchet.decrypt(&session.ad_hash, &message.message).map_err(KeyAgreementError::Decrypt)?;
+            let plaintext =
+                session.ratchet.decrypt(&session.ad_hash, &message.message).map_err(KeyAgreementError::Decrypt)?;
             (session, plaintext)
         };
         if let Some(id) = message.one_time_prekey_id {

@@ -1,5 +1,6 @@
 //! Behaviour tests of Sender Keys (SPEC.md §7).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod common;
 
@@ -338,7 +339,10 @@ fn decoders_reject_malformed_group_bytes() {
     assert_eq!(SenderKeyDistribution::try_from(long.as_slice()).unwrap_err(), DecodeError::TrailingBytes { extra: 1 });
     let mut zero_len = d.to_vec();
     zero_len[1] = 0;
-    assert!(matches!(SenderKeyDistribution::try_from(zero_len.as_slice()), Err(DecodeError::InvalidField { offset: 1 })));
+    assert!(matches!(
+        SenderKeyDistribution::try_from(zero_len.as_slice()),
+        Err(DecodeError::InvalidField { offset: 1 })
+    ));
     let mut v = m.clone();
     v[0] = 0x25;
     assert_eq!(GroupMessage::try_from(v.as_slice()).unwrap_err(), DecodeError::UnknownVersion(0x25));

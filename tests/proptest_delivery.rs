@@ -8,6 +8,7 @@
 //! every tampered or replayed message is rejected; a rejection never
 //! changes the state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod common;
 
@@ -246,7 +247,8 @@ fn run_group_schedule(seed: u8, ops: Vec<GroupOp>) {
     let ids: Vec<IdentityKey> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng).public_key()).collect();
     let mut senders: Vec<GroupSender> = ids.iter().map(|id| GroupSender::new(&mut rng, group.clone(), *id)).collect();
     // One receiver (a fourth member) holding a GroupReceiver per sender.
-    let mut receivers: Vec<GroupReceiver> = senders.iter().zip(&ids).map(|(s, id)| GroupReceiver::new(*id, &s.distribution())).collect();
+    let mut receivers: Vec<GroupReceiver> =
+        senders.iter().zip(&ids).map(|(s, id)| GroupReceiver::new(*id, &s.distribution())).collect();
     let mut key_history: Vec<Vec<u32>> = senders.iter().map(|s| vec![s.key_id()]).collect();
     let mut flight: Vec<GroupSent> = Vec::new();
     let mut counter = 0u32;
@@ -256,7 +258,13 @@ fn run_group_schedule(seed: u8, ops: Vec<GroupOp>) {
                 counter += 1;
                 let plaintext = counter.to_be_bytes().to_vec();
                 let m = senders[s].encrypt(&plaintext).unwrap();
-                flight.push(GroupSent { sender: s, key_id: m.key_id(), bytes: m.into_bytes(), plaintext, delivered: false });
+                flight.push(GroupSent {
+                    sender: s,
+                    key_id: m.key_id(),
+                    bytes: m.into_bytes(),
+                    plaintext,
+                    delivered: false,
+                });
             }
             GroupOp::Deliver(i) => {
                 let pending: Vec<usize> = (0..flight.len()).filter(|&j| !flight[j].delivered).collect();

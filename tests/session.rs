@@ -1,5 +1,6 @@
 //! Behaviour tests of the 1:1 session protocol (SPEC.md §4, §5, §11).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod common;
 
@@ -314,7 +315,11 @@ fn low_order_ephemeral_key_is_non_contributory_and_prekey_kept() {
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
     let mut bytes = a.encrypt(&mut rng, b"hi").unwrap().to_bytes();
     // EK_A := the point of order 1 (u = 0), and u = 1 (order 4... low order).
-    for low in [[0u8; 32], { let mut u = [0u8; 32]; u[0] = 1; u }] {
+    for low in [[0u8; 32], {
+        let mut u = [0u8; 32];
+        u[0] = 1;
+        u
+    }] {
         bytes[33..65].copy_from_slice(&low);
         let Message::PreKey(m) = Message::try_from(bytes.as_slice()).unwrap() else { panic!() };
         let e = Session::respond(&mut bob, &m, b"").unwrap_err();
@@ -496,11 +501,7 @@ fn debug_output_never_contains_secrets() {
     let (mut rng2, a, _b) = talking_pair(34);
     let _ = &mut rng2;
     let seed_hex = hex::encode(&seed[..]);
-    for text in [
-        format!("{:?}", alice),
-        format!("{:?}", alice.identity_key_pair()),
-        format!("{:?}", a),
-    ] {
+    for text in [format!("{:?}", alice), format!("{:?}", alice.identity_key_pair()), format!("{:?}", a)] {
         assert!(!text.contains(&seed_hex));
         assert!(!text.contains(&format!("{:?}", &seed[..8])));
     }
@@ -508,7 +509,8 @@ fn debug_output_never_contains_secrets() {
     let text = format!("{a:?}");
     // No 8-byte window of the saved state (which holds every secret) shows up
     // in Debug output, as hex or as a byte list.
-    let public = format!("{}{}", hex::encode(a.local_identity().to_bytes()), hex::encode(a.remote_identity().to_bytes()));
+    let public =
+        format!("{}{}", hex::encode(a.local_identity().to_bytes()), hex::encode(a.remote_identity().to_bytes()));
     for w in saved.windows(8).step_by(8) {
         if public.contains(&hex::encode(w)) {
             continue; // identity keys are public and printed on purpose

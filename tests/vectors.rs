@@ -5,6 +5,7 @@
 //! generator that fails on any unexpected draw, so this also proves the
 //! crate draws exactly what SPEC.md §8 says, in that order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
@@ -169,7 +170,11 @@ impl Store {
         let identity = IdentityKeyPair::from_seed(&arr(&bob["identitySeed"]));
         assert_eq!(identity.public_key().to_bytes().to_vec(), bytes(&bob["identityKey"]));
         let spk = &bob["signedPreKey"];
-        let signed = SignedPreKey::from_secret_bytes(PreKeyId(spk["id"].as_u64().unwrap() as u32), &arr(&spk["private"]), &identity);
+        let signed = SignedPreKey::from_secret_bytes(
+            PreKeyId(spk["id"].as_u64().unwrap() as u32),
+            &arr(&spk["private"]),
+            &identity,
+        );
         let one_time = bob["oneTimePreKeys"]
             .as_array()
             .unwrap()
@@ -221,7 +226,8 @@ fn x3dh_vectors() {
                 assert_eq!(tr.ad, bytes(&t["ad"]), "{ctx}");
                 assert_eq!(tr.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}");
                 let opk = store.one_time.values().next();
-                let tb = hazmat::x3dh_respond(&store.identity, &store.signed, opk, &alice.public_key(), &ek, &binding).unwrap();
+                let tb = hazmat::x3dh_respond(&store.identity, &store.signed, opk, &alice.public_key(), &ek, &binding)
+                    .unwrap();
                 assert_eq!(tb.sk, tr.sk, "{ctx}: responder SK");
                 assert_eq!(tb.dh, tr.dh, "{ctx}: responder DHs");
             }
@@ -287,7 +293,13 @@ fn wire_vectors() {
     }
 }
 
-fn run_session_events(ctx: &str, events: &Value, alice: &mut Option<Session>, bob: &mut Option<Session>, store: Option<&mut Store>, binding: &[u8]) {
+fn run_session_events(
+    ctx: &str,
+    events: &Value,
+    alice: &mut Option<Session>,
+    bob: &mut Option<Session>,
+    store: Option<&mut Store>,
+) {
     let mut store = store;
     for (i, ev) in events.as_array().unwrap().iter().enumerate() {
         let ctx = format!("{ctx} event {i}");
@@ -346,7 +358,7 @@ fn session_vectors() {
         rng.done();
         let mut bob = None;
         let rest = Value::from(events[1..].to_vec());
-        run_session_events(&ctx, &rest, &mut alice, &mut bob, Some(&mut store), &binding);
+        run_session_events(&ctx, &rest, &mut alice, &mut bob, Some(&mut store));
         let any_invalid = events.iter().any(|e| e["result"] == "invalid");
         assert_eq!(t["result"], if any_invalid { "invalid" } else { "valid" }, "{ctx}");
     }
@@ -447,7 +459,7 @@ fn persistence_vectors() {
                         Ok(s) => {
                             assert_eq!(*s.to_bytes(), state, "{ctx}: re-save");
                             let mut alice = Some(s);
-                            run_session_events(&ctx, &t["events"], &mut alice, &mut None, None, b"");
+                            run_session_events(&ctx, &t["events"], &mut alice, &mut None, None);
                         }
                         Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),
                     },

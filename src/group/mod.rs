@@ -13,8 +13,8 @@ use core::fmt;
 
 use rand_core::CryptoRng;
 
-pub use self::message::{GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, MAX_GROUP_ID_LEN, SenderKeyDistribution};
 use self::message::{GROUP_HEADER_LEN, check_signing_key};
+pub use self::message::{GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, MAX_GROUP_ID_LEN, SenderKeyDistribution};
 use crate::crypto::{self, Ed25519KeyPair, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
 use crate::error::{DecodeError, DecryptError, EncryptError, RestoreError};
 use crate::keys::IdentityKey;
@@ -538,7 +538,11 @@ impl fmt::Debug for GroupReceiver {
 /// assert_eq!(out.len(), 1);
 /// assert!(out[0].is_ok());
 /// ```
-pub fn distribute<'a, R, I>(rng: &mut R, distribution: &SenderKeyDistribution, sessions: I) -> Vec<Result<Message, EncryptError>>
+pub fn distribute<'a, R, I>(
+    rng: &mut R,
+    distribution: &SenderKeyDistribution,
+    sessions: I,
+) -> Vec<Result<Message, EncryptError>>
 where
     R: CryptoRng + ?Sized,
     I: IntoIterator<Item = &'a mut Session>,

@@ -164,7 +164,8 @@ impl DoubleRatchet {
         let mut tag_bytes = [0u8; TAG_LEN];
         tag_bytes.copy_from_slice(tag);
         let mut plaintext = ct.to_vec();
-        let opened = mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &msg.header()), &mut plaintext, &tag_bytes);
+        let opened =
+            mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &msg.header()), &mut plaintext, &tag_bytes);
         if opened.is_err() && !crate::crypto::FUZZING_AUTH_BYPASS {
             return Err(DecryptError::Authentication);
         }
@@ -193,7 +194,8 @@ impl DoubleRatchet {
         }
         // A new ratchet key: check the bound before the DH.
         check_gap(0, msg.counter)?;
-        let (root_key, ckr) = self.root_key.advance(&self.ratchet_key, &msg.ratchet_key).ok_or(DecryptError::NonContributory)?;
+        let (root_key, ckr) =
+            self.root_key.advance(&self.ratchet_key, &msg.ratchet_key).ok_or(DecryptError::NonContributory)?;
         let (skipped, mk, next) = skip_to(&ckr, msg.counter)?;
         let chain = ReceivingChain { ratchet_key: msg.ratchet_key, chain_key: next };
         Ok((Plan::NewChain { root_key, chain, skipped }, mk))
@@ -312,10 +314,13 @@ impl core::fmt::Debug for DoubleRatchet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let Self { root_key: _, ratchet_key: _, sending, receiving, skipped } = self;
         f.debug_struct("DoubleRatchet")
-            .field("sending_index", &match sending {
-                Sending::Active(ck) => Some(ck.index()),
-                Sending::Pending => None,
-            })
+            .field(
+                "sending_index",
+                &match sending {
+                    Sending::Active(ck) => Some(ck.index()),
+                    Sending::Pending => None,
+                },
+            )
             .field("receiving_chains", &receiving.len())
             .field("skipped_keys", &skipped.len())
             .finish_non_exhaustive()

@@ -3,9 +3,9 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use super::MAX_SKIPPED_KEYS;
 use super::chain_key::ChainKey;
 use super::message_key::MessageKey;
-use super::MAX_SKIPPED_KEYS;
 use crate::crypto::{KEY_LEN, Secret32};
 use crate::error::DecodeError;
 use crate::wire::{Reader, Writer};

@@ -1,5 +1,6 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 //! Shared helpers for the integration tests.
 
 use rand_chacha::ChaCha20Rng;
