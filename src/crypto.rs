@@ -231,7 +231,26 @@ impl AeadKey {
     }
 }
 
-/// Authentication bypass for fuzzing builds only: see SPEC.md §12 and
-/// `fuzz/README.md`. In any build without `--cfg fuzzing` this is the
-/// constant `false` and the compiler removes every branch on it.
-pub(crate) const FUZZING_AUTH_BYPASS: bool = cfg!(fuzzing);
+/// Authentication bypass for fuzzing builds only (SPEC.md §12,
+/// `fuzz/README.md`).
+///
+/// In a build with `--cfg fuzzing` (set by cargo-fuzz, never by a normal
+/// build) a fuzz target may switch it on with
+/// `hazmat::set_fuzzing_auth_bypass(true)`; a failed AEAD tag or group
+/// signature is then treated as valid so the fuzzer reaches the code behind
+/// them. In every other build this function is the constant `false` and the
+/// switch does not exist. This is the only place the bypass lives.
+#[inline(always)]
+pub(crate) fn auth_bypassed() -> bool {
+    #[cfg(fuzzing)]
+    {
+        FUZZING_AUTH_BYPASS.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(fuzzing))]
+    {
+        false
+    }
+}
+
+#[cfg(fuzzing)]
+pub(crate) static FUZZING_AUTH_BYPASS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);

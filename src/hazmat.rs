@@ -107,3 +107,11 @@ pub fn sign_signed_prekey(
 pub fn identity_public_x25519(identity: &IdentityKey) -> [u8; KEY_LEN] {
     *identity.x25519()
 }
+
+/// ⚠️ Fuzzing builds only (`--cfg fuzzing`): treat failed AEAD tags and
+/// group signatures as valid, so a fuzzer can explore what lies behind them.
+/// Does not exist in any other build (SPEC.md §12).
+#[cfg(fuzzing)]
+pub fn set_fuzzing_auth_bypass(on: bool) {
+    crate::crypto::FUZZING_AUTH_BYPASS.store(on, core::sync::atomic::Ordering::Relaxed);
+}
