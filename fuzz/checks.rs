@@ -5,7 +5,15 @@
 //!
 //! Fixtures are deterministic (a fixed non-cryptographic stream): fuzzing
 //! needs reproducibility, not secrecy.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::collections::HashMap;
@@ -276,6 +284,42 @@ fn group_reject_unchanged(r: &mut GroupReceiver, bytes: &[u8]) {
     assert_eq!(*before, *r.to_bytes(), "a rejection changed the receiver");
 }
 
+/// The starting point of every `conversation` run, built once: Alice and
+/// Bob just after Bob answered Alice's first (prekey) message, three group
+/// senders and a fourth member's receivers for them.
+struct ConversationFixture {
+    alice: Vec<u8>,
+    bob: Vec<u8>,
+    first_chain: [u8; 32],
+    senders: Vec<Vec<u8>>,
+    receivers: Vec<Vec<u8>>,
+}
+
+fn conversation_fixture() -> &'static ConversationFixture {
+    static F: OnceLock<ConversationFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut rng = FixtureRng::new(0xC0);
+        let alice = Account::new(&mut rng);
+        let mut bob = bob_account();
+        let bundle = bob.prekey_bundle(Some(PreKeyId(2))).unwrap();
+        let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+        let Message::PreKey(first) = a.encrypt(&mut rng, b"start").unwrap() else { unreachable!() };
+        let b = Session::respond(&mut bob, &first, b"").unwrap().session;
+        let group = GroupId::new(b"fuzz conversation").unwrap();
+        let ids: Vec<IdentityKey> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng).public_key()).collect();
+        let senders: Vec<GroupSender> = ids.iter().map(|id| GroupSender::new(&mut rng, group.clone(), *id)).collect();
+        let receivers =
+            senders.iter().zip(&ids).map(|(s, id)| GroupReceiver::new(*id, &s.distribution()).to_bytes().to_vec());
+        ConversationFixture {
+            alice: a.to_bytes().to_vec(),
+            bob: b.to_bytes().to_vec(),
+            first_chain: first.message().ratchet_key(),
+            receivers: receivers.collect(),
+            senders: senders.iter().map(|s| s.to_bytes().to_vec()).collect(),
+        }
+    })
+}
+
 /// Reads the script one op at a time.
 struct Script<'a>(&'a [u8]);
 
@@ -304,25 +348,16 @@ const MAX_OPS: usize = 96;
 /// messages are rejected, and rejections change nothing. The authentication
 /// bypass stays off here.
 pub fn conversation(data: &[u8]) {
+    let f = conversation_fixture();
     let mut script = Script(data);
-    let mut rng = FixtureRng::new(0xC0);
-    let alice = Account::new(&mut rng);
-    let mut bob = bob_account();
-    let bundle = bob.prekey_bundle(Some(PreKeyId(2))).unwrap();
-    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
-    let Message::PreKey(first) = a.encrypt(&mut rng, b"start").unwrap() else { unreachable!() };
-    let b = Session::respond(&mut bob, &first, b"").unwrap().session;
-    let mut parties = [a, b];
+    let mut rng = FixtureRng::new(0xC0 ^ data.len() as u64);
+    let mut parties = [Session::from_bytes(&f.alice).unwrap(), Session::from_bytes(&f.bob).unwrap()];
     let mut flights: [Vec<Sent>; 2] = [Vec::new(), Vec::new()];
     let mut known = [Known::default(), Known::default()];
-    known[1].learn(first.message().ratchet_key(), 0);
-
-    let group = GroupId::new(b"fuzz conversation").unwrap();
-    let ids: Vec<IdentityKey> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng).public_key()).collect();
-    let mut senders: Vec<GroupSender> = ids.iter().map(|id| GroupSender::new(&mut rng, group.clone(), *id)).collect();
+    known[1].learn(f.first_chain, 0);
+    let mut senders: Vec<GroupSender> = f.senders.iter().map(|b| GroupSender::from_bytes(b).unwrap()).collect();
     // receivers[s]: a fourth member's receiver for sender s.
-    let mut receivers: Vec<GroupReceiver> =
-        senders.iter().zip(&ids).map(|(s, id)| GroupReceiver::new(*id, &s.distribution())).collect();
+    let mut receivers: Vec<GroupReceiver> = f.receivers.iter().map(|b| GroupReceiver::from_bytes(b).unwrap()).collect();
     let mut key_ids: Vec<Vec<u32>> = senders.iter().map(|s| vec![s.key_id()]).collect();
     // (sender, bytes, plaintext, key id, delivered)
     let mut group_flight: Vec<(usize, Vec<u8>, Vec<u8>, u32, bool)> = Vec::new();
@@ -389,7 +424,10 @@ pub fn conversation(data: &[u8]) {
                 let hist = &key_ids[*s];
                 let p = hist.iter().rposition(|k| k == key_id).unwrap();
                 if hist.len() - p <= MAX_SENDER_KEY_STATES {
-                    assert_eq!(receivers[*s].decrypt_bytes(bytes).expect("genuine group message must decrypt"), *plaintext);
+                    assert_eq!(
+                        receivers[*s].decrypt_bytes(bytes).expect("genuine group message must decrypt"),
+                        *plaintext
+                    );
                     *delivered = true;
                 } else {
                     group_reject_unchanged(&mut receivers[*s], bytes);

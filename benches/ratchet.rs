@@ -1,0 +1,357 @@
+//! Benchmarks of every protocol operation next to the primitives it is made
+//! of, in the same run, so each ratio to its floor is measured (README,
+//! "Performance"). `cargo bench --bench ratchet`, then
+//! `python3 benches/report.py` prints the table.
+//!
+//! Floors are benched as the exact primitive calls an operation cannot
+//! avoid (named `floor/...`), using the same primitive crates.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use std::hint::black_box;
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use ed25519_dalek::{Signer, SigningKey};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use sha2::Sha256;
+use sottovoce::*;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+const SIZES: [usize; 3] = [100, 1024, 16 * 1024];
+
+fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([42; 32])
+}
+
+// ------------------------------------------------------------------ primitives
+
+fn hmac_step(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();
+    m.update(&[1]);
+    let mk: [u8; 32] = m.finalize().into_bytes().into();
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();
+    m.update(&[2]);
+    (mk, m.finalize().into_bytes().into())
+}
+
+fn hkdf44(mk: &[u8; 32]) -> [u8; 44] {
+    let mut okm = [0u8; 44];
+    Hkdf::<Sha256>::new(None, mk).expand(b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/MessageKey", &mut okm).unwrap();
+    okm
+}
+
+fn seal_open(key: &[u8; 32], buf: &mut [u8]) {
+    let c = Aes256Gcm::new(&(*key).into());
+    let nonce = Nonce::from([7u8; 12]);
+    let tag: Tag = c.encrypt_inout_detached(&nonce, &[0u8; 69], buf.into()).unwrap();
+    let c = Aes256Gcm::new(&(*key).into());
+    c.decrypt_inout_detached(&nonce, &[0u8; 69], buf.into(), &tag).unwrap();
+}
+
+/// One side's unavoidable work for a chain message: chain step, key
+/// expansion, AEAD (sealing or opening counted once each over both sides).
+fn chain_floor(ck: &mut [u8; 32], buf: &mut [u8]) {
+    let (mk, next) = hmac_step(ck);
+    let okm = hkdf44(&mk);
+    let (mk2, _) = hmac_step(&next);
+    let _ = hkdf44(&mk2);
+    *ck = next;
+    seal_open(okm[..32].try_into().unwrap(), buf);
+}
+
+fn primitives(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    let mut buf = vec![0u8; 100];
+    let key = [1u8; 32];
+    g.bench_function("aes256gcm_seal_open/100", |b| b.iter(|| seal_open(&key, black_box(&mut buf))));
+    let ck = [2u8; 32];
+    g.bench_function("hmac_chain_step_x2", |b| b.iter(|| hmac_step(black_box(&ck))));
+    g.bench_function("hkdf_extract_expand", |b| b.iter(|| hkdf44(black_box(&ck))));
+    let mut r = rng();
+    g.bench_function("x25519_keygen", |b| {
+        b.iter(|| {
+            let mut s = [0u8; 32];
+            r.fill_bytes(&mut s);
+            PublicKey::from(&StaticSecret::from(s))
+        })
+    });
+    let sk = StaticSecret::from([3u8; 32]);
+    let pk = PublicKey::from(&StaticSecret::from([4u8; 32]));
+    g.bench_function("x25519_dh", |b| b.iter(|| sk.diffie_hellman(black_box(&pk))));
+    let signing = SigningKey::from_bytes(&[5u8; 32]);
+    let msg = [9u8; 200];
+    g.bench_function("ed25519_sign/200", |b| b.iter(|| signing.sign(black_box(&msg))));
+    let sig = signing.sign(&msg);
+    let vk = signing.verifying_key();
+    g.bench_function("ed25519_verify_strict/200", |b| b.iter(|| vk.verify_strict(black_box(&msg), &sig).unwrap()));
+    for size in SIZES {
+        let mut buf = vec![0u8; size];
+        let mut ck = [6u8; 32];
+        g.bench_function(format!("chain_message/{size}"), |b| b.iter(|| chain_floor(&mut ck, black_box(&mut buf))));
+    }
+    let mut ck = [7u8; 32];
+    g.bench_function("chain_steps_1000", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                ck = hmac_step(black_box(&ck)).1;
+            }
+        })
+    });
+    // A DH ratchet message: the sender's keygen and DH, the receiver's DH,
+    // plus the chain message.
+    let mut buf = vec![0u8; 100];
+    let mut ck = [8u8; 32];
+    g.bench_function("dh_ratchet_message/100", |b| {
+        b.iter(|| {
+            let mut s = [0u8; 32];
+            r.fill_bytes(&mut s);
+            let ours = StaticSecret::from(s);
+            let _ = PublicKey::from(&ours);
+            let _ = ours.diffie_hellman(&pk);
+            let _ = sk.diffie_hellman(&pk);
+            chain_floor(&mut ck, &mut buf);
+        })
+    });
+    // Session setup, initiator: strict verify + 2 keygens + DH1..DH4 + the
+    // first ratchet DH. Responder: DH1..DH4 + ratchet DH + one chain message.
+    let bundle_sig = signing.sign(&msg);
+    g.bench_function("x3dh_initiate_opk", |b| {
+        b.iter(|| {
+            vk.verify_strict(&msg, &bundle_sig).unwrap();
+            for _ in 0..2 {
+                let mut s = [0u8; 32];
+                r.fill_bytes(&mut s);
+                let _ = PublicKey::from(&StaticSecret::from(s));
+            }
+            for _ in 0..5 {
+                let _ = sk.diffie_hellman(black_box(&pk));
+            }
+        })
+    });
+    g.bench_function("x3dh_respond_opk/100", |b| {
+        b.iter(|| {
+            for _ in 0..5 {
+                let _ = sk.diffie_hellman(black_box(&pk));
+            }
+            chain_floor(&mut ck, &mut buf);
+        })
+    });
+    g.bench_function("group_message/100", |b| {
+        let mut buf = vec![0u8; 100];
+        b.iter(|| {
+            let s = signing.sign(black_box(&msg));
+            vk.verify_strict(&msg, &s).unwrap();
+            chain_floor(&mut ck, &mut buf);
+        })
+    });
+    g.finish();
+}
+
+// ------------------------------------------------------------------ sessions
+
+fn talking_pair(rng: &mut ChaCha20Rng) -> (Session, Session) {
+    let alice = Account::new(rng);
+    let mut bob = Account::new(rng);
+    let bundle = bob.prekey_bundle(None).unwrap();
+    let mut a = Session::initiate(rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let Message::PreKey(m) = a.encrypt(rng, b"hi").unwrap() else { unreachable!() };
+    let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+    a.decrypt(&b.encrypt(rng, b"hi").unwrap()).unwrap();
+    // Alice's next send opens her chain; Bob learns it.
+    b.decrypt(&a.encrypt(rng, b"open chain").unwrap()).unwrap();
+    (a, b)
+}
+
+fn sessions(c: &mut Criterion) {
+    let mut g = c.benchmark_group("session");
+    let mut r = rng();
+
+    let alice = Account::new(&mut r);
+    let mut bob = Account::new(&mut r);
+    let ids = bob.generate_one_time_prekeys(&mut r, 1);
+    for (name, opk) in [("initiate_opk", Some(ids[0])), ("initiate_no_opk", None)] {
+        let bundle = bob.prekey_bundle(opk).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap())
+        });
+    }
+    for (name, opk) in [("respond_opk/100", Some(ids[0])), ("respond_no_opk/100", None)] {
+        let bundle = bob.prekey_bundle(opk).unwrap();
+        let mut a = Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap();
+        let Message::PreKey(m) = a.encrypt(&mut r, &[0u8; 100]).unwrap() else { unreachable!() };
+        // The responder's one-time prekey is consumed on success: respond
+        // against a fresh copy of the store each time (setup, not timed).
+        g.bench_function(name, |b| b.iter(|| Session::respond(&mut ReadOnly(&bob), black_box(&m), b"").unwrap()));
+    }
+
+    for size in SIZES {
+        let (mut a, mut b) = talking_pair(&mut r);
+        let pt = vec![0u8; size];
+        g.bench_function(format!("chain_message_encrypt_decrypt/{size}"), |bn| {
+            bn.iter(|| {
+                let m = a.encrypt(&mut r, black_box(&pt)).unwrap();
+                b.decrypt(&m).unwrap()
+            })
+        });
+    }
+    let (mut a, mut b) = talking_pair(&mut r);
+    let pt = vec![0u8; 100];
+    g.bench_function("chain_message_encrypt/100", |bn| bn.iter(|| a.encrypt(&mut r, black_box(&pt)).unwrap()));
+    let mut buf = vec![0u8; 100 + MESSAGE_OVERHEAD];
+    g.bench_function("chain_message_encrypt_into/100", |bn| {
+        bn.iter(|| a.encrypt_into(&mut r, black_box(&pt), &mut buf).unwrap())
+    });
+    let (mut a, mut b2) = talking_pair(&mut r);
+    let mut r2 = rng();
+    g.bench_function("chain_message_decrypt/100", |bn| {
+        bn.iter_batched(|| a.encrypt(&mut r2, &pt).unwrap(), |m| b2.decrypt(&m).unwrap(), BatchSize::SmallInput)
+    });
+    let _ = &mut b;
+
+    let (mut a, mut b) = talking_pair(&mut r);
+    g.bench_function("ping_pong_message/100", |bn| {
+        bn.iter(|| {
+            let m = a.encrypt(&mut r, black_box(&pt)).unwrap();
+            b.decrypt(&m).unwrap();
+            std::mem::swap(&mut a, &mut b);
+        })
+    });
+
+    let (mut a, b) = talking_pair(&mut r);
+    let saved_b = b.to_bytes();
+    g.bench_function("decrypt_after_skipping_1000", |bn| {
+        bn.iter_batched(
+            || {
+                let mut last = None;
+                for _ in 0..=1000 {
+                    last = Some(a.encrypt(&mut r2, &pt).unwrap());
+                }
+                // The receiver is behind by exactly 1000 messages each time.
+                let receiver = Session::from_bytes(&saved_b).unwrap();
+                let msg = last.unwrap();
+                (receiver, msg)
+            },
+            |(mut receiver, msg)| receiver.decrypt(&msg).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+/// A prekey store view that never deletes, so one store serves every
+/// benchmark iteration of `respond`.
+struct ReadOnly<'a>(&'a Account);
+
+impl PreKeyStore for ReadOnly<'_> {
+    fn identity(&self) -> &IdentityKeyPair {
+        self.0.identity_key_pair()
+    }
+    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey> {
+        self.0.signed_prekey(id)
+    }
+    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
+        self.0.one_time_prekey(id)
+    }
+    fn remove_one_time_prekey(&mut self, _: PreKeyId) {}
+}
+
+fn persistence(c: &mut Criterion) {
+    let mut g = c.benchmark_group("persistence");
+    let mut r = rng();
+    let (mut a, mut b) = talking_pair(&mut r);
+    let key = [3u8; 32];
+    for skipped in [0usize, 100] {
+        if skipped > 0 {
+            let ms: Vec<_> = (0..=skipped).map(|_| a.encrypt(&mut r, b"m").unwrap()).collect();
+            b.decrypt(ms.last().unwrap()).unwrap();
+        }
+        assert_eq!(b.skipped_keys(), skipped);
+        let bytes = b.to_bytes();
+        g.bench_function(format!("save_session/{skipped}_skipped"), |bn| bn.iter(|| b.to_bytes()));
+        g.bench_function(format!("restore_session/{skipped}_skipped"), |bn| {
+            bn.iter(|| Session::from_bytes(black_box(&bytes)).unwrap())
+        });
+        let sealed = b.seal(&mut r, &key);
+        g.bench_function(format!("unseal_session/{skipped}_skipped"), |bn| {
+            bn.iter(|| Session::unseal(&key, black_box(&sealed)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+// ------------------------------------------------------------------ groups
+
+fn groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("group");
+    let mut r = rng();
+    let id = IdentityKeyPair::generate(&mut r).public_key();
+    for size in [100usize, 1024] {
+        let mut s = GroupSender::new(&mut r, GroupId::new(b"bench group").unwrap(), id);
+        let mut rc = GroupReceiver::new(id, &s.distribution());
+        let pt = vec![0u8; size];
+        g.bench_function(format!("message_encrypt_decrypt/{size}"), |bn| {
+            bn.iter(|| {
+                let m = s.encrypt(black_box(&pt)).unwrap();
+                rc.decrypt(&m).unwrap()
+            })
+        });
+    }
+    let mut s = GroupSender::new(&mut r, GroupId::new(b"bench group").unwrap(), id);
+    let saved = GroupReceiver::new(id, &s.distribution()).to_bytes();
+    let pt = [0u8; 100];
+    g.bench_function("decrypt_after_skipping_1000", |bn| {
+        bn.iter_batched(
+            || {
+                let mut last = None;
+                for _ in 0..=1000 {
+                    last = Some(s.encrypt(&pt).unwrap());
+                }
+                (GroupReceiver::from_bytes(&saved).unwrap(), last.unwrap())
+            },
+            |(mut rc, m)| rc.decrypt(&m).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+
+    // Distribution of one sender key to a 1024-member group over
+    // established pairwise sessions.
+    let me = Account::new(&mut r);
+    let mut sessions = Vec::with_capacity(1024);
+    for _ in 0..1024 {
+        let mut peer = Account::new(&mut r);
+        let bundle = peer.prekey_bundle(None).unwrap();
+        let mut a = Session::initiate(&mut r, me.identity_key_pair(), &bundle, b"").unwrap();
+        let Message::PreKey(m) = a.encrypt(&mut r, b"hi").unwrap() else { unreachable!() };
+        let mut b = Session::respond(&mut peer, &m, b"").unwrap().session;
+        a.decrypt(&b.encrypt(&mut r, b"hi").unwrap()).unwrap();
+        a.encrypt(&mut r, b"open chain").unwrap();
+        sessions.push(a);
+    }
+    let sender = GroupSender::new(&mut r, GroupId::new(b"a group of 1024").unwrap(), me.identity_key());
+    let d = sender.distribution();
+    g.sample_size(20);
+    g.bench_function("distribute_to_1024", |bn| bn.iter(|| distribute(&mut r, &d, sessions.iter_mut())));
+    let mut buf = vec![0u8; d.to_bytes().len()];
+    let mut ck = [9u8; 32];
+    g.bench_function("floor_distribute_to_1024", |bn| {
+        bn.iter(|| {
+            for _ in 0..1024 {
+                // Sender side only: chain step, expansion, seal.
+                let (mk, next) = hmac_step(&ck);
+                let okm = hkdf44(&mk);
+                ck = next;
+                let c = Aes256Gcm::new(&<[u8; 32]>::try_from(&okm[..32]).unwrap().into());
+                let _ = c.encrypt_inout_detached(&Nonce::from([0u8; 12]), &[0u8; 69], buf.as_mut_slice().into());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, primitives, sessions, groups, persistence);
+criterion_main!(benches);
