@@ -304,6 +304,46 @@ impl Transcript {
     }
 }
 
+/// Signatures a lenient verifier accepts but SPEC.md §2.1's strict VERIFY
+/// rejects: `S + L` (non-reduced scalar), and a small-order `R` (the
+/// identity point) with `S = k·a`, valid under the cofactorless equation.
+fn weak_signatures(seed: &[u8; 32], message: &[u8]) -> Vec<(&'static str, [u8; 64])> {
+    use curve25519_dalek::scalar::Scalar;
+    use ed25519_dalek::{Signer, Verifier};
+    use sha2::{Digest, Sha512};
+    let sk = ed25519_dalek::SigningKey::from_bytes(seed);
+    let good = sk.sign(message).to_bytes();
+    // S + L, as a 256-bit little-endian integer (S < L < 2^253, so no overflow).
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut s_plus_l = good;
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(s_plus_l[32 + i]) + u16::from(L[i]) + carry;
+        s_plus_l[32 + i] = v as u8;
+        carry = v >> 8;
+    }
+    let mut r = [0u8; 32];
+    r[0] = 1; // the identity point: order 1
+    let a = sk.verifying_key().to_bytes();
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(a);
+    h.update(message);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = k * sk.to_scalar();
+    let mut small_r = [0u8; 64];
+    small_r[..32].copy_from_slice(&r);
+    small_r[32..].copy_from_slice(s.as_bytes());
+    // Both pass RFC 8032's lenient check and fail the strict one.
+    let vk = sk.verifying_key();
+    let sig = ed25519_dalek::Signature::from_bytes(&small_r);
+    assert!(vk.verify(message, &sig).is_ok() && vk.verify_strict(message, &sig).is_err());
+    vec![("S + L (scalar not reduced)", s_plus_l), ("small-order R (identity), cofactorless-valid", small_r)]
+}
+
 fn flip(m: &[u8], i: usize, x: u8) -> Vec<u8> {
     let mut t = m.to_vec();
     t[i] ^= x;
@@ -453,6 +493,13 @@ fn session_file() {
     t.decrypt("bob", &m, Err(ErrorCategory::Duplicate));
     t.decrypt("bob", &flip(&m, 40, 0x01), Err(ErrorCategory::StateMismatch));
     t.decrypt("bob", &flip(&m, 68, 0x01), Err(ErrorCategory::StateMismatch));
+    t.decrypt("bob", &flip(&m, 73, 0x01), Err(ErrorCategory::StateMismatch));
+    let mut other_ik = m.clone();
+    other_ik[1..33].copy_from_slice(&t.parties.store.identity.public_key().to_bytes());
+    t.decrypt("bob", &other_ik, Err(ErrorCategory::StateMismatch));
+    t.decrypt("alice", &m, Err(ErrorCategory::StateMismatch));
+    let m2 = t.encrypt("alice", b"second prekey message of the session");
+    t.decrypt("bob", &m2, OK);
     tests.push(t.finish(
         &mut f,
         "tamper each field of a prekey message; the one-time prekey survives every rejection and is consumed by the genuine message",
@@ -484,6 +531,81 @@ fn session_file() {
         "a prekey message without one-time prekey replayed: the second session's reply uses a fresh ratchet key",
         &["Replay"],
     ));
+
+    let mut t = Transcript::new(13, false, b"");
+    t.establish();
+    // Alice holds back the last message of each of her chains; after
+    // MAX_RECEIVING_CHAINS newer chains Bob has deleted that chain.
+    let mut held = Vec::new();
+    let mut skipped_over = Vec::new();
+    for round in 0..=MAX_RECEIVING_CHAINS {
+        let s = t.encrypt("alice", format!("chain {round}: skipped over").as_bytes());
+        let d = t.encrypt("alice", format!("chain {round}: delivered").as_bytes());
+        held.push(t.encrypt("alice", format!("chain {round}: held back").as_bytes()));
+        skipped_over.push(s);
+        t.decrypt("bob", &d, OK);
+        let r = t.encrypt("bob", b"reply");
+        t.decrypt("alice", &r, OK);
+    }
+    let last = t.encrypt("alice", b"newest chain");
+    t.decrypt("bob", &last, OK);
+    // Bob has learnt 8 of Alice's chains (the first, held[0..6]'s, the newest)
+    // and keeps the newest MAX_RECEIVING_CHAINS: held[2]'s chain is the oldest
+    // kept, held[1]'s the newest deleted. Skipped keys outlive their chains.
+    t.decrypt("bob", &held[1], Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &held[2], OK);
+    t.decrypt("bob", &held[0], Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &skipped_over[0], OK);
+    t.decrypt("bob", &skipped_over[1], OK);
+    tests.push(t.finish(
+        &mut f,
+        "MAX_RECEIVING_CHAINS: a deleted chain's unskipped message fails, its skipped keys stay usable",
+        &["ChainLimit"],
+    ));
+
+    let mut t = Transcript::new(14, false, b"");
+    t.establish();
+    let per = MAX_SKIP as usize;
+    let mut first_round = Vec::new();
+    for round in 0..MAX_SKIPPED_KEYS / per {
+        let ms: Vec<_> = (0..=per).map(|i| t.encrypt("alice", &[round as u8, (i % 256) as u8])).collect();
+        t.decrypt("bob", &ms[per], OK);
+        if round == 0 {
+            first_round = ms;
+        }
+    }
+    // MAX_SKIPPED_KEYS stored; two more skipped keys evict the two oldest.
+    let a = t.encrypt("alice", b"x");
+    let b = t.encrypt("alice", b"y");
+    let c = t.encrypt("alice", b"z");
+    t.decrypt("bob", &c, OK);
+    t.decrypt("bob", &first_round[0], Err(ErrorCategory::Duplicate));
+    t.decrypt("bob", &first_round[1], Err(ErrorCategory::Duplicate));
+    t.decrypt("bob", &first_round[2], OK);
+    t.decrypt("bob", &a, OK);
+    t.decrypt("bob", &b, OK);
+    tests.push(t.finish(&mut f, "MAX_SKIPPED_KEYS: the oldest skipped keys are evicted first", &["SkippedKeyLimit"]));
+
+    let mut t = Transcript::new(15, false, b"");
+    t.establish();
+    let m = t.encrypt("alice", b"low-order key, far ahead");
+    let mut low_far = m.clone();
+    low_far[1..33].copy_from_slice(&[0u8; 32]);
+    low_far[33..37].copy_from_slice(&(MAX_SKIP + 1).to_be_bytes());
+    t.decrypt("bob", &low_far, Err(ErrorCategory::SkipLimit));
+    low_far[33..37].copy_from_slice(&MAX_SKIP.to_be_bytes());
+    t.decrypt("bob", &low_far, Err(ErrorCategory::NonContributory));
+    t.decrypt("bob", &m, OK);
+    tests.push(t.finish(&mut f, "the skip bound is checked before the DH of a new ratchet key", &["SkipLimit"]));
+
+    let long = vec![0x62u8; MAX_BINDING_LEN];
+    let mut t = Transcript::new(16, false, &long);
+    let m = t.encrypt("alice", b"longest binding");
+    t.binding = vec![0x62u8; MAX_BINDING_LEN + 1];
+    t.respond(&m, Err(ErrorCategory::Decode));
+    t.binding = long;
+    t.respond(&m, OK);
+    tests.push(t.finish(&mut f, "binding of exactly MAX_BINDING_LEN bytes works; one more is refused", &["Binding"]));
 
     f.group("transcript", "Scripted sessions between Alice (initiator) and Bob (responder)", tests);
     f.write();
@@ -656,6 +778,14 @@ fn x3dh_file() {
             ErrorCategory::BadSignature,
         ),
     ];
+    for (name, sig) in weak_signatures(
+        &p.bob_seed,
+        &[labels::SIGNED_PREKEY_CONTEXT, &1u32.to_be_bytes()[..], &p.store.signed.public_key()].concat(),
+    ) {
+        let mut b = good.clone();
+        b[69..133].copy_from_slice(&sig);
+        cases.push((format!("signature that only a lenient verifier accepts: {name}"), b, ErrorCategory::BadSignature));
+    }
     for (name, low) in low_orders {
         let mut b = good.clone();
         b[37..69].copy_from_slice(&low);
@@ -869,6 +999,8 @@ struct GroupScript {
     senders: BTreeMap<&'static str, GroupSender>,
     /// (receiver, sender) -> state
     receivers: BTreeMap<(&'static str, &'static str), GroupReceiver>,
+    /// The signing seed each sender drew last (from its listed randomness).
+    signing_seeds: BTreeMap<&'static str, [u8; 32]>,
     events: Vec<Value>,
     first_error: Option<ErrorCategory>,
 }
@@ -890,6 +1022,7 @@ impl GroupScript {
             members,
             senders: BTreeMap::new(),
             receivers: BTreeMap::new(),
+            signing_seeds: BTreeMap::new(),
             events: Vec::new(),
             first_error: None,
         }
@@ -899,6 +1032,7 @@ impl GroupScript {
         self.rng.take();
         let s = GroupSender::new(&mut self.rng, self.group.clone(), self.members[who].1);
         let randomness = self.rng.take();
+        self.signing_seeds.insert(who, hex::decode(&randomness[1]).unwrap().try_into().unwrap());
         let d = s.distribution().to_bytes().to_vec();
         self.senders.insert(who, s);
         self.events.push(json!({ "event": "create", "party": who, "randomness": randomness, "distribution": h(&d) }));
@@ -911,6 +1045,7 @@ impl GroupScript {
         let d = self.senders.get_mut(who).unwrap().rotate(&mut rng).to_bytes().to_vec();
         self.rng = rng;
         let randomness = self.rng.take();
+        self.signing_seeds.insert(who, hex::decode(&randomness[1]).unwrap().try_into().unwrap());
         self.events.push(json!({ "event": "rotate", "party": who, "randomness": randomness, "distribution": h(&d) }));
         d
     }
@@ -975,6 +1110,23 @@ impl GroupScript {
         self.events.push(ev);
     }
 
+    /// Re-signs `body` (a group message without signature) as `who`, with
+    /// the given signature or a genuine one.
+    fn signature_input(&self, who: &'static str, body: &[u8]) -> Vec<u8> {
+        let mut m = labels::GROUP_SIGNATURE_CONTEXT.to_vec();
+        m.push(self.group.as_bytes().len() as u8);
+        m.extend_from_slice(self.group.as_bytes());
+        m.extend_from_slice(&self.members[who].1.to_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn sign(&self, who: &'static str, body: &[u8]) -> Vec<u8> {
+        use ed25519_dalek::Signer;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&self.signing_seeds[who]);
+        [body, &sk.sign(&self.signature_input(who, body)).to_bytes()[..]].concat()
+    }
+
     fn finish(self, f: &mut VectorFile, comment: &str, flags: &[&str]) -> Value {
         let members: serde_json::Map<String, Value> = self
             .members
@@ -1028,6 +1180,15 @@ fn sender_keys_file() {
     g.decrypt("bob", "alice", &before, OK);
     g.decrypt("carol", "alice", &after, Err(ErrorCategory::StateMismatch));
     g.add("bob", "alice", &d2, OK);
+    let mut other_group = d2.clone();
+    other_group[2..11].copy_from_slice(b"book clue");
+    g.add("bob", "alice", &other_group, Err(ErrorCategory::StateMismatch));
+    let mut other_key = d2.clone();
+    let n = other_key.len();
+    other_key[n - 32..].copy_from_slice(&g.members["carol"].1.to_bytes());
+    g.add("bob", "alice", &other_key, Err(ErrorCategory::StateMismatch));
+    let fine = g.encrypt("alice", b"still fine");
+    g.decrypt("bob", "alice", &fine, OK);
     tests.push(g.finish(
         &mut f,
         "rotation after a member leaves: remaining member reads old and new, removed member is locked out",
@@ -1064,10 +1225,21 @@ fn sender_keys_file() {
     g.decrypt("bob", "mallory", &real, Err(ErrorCategory::StateMismatch));
     g.decrypt("bob", "alice", &real, OK);
     g.decrypt("bob", "alice", &real, Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &t, Err(ErrorCategory::Authentication));
     g.decrypt("bob", "mallory", &fake, OK);
+    let next = g.encrypt("alice", b"signed strictly");
+    let body = &next[..next.len() - 64];
+    for (_, sig) in weak_signatures(&g.signing_seeds["alice"], &g.signature_input("alice", body)) {
+        g.decrypt("bob", "alice", &[body, &sig[..]].concat(), Err(ErrorCategory::Authentication));
+    }
+    let mut last = body.to_vec();
+    last[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+    let last = g.sign("alice", &last);
+    g.decrypt("bob", "alice", &last, Err(ErrorCategory::CounterExhausted));
+    g.decrypt("bob", "alice", &next, OK);
     tests.push(g.finish(
         &mut f,
-        "signature by another member's key, a forgery under Alice's key id, and a replay",
+        "signature by another member's key, forgeries under Alice's key id, signatures only a lenient verifier accepts, iteration 0xFFFFFFFF, a replay",
         &["BadSignature", "Replay"],
     ));
 
@@ -1126,6 +1298,41 @@ fn sender_keys_file() {
         g.decrypt("bob", "alice", m, OK);
     }
     tests.push(g.finish(&mut f, "a receiver keeps only the newest MAX_SENDER_KEY_STATES key ids", &["Rotation"]));
+
+    let mut g = GroupScript::new(58, b"g", &["alice", "bob"]);
+    let da = g.create("alice");
+    g.join("bob", "alice", &da);
+    let per = MAX_GROUP_SKIP as usize;
+    let ms: Vec<_> = (0..=per).map(|i| g.encrypt("alice", &(i as u32).to_be_bytes())).collect();
+    g.decrypt("bob", "alice", &ms[per], OK);
+    let x = g.encrypt("alice", b"x");
+    let y = g.encrypt("alice", b"y");
+    g.decrypt("bob", "alice", &y, OK);
+    g.decrypt("bob", "alice", &ms[0], Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &ms[1], OK);
+    g.decrypt("bob", "alice", &x, OK);
+    tests.push(g.finish(
+        &mut f,
+        "MAX_GROUP_SKIPPED_KEYS: the oldest skipped key is evicted first",
+        &["SkippedKeyLimit"],
+    ));
+
+    let mut g = GroupScript::new(59, b"g", &["alice", "bob"]);
+    let da = g.create("alice");
+    g.join("bob", "alice", &da);
+    let m0 = g.encrypt("alice", b"k0");
+    let d1 = g.rotate("alice");
+    g.add("bob", "alice", &d1, OK);
+    let ms: Vec<_> = (0..3u8).map(|i| g.encrypt("alice", &[i])).collect();
+    g.decrypt("bob", "alice", &ms[2], OK);
+    // Forgetting below 2 in every state: key 0's chain is at 0 and its
+    // message 0 is lost; key 1 loses its skipped keys 0 and 1.
+    g.forget("bob", "alice", 2, OK);
+    g.decrypt("bob", "alice", &m0, Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &ms[1], Err(ErrorCategory::Duplicate));
+    let m1 = g.encrypt("alice", b"k1 after forgetting");
+    g.decrypt("bob", "alice", &m1, OK);
+    tests.push(g.finish(&mut f, "forget below applies to every sender key state held", &["Forget"]));
 
     f.group("transcript", "Scripted group conversations", tests);
     f.write();
@@ -1224,6 +1431,45 @@ fn persistence_file() {
         }),
     ));
 
+    // Counters at their end: a sending chain at 0xFFFFFFFE sends once more.
+    let mut near_end = t.alice.to_bytes().to_vec();
+    let ns_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 64 + 1 + 32;
+    assert_eq!(near_end[ns_at - 33], 1, "sending chain active");
+    near_end[ns_at..ns_at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+    let mut s = Session::from_bytes(&near_end).unwrap();
+    let mut rng = Recorder::new(65);
+    let last_msg = s.encrypt(&mut rng, b"last").unwrap().to_bytes();
+    assert_eq!(rng.take().len(), 0);
+    assert_eq!(s.encrypt(&mut rng, b"one more").unwrap_err().category(), ErrorCategory::CounterExhausted);
+    tests.push(f.test("session whose sending chain is at 0xFFFFFFFE: one more message, then counter-exhausted", &["Session", "Counter"], None, json!({
+        "kind": "session",
+        "state": h(&near_end),
+        "events": [
+            { "event": "encrypt", "plaintext": h(b"last"), "randomness": [], "message": h(&last_msg) },
+            { "event": "encrypt", "plaintext": h(b"one more"), "randomness": [], "result": "invalid", "error": "counter-exhausted" },
+        ],
+    })));
+    let gid_len = b"saved group".len();
+    let it_at = 2 + 1 + gid_len + 32 + 4 + 32;
+    let mut sender_end = sender_state.clone();
+    sender_end[it_at..it_at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+    let mut se = GroupSender::from_bytes(&sender_end).unwrap();
+    let g_last = se.encrypt(b"last").unwrap().to_bytes();
+    assert_eq!(se.encrypt(b"one more").unwrap_err().category(), ErrorCategory::CounterExhausted);
+    tests.push(f.test(
+        "group sender at iteration 0xFFFFFFFE: one more message, then counter-exhausted",
+        &["GroupSender", "Counter"],
+        None,
+        json!({
+            "kind": "group_sender",
+            "state": h(&sender_end),
+            "events": [
+                { "event": "encrypt", "plaintext": h(b"last"), "message": h(&g_last) },
+                { "event": "encrypt", "plaintext": h(b"one more"), "result": "invalid", "error": "counter-exhausted" },
+            ],
+        }),
+    ));
+
     let mut invalid: Vec<(&str, String, Vec<u8>)> = vec![
         ("session", "truncated".into(), bob_state[..bob_state.len() - 1].to_vec()),
         ("session", "trailing byte".into(), [bob_state.clone(), vec![0]].concat()),
@@ -1232,6 +1478,32 @@ fn persistence_file() {
         ("group_sender", "truncated".into(), sender_state[..sender_state.len() - 1].to_vec()),
         ("group_receiver", "trailing byte".into(), [receiver_state.clone(), vec![0]].concat()),
     ];
+    // Receiving-chain count over the bound: 6 copies of the one chain.
+    let chains_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 64 + 1;
+    assert_eq!(bob_state[chains_at], 1);
+    let chain = bob_state[chains_at + 1..chains_at + 1 + 68].to_vec();
+    let mut six = bob_state[..chains_at].to_vec();
+    six.push(MAX_RECEIVING_CHAINS as u8 + 1);
+    for _ in 0..=MAX_RECEIVING_CHAINS {
+        six.extend_from_slice(&chain);
+    }
+    six.extend_from_slice(&bob_state[chains_at + 1 + 68..]);
+    invalid.push(("session", "receiving-chain count MAX_RECEIVING_CHAINS + 1".into(), six));
+    let mut pending_no_chain = bob_state[..chains_at].to_vec();
+    pending_no_chain.extend_from_slice(&[0, 0, 0]);
+    invalid.push(("session", "pending sending chain without a receiving chain".into(), pending_no_chain));
+    let states_at = 2 + 1 + gid_len + 32;
+    assert_eq!(receiver_state[states_at], 1);
+    let mut zero = receiver_state[..states_at].to_vec();
+    zero.push(0);
+    invalid.push(("group_receiver", "no sender key state".into(), zero));
+    let state = receiver_state[states_at + 1..].to_vec();
+    let mut many = receiver_state[..states_at].to_vec();
+    many.push(MAX_SENDER_KEY_STATES as u8 + 1);
+    for _ in 0..=MAX_SENDER_KEY_STATES {
+        many.extend_from_slice(&state);
+    }
+    invalid.push(("group_receiver", "sender key state count MAX_SENDER_KEY_STATES + 1".into(), many));
     // Skipped-key count over the bound.
     let mut over = bob_state.clone();
     let n = over.len();

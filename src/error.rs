@@ -238,6 +238,12 @@ pub enum DecryptError {
     NonContributory,
     /// The message belongs to another session, group, sender or key id.
     StateMismatch,
+    /// The caller's output buffer is too small for `needed` bytes (not a
+    /// protocol error; its category is `decode`).
+    BufferTooSmall {
+        /// Bytes the plaintext needs.
+        needed: usize,
+    },
 }
 
 impl DecryptError {
@@ -251,6 +257,7 @@ impl DecryptError {
             Self::CounterExhausted => ErrorCategory::CounterExhausted,
             Self::NonContributory => ErrorCategory::NonContributory,
             Self::StateMismatch => ErrorCategory::StateMismatch,
+            Self::BufferTooSmall { .. } => ErrorCategory::Decode,
         }
     }
 }
@@ -271,6 +278,7 @@ impl fmt::Display for DecryptError {
             Self::CounterExhausted => f.write_str("message counter exhausted"),
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::StateMismatch => f.write_str("message does not belong to this state"),
+            Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
         }
     }
 }

@@ -46,8 +46,8 @@ impl NormalMessage {
         self.counter
     }
 
-    pub(crate) fn header(&self) -> [u8; HEADER_LEN] {
-        header(&self.ratchet_key, self.counter)
+    pub(crate) fn as_ref(&self) -> NormalMessageRef<'_> {
+        NormalMessageRef { ratchet_key: self.ratchet_key, counter: self.counter, body: self.ciphertext() }
     }
 
     /// Ciphertext followed by the 16-byte tag.
@@ -84,20 +84,35 @@ pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], counter: u32) -> [u8; HEADER_L
     h
 }
 
-impl TryFrom<&[u8]> for NormalMessage {
-    type Error = DecodeError;
+/// A §6.2 message parsed in place, without allocating.
+pub(crate) struct NormalMessageRef<'a> {
+    pub(crate) ratchet_key: [u8; KEY_LEN],
+    pub(crate) counter: u32,
+    /// Ciphertext and tag: at least `TAG_LEN` bytes.
+    pub(crate) body: &'a [u8],
+}
 
-    fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+impl<'a> NormalMessageRef<'a> {
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(kind::MESSAGE)?;
         let ratchet_key = r.array()?;
         let counter = r.u32()?;
         let offset = r.position();
-        let ciphertext = r.rest();
-        if ciphertext.len() < TAG_LEN {
-            return Err(DecodeError::Truncated { offset: offset + ciphertext.len() });
+        let body = r.rest();
+        if body.len() < TAG_LEN {
+            return Err(DecodeError::Truncated { offset: offset + body.len() });
         }
-        Ok(Self { ratchet_key, counter, bytes: bytes.to_vec() })
+        Ok(Self { ratchet_key, counter, body })
+    }
+}
+
+impl TryFrom<&[u8]> for NormalMessage {
+    type Error = DecodeError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let m = NormalMessageRef::parse(bytes)?;
+        Ok(Self { ratchet_key: m.ratchet_key, counter: m.counter, bytes: bytes.to_vec() })
     }
 }
 

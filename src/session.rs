@@ -167,8 +167,10 @@ impl Session {
                 pending: false,
                 ratchet: DoubleRatchet::new_responder(&out.sk, spk.key()),
             };
-            let plaintext =
-                session.ratchet.decrypt(&session.ad_hash, &message.message).map_err(KeyAgreementError::Decrypt)?;
+            let plaintext = session
+                .ratchet
+                .decrypt(&session.ad_hash, &message.message.as_ref())
+                .map_err(KeyAgreementError::Decrypt)?;
             (session, plaintext)
         };
         if let Some(id) = message.one_time_prekey_id {
@@ -290,7 +292,7 @@ impl Session {
         {
             return Err(DecryptError::StateMismatch);
         }
-        let plaintext = self.ratchet.decrypt(&self.ad_hash, message.normal())?;
+        let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.normal().as_ref())?;
         self.pending = false;
         Ok(plaintext)
     }
@@ -311,9 +313,41 @@ impl Session {
     /// # Errors
     /// As [`Session::decrypt`].
     pub fn decrypt_normal(&mut self, message: &NormalMessage) -> Result<Vec<u8>, DecryptError> {
-        let plaintext = self.ratchet.decrypt(&self.ad_hash, message)?;
+        let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.as_ref())?;
         self.pending = false;
         Ok(plaintext)
+    }
+
+    /// Decrypts an encoded normal message (first byte 0x11, SPEC.md §6.2)
+    /// into `out` without allocating; returns the plaintext length, which
+    /// is `bytes.len() - MESSAGE_OVERHEAD`. Prekey messages go through
+    /// [`Session::decrypt`]. Transactional like [`Session::decrypt`]; on
+    /// error `out` holds no plaintext.
+    ///
+    /// # Errors
+    /// As [`Session::decrypt`]; [`DecryptError::BufferTooSmall`] if `out`
+    /// is shorter than the plaintext.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = Account::new(&mut rng);
+    /// # let mut bob = Account::new(&mut rng);
+    /// # let bundle = bob.prekey_bundle(None).unwrap();
+    /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+    /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+    /// let mut wire = [0u8; 64];
+    /// let n = b.encrypt_into(&mut rng, b"in place", &mut wire).unwrap();
+    /// let mut plain = [0u8; 64];
+    /// let len = a.decrypt_into(&wire[..n], &mut plain).unwrap();
+    /// assert_eq!(&plain[..len], b"in place");
+    /// ```
+    pub fn decrypt_into(&mut self, bytes: &[u8], out: &mut [u8]) -> Result<usize, DecryptError> {
+        let message = crate::message::NormalMessageRef::parse(bytes)?;
+        let n = self.ratchet.decrypt_into(&self.ad_hash, &message, out)?;
+        self.pending = false;
+        Ok(n)
     }
 
     /// Saves the whole session state (SPEC.md §11.2).

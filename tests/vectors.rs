@@ -103,6 +103,14 @@ macro_rules! categorize {
 }
 categorize!(DecodeError, DecryptError, KeyAgreementError, RestoreError);
 
+struct EncryptCategory(EncryptError);
+
+impl Categorize for EncryptCategory {
+    fn cat(self) -> ErrorCategory {
+        self.0.category()
+    }
+}
+
 impl Categorize for ErrorCategory {
     fn cat(self) -> ErrorCategory {
         self
@@ -308,9 +316,15 @@ fn run_session_events(
             "encrypt" => {
                 let s = if party == "alice" { alice.as_mut() } else { bob.as_mut() }.unwrap();
                 let mut rng = Replay::from(&ev["randomness"]);
-                let m = s.encrypt(&mut rng, &bytes(&ev["plaintext"])).unwrap();
+                let before = s.to_bytes();
+                let r = s.encrypt(&mut rng, &bytes(&ev["plaintext"]));
                 rng.done();
-                assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}: message bytes");
+                if ev["result"] == "invalid" {
+                    assert_eq!(*before, *s.to_bytes(), "{ctx}: a failed encrypt changed the session");
+                    check(ev, c(r.map(|_| None).map_err(EncryptCategory)), &ctx);
+                } else {
+                    assert_eq!(r.unwrap().to_bytes(), bytes(&ev["message"]), "{ctx}: message bytes");
+                }
             }
             "decrypt" => {
                 let s = if party == "alice" { alice.as_mut() } else { bob.as_mut() }.unwrap();
@@ -467,8 +481,14 @@ fn persistence_vectors() {
                         Ok(mut s) => {
                             assert_eq!(*s.to_bytes(), state, "{ctx}: re-save");
                             for ev in t["events"].as_array().unwrap() {
-                                let m = s.encrypt(&bytes(&ev["plaintext"])).unwrap();
-                                assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}");
+                                let before = s.to_bytes();
+                                match s.encrypt(&bytes(&ev["plaintext"])) {
+                                    Ok(m) => assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}"),
+                                    Err(e) => {
+                                        assert_eq!(*before, *s.to_bytes(), "{ctx}");
+                                        check(ev, Err(e.category()), &ctx);
+                                    }
+                                }
                             }
                         }
                         Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),

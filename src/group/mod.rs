@@ -490,6 +490,10 @@ impl GroupReceiver {
 }
 
 fn plan(state: &SenderKeyState, iteration: u32) -> Result<(Plan, MessageKey), DecryptError> {
+    if iteration == u32::MAX {
+        // Senders stop at u32::MAX - 1 (SPEC.md §9).
+        return Err(DecryptError::CounterExhausted);
+    }
     let next_index = state.chain_key.index();
     if iteration < next_index {
         let i = state.skipped.iter().position(|k| k.index() == iteration).ok_or(DecryptError::Duplicate)?;

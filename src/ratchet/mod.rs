@@ -22,7 +22,7 @@ use self::root_key::RootKey;
 use crate::crypto::{KEY_LEN, Secret32, TAG_LEN, X25519KeyPair};
 use crate::error::{DecodeError, DecryptError, EncryptError};
 use crate::labels::MESSAGE_KEY_INFO;
-use crate::message::{HEADER_LEN, NormalMessage, header};
+use crate::message::{HEADER_LEN, NormalMessage, NormalMessageRef, header};
 use crate::wire::{Reader, Writer};
 
 /// Largest gap a message may be ahead of its chain's next index (SPEC.md
@@ -156,48 +156,69 @@ impl DoubleRatchet {
     }
 
     /// RatchetDecrypt (SPEC.md §5.6): plan on copies, authenticate, commit.
-    pub(crate) fn decrypt(&mut self, ad_hash: &[u8; KEY_LEN], msg: &NormalMessage) -> Result<Vec<u8>, DecryptError> {
-        let (plan, mk) = self.plan(msg)?;
-        let body = msg.ciphertext();
-        let split = body.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated { offset: HEADER_LEN })?;
-        let (ct, tag) = body.split_at(split);
+    pub(crate) fn decrypt(
+        &mut self,
+        ad_hash: &[u8; KEY_LEN],
+        msg: &NormalMessageRef<'_>,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let mut out = alloc::vec![0u8; msg.body.len().saturating_sub(TAG_LEN)];
+        self.decrypt_into(ad_hash, msg, &mut out)?;
+        Ok(out)
+    }
+
+    /// RatchetDecrypt into a caller's buffer of at least the ciphertext's
+    /// length; returns the plaintext length. On any error nothing changed
+    /// and `out` holds no plaintext.
+    pub(crate) fn decrypt_into(
+        &mut self,
+        ad_hash: &[u8; KEY_LEN],
+        msg: &NormalMessageRef<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, DecryptError> {
+        let split = msg.body.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated { offset: HEADER_LEN })?;
+        let (ct, tag) = msg.body.split_at(split);
+        let Some(out) = out.get_mut(..ct.len()) else {
+            return Err(DecryptError::BufferTooSmall { needed: ct.len() });
+        };
+        let (plan, mk) = self.plan(&msg.ratchet_key, msg.counter)?;
         let mut tag_bytes = [0u8; TAG_LEN];
         tag_bytes.copy_from_slice(tag);
-        let mut plaintext = ct.to_vec();
-        let opened =
-            mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &msg.header()), &mut plaintext, &tag_bytes);
+        out.copy_from_slice(ct);
+        let header = header(&msg.ratchet_key, msg.counter);
+        let opened = mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &header), out, &tag_bytes);
         if opened.is_err() && !crate::crypto::auth_bypassed() {
+            out.fill(0);
             return Err(DecryptError::Authentication);
         }
         self.commit(plan, msg.ratchet_key);
-        Ok(plaintext)
+        Ok(ct.len())
     }
 
     /// Works out the message key and the state change, touching nothing.
-    fn plan(&self, msg: &NormalMessage) -> Result<(Plan, MessageKey), DecryptError> {
-        if msg.counter == u32::MAX {
+    fn plan(&self, ratchet_key: &[u8; KEY_LEN], counter: u32) -> Result<(Plan, MessageKey), DecryptError> {
+        if counter == u32::MAX {
             // Senders stop at u32::MAX - 1 (SPEC.md §9).
             return Err(DecryptError::CounterExhausted);
         }
         // A stored skipped key, even of a chain since deleted.
-        if let Some(idx) = self.skipped.find(&msg.ratchet_key, msg.counter) {
+        if let Some(idx) = self.skipped.find(ratchet_key, counter) {
             let mk = self.skipped.get(idx).ok_or(DecryptError::Duplicate)?.clone();
             return Ok((Plan::Skipped(idx), mk));
         }
-        if let Some(pos) = self.receiving.iter().rposition(|c| c.ratchet_key == msg.ratchet_key) {
+        if let Some(pos) = self.receiving.iter().rposition(|c| c.ratchet_key == *ratchet_key) {
             let chain = self.receiving.get(pos).ok_or(DecryptError::StateMismatch)?;
-            if msg.counter < chain.chain_key.index() {
+            if counter < chain.chain_key.index() {
                 return Err(DecryptError::Duplicate);
             }
-            let (skipped, mk, next) = skip_to(&chain.chain_key, msg.counter)?;
+            let (skipped, mk, next) = skip_to(&chain.chain_key, counter)?;
             return Ok((Plan::Chain { chain: pos, next, skipped }, mk));
         }
         // A new ratchet key: check the bound before the DH.
-        check_gap(0, msg.counter)?;
+        check_gap(0, counter)?;
         let (root_key, ckr) =
-            self.root_key.advance(&self.ratchet_key, &msg.ratchet_key).ok_or(DecryptError::NonContributory)?;
-        let (skipped, mk, next) = skip_to(&ckr, msg.counter)?;
-        let chain = ReceivingChain { ratchet_key: msg.ratchet_key, chain_key: next };
+            self.root_key.advance(&self.ratchet_key, ratchet_key).ok_or(DecryptError::NonContributory)?;
+        let (skipped, mk, next) = skip_to(&ckr, counter)?;
+        let chain = ReceivingChain { ratchet_key: *ratchet_key, chain_key: next };
         Ok((Plan::NewChain { root_key, chain, skipped }, mk))
     }
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Prints the README performance table from criterion's results.
+
+Run `cargo bench --bench ratchet` first. Each operation is shown with its
+floor: the primitive calls it cannot avoid, benched in the same run
+(`floor/...`), or, where marked (sum), the sum of benched primitive medians.
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+
+
+def median_us(bench_id):
+    path = os.path.join(ROOT, *bench_id.split("/"), "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"] / 1000.0
+
+
+def main():
+    m = median_us
+    dh, keygen = m("floor/x25519_dh"), m("floor/x25519_keygen")
+    rows = [
+        ("1:1 chain message, encrypt + decrypt, 100 B", "session/chain_message_encrypt_decrypt/100", m("floor/chain_message/100"), "", 1.5),
+        ("1:1 chain message, encrypt + decrypt, 1 KiB", "session/chain_message_encrypt_decrypt/1024", m("floor/chain_message/1024"), "", 1.5),
+        ("1:1 chain message, encrypt + decrypt, 16 KiB", "session/chain_message_encrypt_decrypt/16384", m("floor/chain_message/16384"), "", 1.5),
+        ("1:1 chain message, encrypt only, 100 B", "session/chain_message_encrypt/100", None, "", None),
+        ("1:1 chain message, encrypt_into (no alloc), 100 B", "session/chain_message_encrypt_into/100", None, "", None),
+        ("1:1 chain message, decrypt only, 100 B", "session/chain_message_decrypt/100", None, "", None),
+        ("1:1 DH-ratchet (ping-pong) message, 100 B", "session/ping_pong_message/100", m("floor/dh_ratchet_message/100"), "", 1.05),
+        ("session setup: initiate, with one-time prekey", "session/initiate_opk", m("floor/x3dh_initiate_opk"), "", 1.05),
+        ("session setup: initiate, without", "session/initiate_no_opk", m("floor/x3dh_initiate_opk") - dh, " (sum)", 1.05),
+        ("session setup: respond + first message, with one-time prekey", "session/respond_opk/100", m("floor/x3dh_respond_opk/100"), "", 1.05),
+        ("session setup: respond + first message, without", "session/respond_no_opk/100", m("floor/x3dh_respond_opk/100") - dh, " (sum)", 1.05),
+        ("1:1 decrypt after skipping 1000", "session/decrypt_after_skipping_1000", m("floor/chain_steps_1000"), "", 1.2),
+        ("group message, encrypt + decrypt, 100 B", "group/message_encrypt_decrypt/100", m("floor/group_message/100"), "", 1.05),
+        ("group message, encrypt + decrypt, 1 KiB", "group/message_encrypt_decrypt/1024",
+         m("floor/group_message/100") + m("floor/chain_message/1024") - m("floor/chain_message/100"), " (sum)", 1.05),
+        ("group decrypt after skipping 1000", "group/decrypt_after_skipping_1000",
+         m("floor/chain_steps_1000") + m("floor/ed25519_verify_strict/200"), " (sum)", 1.2),
+        ("sender key distribution to 1024 members", "group/distribute_to_1024", m("group/floor_distribute_to_1024"), "", None),
+        ("save session, 0 skipped keys", "persistence/save_session/0_skipped", None, "", None),
+        ("restore session, 0 skipped keys", "persistence/restore_session/0_skipped", None, "", None),
+        ("save session, 100 skipped keys", "persistence/save_session/100_skipped", None, "", None),
+        ("restore session, 100 skipped keys", "persistence/restore_session/100_skipped", None, "", None),
+        ("unseal session, 100 skipped keys", "persistence/unseal_session/100_skipped", None, "", None),
+    ]
+    print("| Operation | Median (µs) | Floor (µs) | Ratio | Goal |")
+    print("|---|---:|---:|---:|---:|")
+    for name, bench, floor, note, goal in rows:
+        try:
+            t = m(bench)
+        except FileNotFoundError:
+            print(f"| {name} | not run | | | |")
+            continue
+        if floor:
+            ratio = t / floor
+            mark = "" if goal is None or ratio <= goal else " ⚠"
+            print(f"| {name} | {t:.2f} | {floor:.2f}{note} | {ratio:.2f}{mark} | {'' if goal is None else f'<= {goal}'} |")
+        else:
+            print(f"| {name} | {t:.2f} | | | |")
+    print()
+    print("Primitives (floor), same run: " + ", ".join(
+        f"{label} {m(b):.2f}" for label, b in [
+            ("AES-256-GCM seal+open 100 B", "floor/aes256gcm_seal_open/100"),
+            ("2 HMAC chain steps", "floor/hmac_chain_step_x2"),
+            ("HKDF extract+expand", "floor/hkdf_extract_expand"),
+            ("X25519 keygen", "floor/x25519_keygen"),
+            ("X25519 DH", "floor/x25519_dh"),
+            ("Ed25519 sign", "floor/ed25519_sign/200"),
+            ("Ed25519 verify (strict)", "floor/ed25519_verify_strict/200"),
+        ]) + " µs.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
