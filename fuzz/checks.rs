@@ -320,6 +320,9 @@ fn conversation_fixture() -> &'static ConversationFixture {
     })
 }
 
+/// A group message in flight: (sender, bytes, plaintext, key id, delivered).
+type GroupSent = (usize, Vec<u8>, Vec<u8>, u32, bool);
+
 /// Reads the script one op at a time.
 struct Script<'a>(&'a [u8]);
 
@@ -359,8 +362,7 @@ pub fn conversation(data: &[u8]) {
     // receivers[s]: a fourth member's receiver for sender s.
     let mut receivers: Vec<GroupReceiver> = f.receivers.iter().map(|b| GroupReceiver::from_bytes(b).unwrap()).collect();
     let mut key_ids: Vec<Vec<u32>> = senders.iter().map(|s| vec![s.key_id()]).collect();
-    // (sender, bytes, plaintext, key id, delivered)
-    let mut group_flight: Vec<(usize, Vec<u8>, Vec<u8>, u32, bool)> = Vec::new();
+    let mut group_flight: Vec<GroupSent> = Vec::new();
     let mut counter = 0u32;
 
     for _ in 0..MAX_OPS {

@@ -10,7 +10,9 @@ mod checks;
 
 use std::path::PathBuf;
 
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+type Check = fn(&[u8]);
+
+const TARGETS: [(&str, Check); 5] = [
     ("roundtrip", checks::roundtrip),
     ("x3dh_respond", checks::x3dh_respond),
     ("session_decrypt", checks::session_decrypt),
@@ -31,10 +33,9 @@ fn vector_strings() -> Vec<Vec<u8>> {
                     if let (true, Some(s)) = (
                         ["message", "encoded", "state", "distribution", "bundle", "sealed"].contains(&k.as_str()),
                         v.as_str(),
-                    ) {
-                        if let Ok(b) = hex::decode(s) {
-                            out.push(b);
-                        }
+                    ) && let Ok(b) = hex::decode(s)
+                    {
+                        out.push(b);
                     }
                     walk(v, out);
                 }
