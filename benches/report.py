@@ -13,7 +13,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", 
 
 
 def median_us(bench_id):
-    path = os.path.join(ROOT, *bench_id.split("/"), "new", "estimates.json")
+    # criterion stores "group/name/with/slashes" as group/name_with_slashes.
+    group, _, name = bench_id.partition("/")
+    path = os.path.join(ROOT, group, name.replace("/", "_"), "new", "estimates.json")
     with open(path) as f:
         return json.load(f)["median"]["point_estimate"] / 1000.0
 

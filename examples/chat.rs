@@ -99,24 +99,27 @@ fn main() {
     let mut b_send = GroupSender::new(&mut rng, group.clone(), bob.identity_key());
     let mut c_send = GroupSender::new(&mut rng, group.clone(), carol.identity_key());
 
-    // Each member sends its distribution over the pairwise sessions.
-    let deliver = |to: &mut Session, m: Message| -> SenderKeyDistribution {
+    // Each member sends its distribution over the pairwise sessions. A
+    // receiver is always tied to the identity of the session the
+    // distribution arrived on, never to a name inside the message.
+    let deliver = |to: &mut Session, m: Message| -> (IdentityKey, SenderKeyDistribution) {
         let pt = to.decrypt_bytes(&m.to_bytes()).unwrap();
-        SenderKeyDistribution::try_from(pt.as_slice()).unwrap()
+        (to.remote_identity(), SenderKeyDistribution::try_from(pt.as_slice()).unwrap())
     };
+    let receiver = |(from, d): (IdentityKey, SenderKeyDistribution)| GroupReceiver::new(from, &d);
     let d = a_send.distribution();
-    let out = distribute(&mut rng, &d, [&mut a, &mut a_c]);
-    let mut out = out.into_iter().map(Result::unwrap);
-    let mut b_from_a = GroupReceiver::new(alice.identity_key(), &deliver(&mut b, out.next().unwrap()));
-    let mut c_from_a = GroupReceiver::new(alice.identity_key(), &deliver(&mut c_a, out.next().unwrap()));
+    let mut out = distribute(&mut rng, &d, [&mut a, &mut a_c]).into_iter().map(Result::unwrap);
+    let mut b_from_a = receiver(deliver(&mut b, out.next().unwrap()));
+    let mut c_from_a = receiver(deliver(&mut c_a, out.next().unwrap()));
     let d = b_send.distribution();
     let mut out = distribute(&mut rng, &d, [&mut b, &mut b_c]).into_iter().map(Result::unwrap);
-    let mut a_from_b = GroupReceiver::new(bob.identity_key(), &deliver(&mut a, out.next().unwrap()));
-    let mut c_from_b = GroupReceiver::new(bob.identity_key(), &deliver(&mut c_b, out.next().unwrap()));
+    let mut a_from_b = receiver(deliver(&mut a, out.next().unwrap()));
+    let mut c_from_b = receiver(deliver(&mut c_b, out.next().unwrap()));
     let d = c_send.distribution();
     let mut out = distribute(&mut rng, &d, [&mut c_a, &mut c_b]).into_iter().map(Result::unwrap);
-    let mut a_from_c = GroupReceiver::new(carol.identity_key(), &deliver(&mut a_c, out.next().unwrap()));
-    let mut b_from_c = GroupReceiver::new(carol.identity_key(), &deliver(&mut b_c, out.next().unwrap()));
+    let mut a_from_c = receiver(deliver(&mut a_c, out.next().unwrap()));
+    let mut b_from_c = receiver(deliver(&mut b_c, out.next().unwrap()));
+    assert_eq!(b_from_a.sender(), alice.identity_key());
     println!(
         "Alice, Bob and Carol exchange sender keys over their pairwise sessions ({} bytes each).",
         d.to_bytes().len()
@@ -144,10 +147,12 @@ fn main() {
     println!("Carol leaves the group. Alice and Bob rotate their sender keys and tell only each other.");
     let da = a_send.rotate(&mut rng);
     let m = a.encrypt(&mut rng, &da.to_bytes()).unwrap();
-    b_from_a.add_distribution(&deliver(&mut b, m)).unwrap();
+    let (from, d) = deliver(&mut b, m);
+    b_from_a.add_distribution(from, &d).unwrap();
     let db = b_send.rotate(&mut rng);
     let m = b.encrypt(&mut rng, &db.to_bytes()).unwrap();
-    a_from_b.add_distribution(&deliver(&mut a, m)).unwrap();
+    let (from, d) = deliver(&mut a, m);
+    a_from_b.add_distribution(from, &d).unwrap();
 
     let g3 = a_send.encrypt(b"Just us two now: surprise party for Carol?").unwrap().to_bytes();
     println!("    bob   reads {:?}", String::from_utf8_lossy(&b_from_a.decrypt_bytes(&g3).unwrap()));

@@ -596,7 +596,20 @@ fn session_file() {
     low_far[33..37].copy_from_slice(&MAX_SKIP.to_be_bytes());
     t.decrypt("bob", &low_far, Err(ErrorCategory::NonContributory));
     t.decrypt("bob", &m, OK);
-    tests.push(t.finish(&mut f, "the skip bound is checked before the DH of a new ratchet key", &["SkipLimit"]));
+    // Bob's sending is now pending and his DHs deleted: a new ratchet key
+    // cannot be genuine and fails without any DH, low-order or not.
+    let forged_new_chain = flip(&m, 5, 0x01);
+    t.decrypt("bob", &forged_new_chain, Err(ErrorCategory::Authentication));
+    let mut low = m.clone();
+    low[1..33].copy_from_slice(&[0u8; 32]);
+    t.decrypt("bob", &low, Err(ErrorCategory::Authentication));
+    let next = t.encrypt("alice", b"same chain");
+    t.decrypt("bob", &next, OK);
+    tests.push(t.finish(
+        &mut f,
+        "the skip bound is checked before the DH of a new ratchet key; with DHs deleted a new ratchet key fails as authentication",
+        &["SkipLimit", "DeletedRatchetKey"],
+    ));
 
     let long = vec![0x62u8; MAX_BINDING_LEN];
     let mut t = Transcript::new(16, false, &long);
@@ -1064,10 +1077,23 @@ impl GroupScript {
     }
 
     fn add(&mut self, receiver: &'static str, sender: &'static str, d: &[u8], expect: Expect) {
+        self.add_from(receiver, sender, sender, d, expect);
+    }
+
+    /// `from`: whose pairwise session the distribution arrived on.
+    fn add_from(&mut self, receiver: &'static str, sender: &'static str, from: &'static str, d: &[u8], expect: Expect) {
         let dist = SenderKeyDistribution::try_from(d).unwrap();
-        let r = self.receivers.get_mut(&(receiver, sender)).unwrap().add_distribution(&dist).map_err(|e| e.category());
+        let from_id = self.members[from].1;
+        let r = self
+            .receivers
+            .get_mut(&(receiver, sender))
+            .unwrap()
+            .add_distribution(from_id, &dist)
+            .map_err(|e| e.category());
         assert_eq!(r, expect);
-        let mut ev = json!({ "event": "add_distribution", "party": receiver, "sender": sender, "distribution": h(d) });
+        let mut ev = json!({
+            "event": "add_distribution", "party": receiver, "sender": sender, "from": from, "distribution": h(d),
+        });
         self.mark(&mut ev, r.map(|()| None));
         self.events.push(ev);
     }
@@ -1183,6 +1209,7 @@ fn sender_keys_file() {
     let mut other_group = d2.clone();
     other_group[2..11].copy_from_slice(b"book clue");
     g.add("bob", "alice", &other_group, Err(ErrorCategory::StateMismatch));
+    g.add_from("bob", "alice", "carol", &d2, Err(ErrorCategory::StateMismatch));
     let mut other_key = d2.clone();
     let n = other_key.len();
     other_key[n - 32..].copy_from_slice(&g.members["carol"].1.to_bytes());
@@ -1433,8 +1460,9 @@ fn persistence_file() {
 
     // Counters at their end: a sending chain at 0xFFFFFFFE sends once more.
     let mut near_end = t.alice.to_bytes().to_vec();
-    let ns_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 64 + 1 + 32;
-    assert_eq!(near_end[ns_at - 33], 1, "sending chain active");
+    // RK at 140, sending flag at 172, DHs.priv, CKs, then Ns.
+    let ns_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 32 + 1 + 32 + 32;
+    assert_eq!(near_end[ns_at - 65], 1, "sending chain active");
     near_end[ns_at..ns_at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
     let mut s = Session::from_bytes(&near_end).unwrap();
     let mut rng = Recorder::new(65);
@@ -1479,7 +1507,7 @@ fn persistence_file() {
         ("group_receiver", "trailing byte".into(), [receiver_state.clone(), vec![0]].concat()),
     ];
     // Receiving-chain count over the bound: 6 copies of the one chain.
-    let chains_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 64 + 1;
+    let chains_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 32 + 1;
     assert_eq!(bob_state[chains_at], 1);
     let chain = bob_state[chains_at + 1..chains_at + 1 + 68].to_vec();
     let mut six = bob_state[..chains_at].to_vec();

@@ -213,7 +213,7 @@ fn group_fixture() -> &'static GroupFixture {
         let skipped = s.encrypt(b"skipped").unwrap().to_bytes();
         r.decrypt(&s.encrypt(b"delivered").unwrap()).unwrap();
         let old_key = s.encrypt(b"old key").unwrap().to_bytes();
-        r.add_distribution(&s.rotate(&mut rng)).unwrap();
+        r.add_distribution(id, &s.rotate(&mut rng)).unwrap();
         let new_key = s.encrypt(b"new key").unwrap().to_bytes();
         GroupFixture { receiver: r.to_bytes().to_vec(), pending: vec![skipped, old_key, new_key] }
     })
@@ -458,7 +458,7 @@ pub fn conversation(data: &[u8]) {
                 // A member leaves: every sender rotates; the receiver gets the new keys.
                 let s = usize::from(op >> 5) % 3;
                 let dist = senders[s].rotate(&mut rng);
-                receivers[s].add_distribution(&dist).unwrap();
+                receivers[s].add_distribution(senders[s].identity(), &dist).unwrap();
                 key_ids[s].push(dist.key_id());
             }
             14 => {

@@ -111,6 +111,10 @@ impl Ed25519KeyPair {
         self.signing.verifying_key().to_bytes()
     }
 
+    pub(crate) fn verifying_key(&self) -> Ed25519Public {
+        Ed25519Public { key: self.signing.verifying_key() }
+    }
+
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.signing.sign(message).to_bytes()
     }
@@ -126,11 +130,30 @@ impl Ed25519KeyPair {
 // `SigningKey` wipes itself on drop.
 impl ZeroizeOnDrop for Ed25519KeyPair {}
 
-/// Checks an Ed25519 public key: canonical encoding of a curve point that is
-/// not of small order. Returns its X25519 (Montgomery) form.
+/// Whether the y-coordinate encoded in an Ed25519 point (the low 255 bits,
+/// little endian) is below p = 2^255 - 19. Decompression reduces y mod p,
+/// so without this check 2^255 - 19 + k would alias k (SPEC.md §3.1).
+fn y_is_canonical(bytes: &[u8; KEY_LEN]) -> bool {
+    let (low, high) = bytes.split_at(1);
+    let (middle, top) = high.split_at(KEY_LEN - 2);
+    // y >= p iff the top byte (sign bit masked) is 0x7f, the middle 30 bytes
+    // are 0xff and the low byte is >= 0xed.
+    let top_is_max = top.first().is_some_and(|b| b & 0x7f == 0x7f);
+    let middle_is_max = middle.iter().all(|b| *b == 0xff);
+    let low_is_high = low.first().is_some_and(|b| *b >= 0xed);
+    !(top_is_max && middle_is_max && low_is_high)
+}
+
+/// Checks an Ed25519 public key: canonical encoding (y < p) of a curve
+/// point that is not of small order. Returns its X25519 (Montgomery) form.
+/// (A point with x = 0 has small order, so a set sign bit on it is caught
+/// by the small-order check.)
 pub(crate) fn ed25519_public_to_x25519(public: &[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]> {
+    if !y_is_canonical(public) {
+        return None;
+    }
     let vk = VerifyingKey::from_bytes(public).ok()?;
-    if vk.is_weak() || vk.to_bytes() != *public {
+    if vk.is_weak() {
         return None;
     }
     Some(vk.to_montgomery().to_bytes())
@@ -144,6 +167,29 @@ pub(crate) fn ed25519_verify(public: &[u8; KEY_LEN], message: &[u8], signature: 
     };
     let sig = Signature::from_bytes(signature);
     vk.verify_strict(message, &sig).is_ok()
+}
+
+/// An Ed25519 public key checked once (canonical, not of small order) and
+/// kept decompressed, so verifying does not decompress it again.
+#[derive(Clone)]
+pub(crate) struct Ed25519Public {
+    key: VerifyingKey,
+}
+
+impl Ed25519Public {
+    pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> Option<Self> {
+        ed25519_public_to_x25519(bytes)?;
+        Some(Self { key: VerifyingKey::from_bytes(bytes).ok()? })
+    }
+
+    pub(crate) fn to_bytes(&self) -> [u8; KEY_LEN] {
+        self.key.to_bytes()
+    }
+
+    /// Strict verification (SPEC.md §2.1).
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        self.key.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
+    }
 }
 
 // ---------------------------------------------------------------- KDFs
@@ -167,6 +213,23 @@ pub(crate) fn hmac_sha256(key: &[u8; KEY_LEN], data: &[u8]) -> Secret32 {
         out.0.copy_from_slice(&mac.finalize().into_bytes());
     }
     out
+}
+
+/// (HMAC-SHA256(key, [a]), HMAC-SHA256(key, [b])), keying HMAC once: the
+/// two chain-step outputs of SPEC.md §5.3 share their key.
+pub(crate) fn hmac_sha256_pair(key: &[u8; KEY_LEN], a: u8, b: u8) -> (Secret32, Secret32) {
+    let mut out_a = Secret32([0u8; KEY_LEN]);
+    let mut out_b = Secret32([0u8; KEY_LEN]);
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    if let Ok(keyed) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        let mut mac_a = keyed.clone();
+        let mut mac_b = keyed;
+        mac_a.update(&[a]);
+        mac_b.update(&[b]);
+        out_a.0.copy_from_slice(&mac_a.finalize().into_bytes());
+        out_b.0.copy_from_slice(&mac_b.finalize().into_bytes());
+    }
+    (out_a, out_b)
 }
 
 /// SHA-256(parts[0] || parts[1] || ...).
@@ -254,3 +317,35 @@ pub(crate) fn auth_bypassed() -> bool {
 
 #[cfg(fuzzing)]
 pub(crate) static FUZZING_AUTH_BYPASS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn y(k: u8) -> [u8; KEY_LEN] {
+        // p + k for small k, sign bit clear: 0xed + k, then 30 x 0xff, 0x7f.
+        let mut b = [0xffu8; KEY_LEN];
+        b[0] = 0xed + k;
+        b[31] = 0x7f;
+        b
+    }
+
+    #[test]
+    fn rejects_non_canonical_y_that_decompresses_to_a_good_point() {
+        // y = p + 3 decompresses (mod p) to the point with y = 3, which is not
+        // of small order: only the canonical check can reject it.
+        let mut canonical = [0u8; KEY_LEN];
+        canonical[0] = 3;
+        assert!(ed25519_public_to_x25519(&canonical).is_some(), "y = 3 is a valid point");
+        for k in 0..=18 {
+            assert!(ed25519_public_to_x25519(&y(k)).is_none(), "y = p + {k} accepted");
+            let mut signed = y(k);
+            signed[31] |= 0x80;
+            assert!(ed25519_public_to_x25519(&signed).is_none(), "y = p + {k} with sign accepted");
+        }
+        // p - 1 is canonical.
+        let mut below = y(0);
+        below[0] = 0xec;
+        assert!(y_is_canonical(&below));
+    }
+}

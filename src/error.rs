@@ -146,6 +146,9 @@ pub enum KeyAgreementError {
     NonContributory,
     /// The prekey message names a signed or one-time prekey the store lacks.
     UnknownPreKey,
+    /// Caller-supplied input out of bounds (a binding over
+    /// [`crate::MAX_BINDING_LEN`] bytes).
+    Decode(DecodeError),
     /// The message's inner ratchet message failed to decrypt.
     Decrypt(DecryptError),
 }
@@ -157,6 +160,7 @@ impl KeyAgreementError {
             Self::BadSignature => ErrorCategory::BadSignature,
             Self::NonContributory => ErrorCategory::NonContributory,
             Self::UnknownPreKey => ErrorCategory::UnknownPreKey,
+            Self::Decode(e) => e.category(),
             Self::Decrypt(e) => e.category(),
         }
     }
@@ -168,6 +172,7 @@ impl fmt::Display for KeyAgreementError {
             Self::BadSignature => f.write_str("signed prekey signature does not verify"),
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::UnknownPreKey => f.write_str("prekey message names an unknown prekey"),
+            Self::Decode(e) => write!(f, "invalid input: {e}"),
             Self::Decrypt(e) => write!(f, "initial message: {e}"),
         }
     }
@@ -189,6 +194,9 @@ pub enum EncryptError {
         /// Bytes the output needs.
         needed: usize,
     },
+    /// [`crate::Session::encrypt_into`] on an initiator's session that must
+    /// still send prekey messages: use [`crate::Session::encrypt`].
+    PreKeyMessageRequired,
 }
 
 impl EncryptError {
@@ -198,6 +206,7 @@ impl EncryptError {
             Self::CounterExhausted => ErrorCategory::CounterExhausted,
             Self::NonContributory => ErrorCategory::NonContributory,
             Self::BufferTooSmall { .. } => ErrorCategory::Decode,
+            Self::PreKeyMessageRequired => ErrorCategory::StateMismatch,
         }
     }
 }
@@ -208,6 +217,7 @@ impl fmt::Display for EncryptError {
             Self::CounterExhausted => f.write_str("sending counter exhausted"),
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+            Self::PreKeyMessageRequired => f.write_str("session must still send prekey messages: use encrypt"),
         }
     }
 }

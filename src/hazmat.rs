@@ -31,6 +31,16 @@ pub struct X3dhTranscript {
     pub ad_hash: [u8; KEY_LEN],
 }
 
+fn transcript(agreement: &crate::x3dh::Agreement) -> X3dhTranscript {
+    let out = agreement.derive();
+    X3dhTranscript {
+        dh: agreement.dhs.iter().map(|d| d.0).collect(),
+        sk: out.sk.0,
+        ad: agreement.ad.clone(),
+        ad_hash: out.ad_hash,
+    }
+}
+
 /// X3DH as initiator; returns EK_A's public key and the transcript.
 ///
 /// # Errors
@@ -41,8 +51,8 @@ pub fn x3dh_initiate<R: CryptoRng + ?Sized>(
     bundle: &PreKeyBundle,
     binding: &[u8],
 ) -> Result<([u8; KEY_LEN], X3dhTranscript), KeyAgreementError> {
-    let out = crate::x3dh::initiate(rng, identity, bundle, binding)?;
-    Ok((out.ephemeral_public, out.output.transcript))
+    let (ek, agreement) = crate::x3dh::initiate(rng, identity, bundle, binding)?;
+    Ok((ek, transcript(&agreement)))
 }
 
 /// X3DH as responder.
@@ -57,7 +67,8 @@ pub fn x3dh_respond(
     ephemeral: &[u8; KEY_LEN],
     binding: &[u8],
 ) -> Result<X3dhTranscript, KeyAgreementError> {
-    Ok(crate::x3dh::respond(identity, signed_prekey, one_time_prekey, initiator, ephemeral, binding)?.transcript)
+    let agreement = crate::x3dh::respond(identity, signed_prekey, one_time_prekey, initiator, ephemeral, binding)?;
+    Ok(transcript(&agreement))
 }
 
 /// KDF_RK(RK, DH output) = (RK', CK) (SPEC.md §5.2).
@@ -69,9 +80,9 @@ pub fn kdf_rk(root_key: &[u8; KEY_LEN], dh_output: &[u8; KEY_LEN]) -> ([u8; KEY_
 /// KDF_CK(CK) = (MK, CK') (SPEC.md §5.3).
 pub fn kdf_ck(chain_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
     let ck = ChainKey::new(Secret32(*chain_key), 0);
-    let mk = ck.message_key();
     let next = ck.next().map(|c| c.key().0).unwrap_or_default();
-    (mk.key().0, next)
+    let mk = ck.step().map(|(mk, _)| mk.key().0).unwrap_or_default();
+    (mk, next)
 }
 
 /// A session message key's AES-256-GCM key and nonce (SPEC.md §5.4).

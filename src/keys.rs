@@ -439,10 +439,11 @@ impl Account {
         &self.identity
     }
 
-    fn next_id(&mut self) -> PreKeyId {
+    /// The next unused prekey id, or `None` once all 2^32 - 1 are used.
+    fn next_id(&mut self) -> Option<PreKeyId> {
         let id = PreKeyId(self.next_prekey_id);
-        self.next_prekey_id = self.next_prekey_id.wrapping_add(1).max(1);
-        id
+        self.next_prekey_id = self.next_prekey_id.checked_add(1)?;
+        Some(id)
     }
 
     /// Adds up to `count` one-time prekeys (never more than
@@ -451,7 +452,7 @@ impl Account {
         let room = MAX_ONE_TIME_PREKEYS.saturating_sub(self.one_time_prekeys.len());
         let mut ids = Vec::new();
         for _ in 0..count.min(room) {
-            let id = self.next_id();
+            let Some(id) = self.next_id() else { break };
             self.one_time_prekeys.insert(id, OneTimePreKey::generate(rng, id));
             ids.push(id);
         }
@@ -459,15 +460,16 @@ impl Account {
     }
 
     /// Replaces the signed prekey; the previous one is kept for messages in
-    /// flight, older ones are deleted.
-    pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> PreKeyId {
-        let id = self.next_id();
+    /// flight, older ones are deleted. Returns the new id, or `None` (and
+    /// changes nothing) once every prekey id has been used.
+    pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Option<PreKeyId> {
+        let id = self.next_id()?;
         let spk = SignedPreKey::generate(rng, id, &self.identity);
         self.signed_prekeys.push(spk);
         while self.signed_prekeys.len() > MAX_SIGNED_PREKEYS {
             self.signed_prekeys.remove(0);
         }
-        id
+        Some(id)
     }
 
     /// The ids of the one-time prekeys still held.

@@ -14,6 +14,7 @@ pub mod labels;
 mod message;
 mod ratchet;
 mod sealed;
+mod secret_vec;
 mod session;
 mod wire;
 mod x3dh;

@@ -31,7 +31,11 @@ pub struct SessionId(pub [u8; KEY_LEN]);
 
 /// A responder's new session and the first plaintext, returned together by
 /// [`Session::respond`].
-#[derive(Debug)]
+///
+/// # Security
+/// [`Session::respond`] has already deleted the one-time prekey from the
+/// store in memory: persist the store before acting on the plaintext, or a
+/// crash could leave the prekey usable again.
 pub struct InboundSession {
     /// The established session.
     pub session: Session,
@@ -74,6 +78,13 @@ pub struct Session {
     ratchet: DoubleRatchet,
 }
 
+impl fmt::Debug for InboundSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { session, plaintext } = self;
+        f.debug_struct("InboundSession").field("session", session).field("plaintext_len", &plaintext.len()).finish()
+    }
+}
+
 /// Saved-session format revision written by [`Session::to_bytes`].
 const SAVED_SESSION_REVISION: u8 = 1;
 
@@ -92,26 +103,24 @@ impl Session {
     /// # Security
     /// Check `bundle.identity_key()` against the identity you expect (safety
     /// numbers, key transparency): X3DH authenticates *a* key, not a person.
+    /// Pass both parties' addresses as `binding` (SPEC.md §4.1, §12): an
+    /// empty binding leaves the unknown-key-share gap open.
     pub fn initiate<R: CryptoRng + ?Sized>(
         rng: &mut R,
         identity: &IdentityKeyPair,
         bundle: &PreKeyBundle,
         binding: &[u8],
     ) -> Result<Self, KeyAgreementError> {
-        if binding.len() > MAX_BINDING_LEN {
-            return Err(KeyAgreementError::Decrypt(DecryptError::Decode(DecodeError::LimitExceeded {
-                got: binding.len() as u32,
-                max: MAX_BINDING_LEN as u32,
-            })));
-        }
-        let init = x3dh::initiate(rng, identity, bundle, binding)?;
-        let ratchet = DoubleRatchet::new_initiator(rng, &init.output.sk, bundle.signed_prekey())
+        check_binding(binding)?;
+        let (ephemeral_public, agreement) = x3dh::initiate(rng, identity, bundle, binding)?;
+        let output = agreement.derive();
+        let ratchet = DoubleRatchet::new_initiator(rng, &output.sk, bundle.signed_prekey())
             .ok_or(KeyAgreementError::NonContributory)?;
         Ok(Self {
-            session_id: SessionId(init.ephemeral_public),
+            session_id: SessionId(ephemeral_public),
             local_identity: identity.public_key(),
             remote_identity: bundle.identity_key(),
-            ad_hash: init.output.ad_hash,
+            ad_hash: output.ad_hash,
             prekey_ids: PreKeyIds {
                 signed_prekey_id: bundle.signed_prekey_id(),
                 one_time_prekey_id: bundle.one_time_prekey_id(),
@@ -132,6 +141,11 @@ impl Session {
     /// On every error `store` is untouched.
     ///
     /// # Security
+    /// Check `inbound.session.remote_identity()` against who the transport
+    /// says sent the message before trusting the plaintext, and use the same
+    /// `binding` as the initiator. Persist `store` (the one-time prekey is
+    /// gone) before acting on the plaintext.
+    ///
     /// A prekey message without a one-time prekey can be replayed; each
     /// replay yields a session whose first send uses a fresh ratchet key, so
     /// no key is ever reused, but the application sees the plaintext again.
@@ -141,12 +155,7 @@ impl Session {
         message: &PreKeyMessage,
         binding: &[u8],
     ) -> Result<InboundSession, KeyAgreementError> {
-        if binding.len() > MAX_BINDING_LEN {
-            return Err(KeyAgreementError::Decrypt(DecryptError::Decode(DecodeError::LimitExceeded {
-                got: binding.len() as u32,
-                max: MAX_BINDING_LEN as u32,
-            })));
-        }
+        check_binding(binding)?;
         let (session, plaintext) = {
             let spk = store.signed_prekey(message.signed_prekey_id).ok_or(KeyAgreementError::UnknownPreKey)?;
             let opk = match message.one_time_prekey_id {
@@ -154,7 +163,7 @@ impl Session {
                 None => None,
             };
             let identity = store.identity();
-            let out = x3dh::respond(identity, spk, opk, &message.identity_key, &message.base_key, binding)?;
+            let out = x3dh::respond(identity, spk, opk, &message.identity_key, &message.base_key, binding)?.derive();
             let mut session = Self {
                 session_id: SessionId(message.base_key),
                 local_identity: identity.public_key(),
@@ -271,7 +280,7 @@ impl Session {
     ) -> Result<usize, EncryptError> {
         let needed = HEADER_LEN + plaintext.len() + TAG_LEN;
         if self.pending {
-            return Err(EncryptError::BufferTooSmall { needed: needed + 74 });
+            return Err(EncryptError::PreKeyMessageRequired);
         }
         self.ratchet.encrypt_into(rng, &self.ad_hash, plaintext, out)?;
         Ok(needed)
@@ -357,7 +366,9 @@ impl Session {
     /// ([`Session::seal`]). Restoring an older copy and sending from it
     /// reuses message keys and nonces: never roll a session back.
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(512));
+        // Exact capacity: growing would free an unwiped copy of the secrets.
+        let len = 2 + 4 * KEY_LEN + 1 + 4 + 1 + 4 + self.ratchet.encoded_len();
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
         out.put_u8(first_byte(kind::SAVED_SESSION));
         out.put_u8(SAVED_SESSION_REVISION);
         out.put(&self.session_id.0);
@@ -419,6 +430,16 @@ impl Session {
         let plain = sealed::open(storage_key, sealed)?;
         Ok(Self::from_bytes(&plain)?)
     }
+}
+
+fn check_binding(binding: &[u8]) -> Result<(), KeyAgreementError> {
+    if binding.len() > MAX_BINDING_LEN {
+        return Err(KeyAgreementError::Decode(DecodeError::LimitExceeded {
+            got: u32::try_from(binding.len()).unwrap_or(u32::MAX),
+            max: MAX_BINDING_LEN as u32,
+        }));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Session {

@@ -24,36 +24,25 @@ pub(crate) struct X3dhOutput {
     pub(crate) sk: Secret32,
     /// SHA-256(AD), the prefix of every message's AEAD associated data.
     pub(crate) ad_hash: [u8; KEY_LEN],
-    /// Intermediates for the test vectors.
-    #[cfg(feature = "hazmat")]
-    pub(crate) transcript: crate::hazmat::X3dhTranscript,
 }
 
-/// Alice's side: what she needs to start the ratchet and build the header.
-pub(crate) struct X3dhInitiated {
-    pub(crate) output: X3dhOutput,
-    pub(crate) ephemeral_public: [u8; KEY_LEN],
+/// DH1..DH3 (and DH4) and AD: what both sides derive SK and H_AD from.
+pub(crate) struct Agreement {
+    pub(crate) dhs: Vec<Secret32>,
+    pub(crate) ad: Vec<u8>,
 }
 
-fn derive(dhs: &[&Secret32], ad: &[u8]) -> X3dhOutput {
-    let mut ikm = Zeroizing::new(Vec::with_capacity(KEY_LEN * 5));
-    ikm.extend_from_slice(&[0xFF; KEY_LEN]);
-    for dh in dhs {
-        ikm.extend_from_slice(&dh.0);
-    }
-    let mut sk = Secret32([0u8; KEY_LEN]);
-    crypto::hkdf(Some(&[0u8; KEY_LEN]), &ikm, X3DH_INFO, &mut sk.0);
-    let ad_hash = crypto::sha256(&[ad]);
-    X3dhOutput {
-        #[cfg(feature = "hazmat")]
-        transcript: crate::hazmat::X3dhTranscript {
-            dh: dhs.iter().map(|d| d.0).collect(),
-            sk: sk.0,
-            ad: ad.to_vec(),
-            ad_hash,
-        },
-        sk,
-        ad_hash,
+impl Agreement {
+    /// SK = HKDF(0^32, 0xFF^32 || DH1 || ... , X3DH_INFO), H_AD = SHA-256(AD).
+    pub(crate) fn derive(&self) -> X3dhOutput {
+        let mut ikm = Zeroizing::new(Vec::with_capacity(KEY_LEN * 5));
+        ikm.extend_from_slice(&[0xFF; KEY_LEN]);
+        for dh in &self.dhs {
+            ikm.extend_from_slice(&dh.0);
+        }
+        let mut sk = Secret32([0u8; KEY_LEN]);
+        crypto::hkdf(Some(&[0u8; KEY_LEN]), &ikm, X3DH_INFO, &mut sk.0);
+        X3dhOutput { sk, ad_hash: crypto::sha256(&[&self.ad]) }
     }
 }
 
@@ -70,28 +59,25 @@ fn dh(ours: &X25519KeyPair, theirs: &[u8; KEY_LEN]) -> Result<Secret32, KeyAgree
 }
 
 /// SPEC.md §4.2, initiator. Verifies the signature before any DH. Consumes
-/// 32 bytes of `rng` (the ephemeral key EK_A).
+/// 32 bytes of `rng` (the ephemeral key EK_A). Returns EK_A's public key.
 pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     rng: &mut R,
     identity: &IdentityKeyPair,
     bundle: &PreKeyBundle,
     binding: &[u8],
-) -> Result<X3dhInitiated, KeyAgreementError> {
+) -> Result<([u8; KEY_LEN], Agreement), KeyAgreementError> {
     bundle.verify()?;
     let ek = X25519KeyPair::generate(rng);
     let ik_b = bundle.identity_key();
-    let dh1 = dh(identity.x25519(), bundle.signed_prekey())?;
-    let dh2 = dh(&ek, ik_b.x25519())?;
-    let dh3 = dh(&ek, bundle.signed_prekey())?;
+    let mut dhs = Vec::with_capacity(4);
+    dhs.push(dh(identity.x25519(), bundle.signed_prekey())?);
+    dhs.push(dh(&ek, ik_b.x25519())?);
+    dhs.push(dh(&ek, bundle.signed_prekey())?);
+    if let Some(opk) = bundle.one_time_prekey() {
+        dhs.push(dh(&ek, opk)?);
+    }
     let ad = associated_data(&identity.public_key(), &ik_b, binding);
-    let output = match bundle.one_time_prekey() {
-        Some(opk) => {
-            let dh4 = dh(&ek, opk)?;
-            derive(&[&dh1, &dh2, &dh3, &dh4], &ad)
-        }
-        None => derive(&[&dh1, &dh2, &dh3], &ad),
-    };
-    Ok(X3dhInitiated { output, ephemeral_public: *ek.public() })
+    Ok((*ek.public(), Agreement { dhs, ad }))
 }
 
 /// SPEC.md §4.4, responder.
@@ -102,16 +88,14 @@ pub(crate) fn respond(
     initiator: &IdentityKey,
     ephemeral: &[u8; KEY_LEN],
     binding: &[u8],
-) -> Result<X3dhOutput, KeyAgreementError> {
-    let dh1 = dh(signed_prekey.key(), initiator.x25519())?;
-    let dh2 = dh(identity.x25519(), ephemeral)?;
-    let dh3 = dh(signed_prekey.key(), ephemeral)?;
+) -> Result<Agreement, KeyAgreementError> {
+    let mut dhs = Vec::with_capacity(4);
+    dhs.push(dh(signed_prekey.key(), initiator.x25519())?);
+    dhs.push(dh(identity.x25519(), ephemeral)?);
+    dhs.push(dh(signed_prekey.key(), ephemeral)?);
+    if let Some(opk) = one_time_prekey {
+        dhs.push(dh(opk.key(), ephemeral)?);
+    }
     let ad = associated_data(initiator, &identity.public_key(), binding);
-    Ok(match one_time_prekey {
-        Some(opk) => {
-            let dh4 = dh(opk.key(), ephemeral)?;
-            derive(&[&dh1, &dh2, &dh3, &dh4], &ad)
-        }
-        None => derive(&[&dh1, &dh2, &dh3], &ad),
-    })
+    Ok(Agreement { dhs, ad })
 }

@@ -149,7 +149,7 @@ fn message_for_another_group_is_rejected() {
     let m = s1.encrypt(b"for one").unwrap();
     assert_eq!(r2.decrypt(&m).unwrap_err(), DecryptError::Authentication);
     let mut r1 = GroupReceiver::new(id, &d1);
-    assert_eq!(r1.add_distribution(&d2).unwrap_err(), DecryptError::StateMismatch);
+    assert_eq!(r1.add_distribution(id, &d2).unwrap_err(), DecryptError::StateMismatch);
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn rotation_locks_out_the_removed_member_and_keeps_in_flight_messages() {
     let d = alice.sender.rotate(&mut rng);
     assert_ne!(d.key_id(), old_id);
     assert_eq!(d.iteration(), 0);
-    bob_view.add_distribution(&d).unwrap();
+    bob_view.add_distribution(alice.id, &d).unwrap();
     let after = alice.sender.encrypt(b"after rotation").unwrap();
     assert_eq!(bob_view.decrypt(&after).unwrap(), b"after rotation");
     assert_eq!(bob_view.decrypt(&in_flight).unwrap(), b"before rotation");
@@ -250,7 +250,7 @@ fn receivers_keep_a_bounded_number_of_sender_keys() {
     let mut per_key = vec![alice.sender.encrypt(b"k0").unwrap()];
     for _ in 0..MAX_SENDER_KEY_STATES {
         let d = alice.sender.rotate(&mut rng);
-        r.add_distribution(&d).unwrap();
+        r.add_distribution(alice.id, &d).unwrap();
         per_key.push(alice.sender.encrypt(b"k").unwrap());
     }
     assert_eq!(r.key_ids().len(), MAX_SENDER_KEY_STATES);
@@ -260,8 +260,15 @@ fn receivers_keep_a_bounded_number_of_sender_keys() {
     }
     // Re-adding a held key id is a no-op; with another signing key an error.
     let d = alice.sender.distribution();
-    r.add_distribution(&d).unwrap();
+    r.add_distribution(alice.id, &d).unwrap();
     assert_eq!(r.key_ids().len(), MAX_SENDER_KEY_STATES);
+    // Only the sender itself may add keys: a distribution that arrives over
+    // another member's session is refused, and nothing changes.
+    let mallory = IdentityKeyPair::generate(&mut rng).public_key();
+    let d = alice.sender.rotate(&mut rng);
+    let before = r.to_bytes();
+    assert_eq!(r.add_distribution(mallory, &d).unwrap_err(), DecryptError::StateMismatch);
+    assert_eq!(*before, *r.to_bytes());
 }
 
 #[test]

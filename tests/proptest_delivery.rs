@@ -295,7 +295,7 @@ fn run_group_schedule(seed: u8, ops: Vec<GroupOp>) {
             }
             GroupOp::Rotate(s) => {
                 let d = senders[s].rotate(&mut rng);
-                receivers[s].add_distribution(&d).unwrap();
+                receivers[s].add_distribution(ids[s], &d).unwrap();
                 key_history[s].push(d.key_id());
             }
             GroupOp::SaveRestore(s) => {

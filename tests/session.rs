@@ -278,8 +278,8 @@ fn unknown_prekeys_are_typed_errors() {
         Session::respond(&mut bob, &m, b"").unwrap_err(),
         KeyAgreementError::Decrypt(DecryptError::Authentication)
     );
-    carol.rotate_signed_prekey(&mut rng);
-    carol.rotate_signed_prekey(&mut rng);
+    carol.rotate_signed_prekey(&mut rng).unwrap();
+    carol.rotate_signed_prekey(&mut rng).unwrap();
     assert_eq!(Session::respond(&mut carol, &m, b"").unwrap_err(), KeyAgreementError::UnknownPreKey);
 }
 
@@ -530,4 +530,24 @@ fn identity_round_trips_through_its_seed() {
     let mut one = [0u8; 32];
     one[0] = 1; // the identity point: small order
     assert!(IdentityKey::from_bytes(&one).is_err());
+}
+
+#[test]
+fn account_prekey_limits_hold_at_and_past_their_bounds() {
+    let mut rng = rng(36);
+    let mut bob = Account::new(&mut rng);
+    assert_eq!(bob.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS - 1).len(), MAX_ONE_TIME_PREKEYS - 1);
+    assert_eq!(bob.generate_one_time_prekeys(&mut rng, 5).len(), 1, "exactly at the bound");
+    assert_eq!(bob.one_time_prekey_ids().len(), MAX_ONE_TIME_PREKEYS);
+    assert!(bob.generate_one_time_prekeys(&mut rng, 1).is_empty(), "one past the bound");
+    // Signed prekeys: the current one and its predecessor answer; older ones do not.
+    let alice = Account::new(&mut rng);
+    let old = bob.prekey_bundle(None).unwrap();
+    let mut a_old = Session::initiate(&mut rng, alice.identity_key_pair(), &old, b"").unwrap();
+    let Message::PreKey(m_old) = a_old.encrypt(&mut rng, b"old spk").unwrap() else { panic!() };
+    bob.rotate_signed_prekey(&mut rng).unwrap();
+    assert!(Session::respond(&mut bob, &m_old, b"").is_ok(), "predecessor still held");
+    bob.rotate_signed_prekey(&mut rng).unwrap();
+    assert_eq!(Session::respond(&mut bob, &m_old, b"").unwrap_err(), KeyAgreementError::UnknownPreKey);
+    let _ = MAX_SIGNED_PREKEYS;
 }

@@ -426,7 +426,8 @@ fn sender_key_vectors() {
                     let d = SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()).unwrap();
                     let r = receivers.get_mut(&(party, sender.unwrap())).unwrap();
                     let before = r.to_bytes();
-                    let res = r.add_distribution(&d);
+                    let from = ev["from"].as_str().map_or(r.sender(), |f| ids[f]);
+                    let res = r.add_distribution(from, &d);
                     if res.is_err() {
                         assert_eq!(*before, *r.to_bytes());
                     }

@@ -5,7 +5,7 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::crypto::{self, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
+use crate::crypto::{Ed25519Public, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
 use crate::error::DecodeError;
 use crate::wire::{Reader, Writer, first_byte, kind};
 
@@ -76,9 +76,9 @@ impl fmt::Debug for GroupId {
     }
 }
 
-/// Checks that 32 bytes are a canonical Ed25519 point not of small order.
-pub(crate) fn check_signing_key(bytes: &[u8; KEY_LEN]) -> Result<(), DecodeError> {
-    crypto::ed25519_public_to_x25519(bytes).map(|_| ()).ok_or(DecodeError::InvalidKey)
+/// Decodes a signing key: a canonical Ed25519 point not of small order.
+pub(crate) fn signing_key(bytes: &[u8; KEY_LEN]) -> Result<Ed25519Public, DecodeError> {
+    Ed25519Public::from_bytes(bytes).ok_or(DecodeError::InvalidKey)
 }
 
 /// A sender key, as its owner hands it to each member inside their pairwise
@@ -104,7 +104,7 @@ pub struct SenderKeyDistribution {
     pub(crate) iteration: u32,
     pub(crate) chain_key: Secret32,
     #[zeroize(skip)]
-    pub(crate) signing_key: [u8; KEY_LEN],
+    pub(crate) signing_key: Ed25519Public,
 }
 
 impl SenderKeyDistribution {
@@ -134,7 +134,7 @@ impl SenderKeyDistribution {
         out.put_u32(self.key_id);
         out.put_u32(self.iteration);
         out.put(&self.chain_key.0);
-        out.put(&self.signing_key);
+        out.put(&self.signing_key.to_bytes());
         out
     }
 }
@@ -149,8 +149,7 @@ impl TryFrom<&[u8]> for SenderKeyDistribution {
         let key_id = r.u32()?;
         let iteration = r.u32()?;
         let chain_key = Secret32(r.array()?);
-        let signing_key = r.array()?;
-        check_signing_key(&signing_key)?;
+        let signing_key = signing_key(&r.array()?)?;
         r.finish()?;
         Ok(Self { group_id, key_id, iteration, chain_key, signing_key })
     }

@@ -12,10 +12,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroize;
 
-use self::message::{GROUP_HEADER_LEN, check_signing_key};
+use self::message::{GROUP_HEADER_LEN, signing_key};
 pub use self::message::{GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, MAX_GROUP_ID_LEN, SenderKeyDistribution};
-use crate::crypto::{self, Ed25519KeyPair, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
+use crate::crypto::{self, Ed25519KeyPair, Ed25519Public, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
 use crate::error::{DecodeError, DecryptError, EncryptError, RestoreError};
 use crate::keys::IdentityKey;
 use crate::labels::{GROUP_MESSAGE_KEY_INFO, GROUP_SIGNATURE_CONTEXT};
@@ -23,6 +24,7 @@ use crate::message::Message;
 use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::message_key::MessageKey;
 use crate::sealed;
+use crate::secret_vec::SecretVec;
 use crate::session::Session;
 use crate::wire::{Reader, Writer, first_byte, kind};
 
@@ -124,6 +126,11 @@ impl GroupSender {
         self.key_id
     }
 
+    /// The identity this sender signs as (bound into every message).
+    pub fn identity(&self) -> IdentityKey {
+        self.identity
+    }
+
     /// The next iteration to be sent.
     pub fn iteration(&self) -> u32 {
         self.chain_key.index()
@@ -137,7 +144,7 @@ impl GroupSender {
             key_id: self.key_id,
             iteration: self.chain_key.index(),
             chain_key: self.chain_key.key().clone(),
-            signing_key: self.signing.public(),
+            signing_key: self.signing.verifying_key(),
         }
     }
 
@@ -256,18 +263,24 @@ impl fmt::Debug for GroupSender {
 }
 
 /// One sender key of a receiver: chain, signing key, skipped keys.
-#[derive(Clone)]
 struct SenderKeyState {
     key_id: u32,
-    signing_key: [u8; KEY_LEN],
+    signing_key: Ed25519Public,
     chain_key: ChainKey,
-    skipped: Vec<MessageKey>,
+    skipped: SecretVec<MessageKey>,
+}
+
+impl Zeroize for SenderKeyState {
+    fn zeroize(&mut self) {
+        self.chain_key.zeroize();
+        self.skipped.zeroize();
+    }
 }
 
 /// What a decrypt will commit if the AEAD authenticates.
 enum Plan {
     Skipped(usize),
-    Chain { next: ChainKey, skipped: Vec<MessageKey> },
+    Chain { next: ChainKey, skipped: SecretVec<MessageKey> },
 }
 
 /// Another member's sender keys for one group, as a receiver: it can
@@ -276,15 +289,23 @@ pub struct GroupReceiver {
     group_id: GroupId,
     sender: IdentityKey,
     /// Oldest first, at most [`MAX_SENDER_KEY_STATES`].
-    states: Vec<SenderKeyState>,
+    states: SecretVec<SenderKeyState>,
 }
 
 impl GroupReceiver {
     /// A receiver for `sender`'s messages in the distribution's group.
-    /// `sender` must be the identity of the pairwise session the
-    /// distribution arrived on.
+    ///
+    /// # Security
+    /// `sender` must be the remote identity of the pairwise session the
+    /// distribution arrived on ([`Session::remote_identity`]), never a name
+    /// taken from the message contents: whoever sent the distribution can
+    /// sign messages as `sender`.
     pub fn new(sender: IdentityKey, distribution: &SenderKeyDistribution) -> Self {
-        let mut r = Self { group_id: distribution.group_id.clone(), sender, states: Vec::new() };
+        let mut r = Self {
+            group_id: distribution.group_id.clone(),
+            sender,
+            states: SecretVec::with_capacity(MAX_SENDER_KEY_STATES + 1),
+        };
         r.push_state(distribution);
         r
     }
@@ -292,9 +313,9 @@ impl GroupReceiver {
     fn push_state(&mut self, d: &SenderKeyDistribution) {
         self.states.push(SenderKeyState {
             key_id: d.key_id,
-            signing_key: d.signing_key,
+            signing_key: d.signing_key.clone(),
             chain_key: ChainKey::new(d.chain_key.clone(), d.iteration),
-            skipped: Vec::new(),
+            skipped: SecretVec::new(),
         });
         while self.states.len() > MAX_SENDER_KEY_STATES {
             self.states.remove(0);
@@ -316,19 +337,28 @@ impl GroupReceiver {
         self.states.iter().map(|s| s.key_id).collect()
     }
 
-    /// Adds a new sender key (after a rotation). The oldest key is dropped
-    /// past [`MAX_SENDER_KEY_STATES`]. A distribution for a key id already
-    /// held is ignored if it carries the same signing key.
+    /// Adds a new sender key (after a rotation). `from` is the remote
+    /// identity of the pairwise session the distribution arrived on
+    /// ([`Session::remote_identity`]); it must be this receiver's sender, so
+    /// one member can never install keys that speak for another. The oldest
+    /// key is dropped past [`MAX_SENDER_KEY_STATES`]. A distribution for a
+    /// key id already held is ignored if it carries the same signing key.
     ///
     /// # Errors
-    /// [`DecryptError::StateMismatch`] if it is for another group, or reuses
-    /// a held key id with another signing key.
-    pub fn add_distribution(&mut self, distribution: &SenderKeyDistribution) -> Result<(), DecryptError> {
-        if distribution.group_id != self.group_id {
+    /// [`DecryptError::StateMismatch`] if `from` is not this receiver's
+    /// sender, if it is for another group, or if it reuses a held key id with
+    /// another signing key. Nothing changes then.
+    pub fn add_distribution(
+        &mut self,
+        from: IdentityKey,
+        distribution: &SenderKeyDistribution,
+    ) -> Result<(), DecryptError> {
+        if from != self.sender || distribution.group_id != self.group_id {
             return Err(DecryptError::StateMismatch);
         }
         if let Some(s) = self.states.iter().find(|s| s.key_id == distribution.key_id) {
-            return if s.signing_key == distribution.signing_key { Ok(()) } else { Err(DecryptError::StateMismatch) };
+            let same = s.signing_key.to_bytes() == distribution.signing_key.to_bytes();
+            return if same { Ok(()) } else { Err(DecryptError::StateMismatch) };
         }
         self.push_state(distribution);
         Ok(())
@@ -346,7 +376,7 @@ impl GroupReceiver {
         let pos = self.states.iter().position(|s| s.key_id == message.key_id).ok_or(DecryptError::StateMismatch)?;
         let state = self.states.get(pos).ok_or(DecryptError::StateMismatch)?;
         let signed = signature_input(&self.group_id, &self.sender, message.signed_part());
-        let sig_ok = crypto::ed25519_verify(&state.signing_key, &signed, &message.signature());
+        let sig_ok = state.signing_key.verify(&signed, &message.signature());
         if !sig_ok && !crypto::auth_bypassed() {
             return Err(DecryptError::Authentication);
         }
@@ -367,14 +397,15 @@ impl GroupReceiver {
                 Plan::Skipped(i) => {
                     state.skipped.remove(i);
                 }
-                Plan::Chain { next, skipped } => {
+                Plan::Chain { next, mut skipped } => {
                     state.chain_key = next;
-                    for k in skipped {
-                        if state.skipped.len() >= MAX_GROUP_SKIPPED_KEYS {
-                            state.skipped.remove(0);
-                        }
-                        state.skipped.push(k);
+                    // Evict the oldest all at once: one shift, not one per key.
+                    if skipped.len() > MAX_GROUP_SKIPPED_KEYS {
+                        skipped.remove_front(skipped.len() - MAX_GROUP_SKIPPED_KEYS);
                     }
+                    let overflow = (state.skipped.len() + skipped.len()).saturating_sub(MAX_GROUP_SKIPPED_KEYS);
+                    state.skipped.remove_front(overflow);
+                    state.skipped.append(&mut skipped);
                 }
             }
         }
@@ -398,13 +429,13 @@ impl GroupReceiver {
     /// [`DecryptError::SkipLimit`] if a chain is further behind than
     /// [`MAX_GROUP_SKIP`]; nothing changes then.
     pub fn forget_below(&mut self, iteration: u32) -> Result<(), DecryptError> {
-        for s in &self.states {
+        for s in self.states.iter() {
             let gap = iteration.saturating_sub(s.chain_key.index());
             if gap > MAX_GROUP_SKIP {
                 return Err(DecryptError::SkipLimit { got: gap, max: MAX_GROUP_SKIP });
             }
         }
-        for s in &mut self.states {
+        for s in self.states.iter_mut() {
             s.skipped.retain(|k| k.index() >= iteration);
             while s.chain_key.index() < iteration {
                 match s.chain_key.next() {
@@ -418,19 +449,25 @@ impl GroupReceiver {
 
     /// Saves the receiver state (SPEC.md §11.3).
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256));
+        // Exact capacity: growing would free an unwiped copy of the secrets.
+        let len = 3
+            + self.group_id.as_bytes().len()
+            + KEY_LEN
+            + 1
+            + self.states.iter().map(|s| 4 + 2 * KEY_LEN + 4 + 2 + s.skipped.len() * (4 + KEY_LEN)).sum::<usize>();
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
         out.put_u8(first_byte(kind::SAVED_GROUP_RECEIVER));
         out.put_u8(SAVED_REVISION);
         self.group_id.write(&mut out);
         out.put(&self.sender.to_bytes());
         out.put_u8(self.states.len() as u8);
-        for s in &self.states {
+        for s in self.states.iter() {
             out.put_u32(s.key_id);
-            out.put(&s.signing_key);
+            out.put(&s.signing_key.to_bytes());
             out.put(&s.chain_key.key().0);
             out.put_u32(s.chain_key.index());
             out.put_u16(s.skipped.len() as u16);
-            for k in &s.skipped {
+            for k in s.skipped.iter() {
                 out.put_u32(k.index());
                 out.put(&k.key().0);
             }
@@ -456,15 +493,14 @@ impl GroupReceiver {
         if n > MAX_SENDER_KEY_STATES {
             return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_SENDER_KEY_STATES as u32 });
         }
-        let mut states = Vec::with_capacity(n);
+        let mut states = SecretVec::with_capacity(MAX_SENDER_KEY_STATES + 1);
         for _ in 0..n {
             let key_id = r.u32()?;
-            let signing_key = r.array()?;
-            check_signing_key(&signing_key)?;
+            let signing_key = signing_key(&r.array()?)?;
             let ck = Secret32(r.array()?);
             let chain_key = ChainKey::new(ck, r.u32()?);
             let m = r.count_u16(MAX_GROUP_SKIPPED_KEYS)?;
-            let mut skipped = Vec::with_capacity(m);
+            let mut skipped = SecretVec::with_capacity(m);
             for _ in 0..m {
                 let index = r.u32()?;
                 skipped.push(MessageKey::new(Secret32(r.array()?), index));
@@ -504,7 +540,7 @@ fn plan(state: &SenderKeyState, iteration: u32) -> Result<(Plan, MessageKey), De
     if gap > MAX_GROUP_SKIP {
         return Err(DecryptError::SkipLimit { got: gap, max: MAX_GROUP_SKIP });
     }
-    let mut skipped = Vec::new();
+    let mut skipped = SecretVec::with_capacity(gap as usize);
     let mut ck = state.chain_key.clone();
     while ck.index() < iteration {
         let (mk, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
@@ -529,6 +565,11 @@ impl fmt::Debug for GroupReceiver {
 /// Encrypts one distribution message for many members over their
 /// established pairwise sessions (SPEC.md §7.6): one result per session, in
 /// order. A failure for one member does not stop the others.
+///
+/// # Security
+/// This does not know the group's membership: pass exactly the current
+/// members' sessions. After someone leaves, [`GroupSender::rotate`] first and
+/// leave their session out.
 ///
 /// ```
 /// # use sottovoce::*;

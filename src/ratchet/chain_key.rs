@@ -29,11 +29,6 @@ impl ChainKey {
         &self.key
     }
 
-    /// MK = HMAC-SHA256(CK, 0x01).
-    pub(crate) fn message_key(&self) -> MessageKey {
-        MessageKey::new(crypto::hmac_sha256(&self.key.0, &[CHAIN_MESSAGE_KEY_BYTE]), self.index)
-    }
-
     /// CK' = HMAC-SHA256(CK, 0x02), index + 1. `None` when the index would
     /// pass `u32::MAX` (SPEC.md §9: counters never wrap).
     pub(crate) fn next(&self) -> Option<ChainKey> {
@@ -41,9 +36,11 @@ impl ChainKey {
         Some(Self { key: crypto::hmac_sha256(&self.key.0, &[CHAIN_NEXT_KEY_BYTE]), index })
     }
 
-    /// One chain step: (MK_N, CK_{N+1}).
+    /// One chain step: (MK_N, CK_{N+1}), keying HMAC once for both.
     pub(crate) fn step(&self) -> Option<(MessageKey, ChainKey)> {
-        Some((self.message_key(), self.next()?))
+        let index = self.index.checked_add(1)?;
+        let (mk, ck) = crypto::hmac_sha256_pair(&self.key.0, CHAIN_MESSAGE_KEY_BYTE, CHAIN_NEXT_KEY_BYTE);
+        Some((MessageKey::new(mk, self.index), Self { key: ck, index }))
     }
 }
 

@@ -17,12 +17,13 @@ use rand_core::CryptoRng;
 
 use self::chain_key::ChainKey;
 use self::message_key::MessageKey;
-use self::receiving::{ReceivingChain, SkippedKeys};
+use self::receiving::{ReceivingChain, SkippedKey, SkippedKeys};
 use self::root_key::RootKey;
 use crate::crypto::{KEY_LEN, Secret32, TAG_LEN, X25519KeyPair};
 use crate::error::{DecodeError, DecryptError, EncryptError};
 use crate::labels::MESSAGE_KEY_INFO;
 use crate::message::{HEADER_LEN, NormalMessage, NormalMessageRef, header};
+use crate::secret_vec::SecretVec;
 use crate::wire::{Reader, Writer};
 
 /// Largest gap a message may be ahead of its chain's next index (SPEC.md
@@ -48,9 +49,12 @@ pub(crate) enum Sending {
 #[derive(Clone)]
 pub(crate) struct DoubleRatchet {
     root_key: RootKey,
-    ratchet_key: X25519KeyPair,
+    /// DHs. Deleted when a new receiving chain is committed (the next send
+    /// draws a fresh one), so a responder's copy of its signed prekey lives
+    /// only until the first message authenticates (SPEC.md §5.1).
+    ratchet_key: Option<X25519KeyPair>,
     sending: Sending,
-    receiving: Vec<ReceivingChain>,
+    receiving: SecretVec<ReceivingChain>,
     skipped: SkippedKeys,
 }
 
@@ -58,8 +62,8 @@ pub(crate) struct DoubleRatchet {
 /// if, the AEAD authenticates.
 enum Plan {
     Skipped(usize),
-    Chain { chain: usize, next: ChainKey, skipped: Vec<MessageKey> },
-    NewChain { root_key: RootKey, chain: ReceivingChain, skipped: Vec<MessageKey> },
+    Chain { chain: usize, next: ChainKey, skipped: SecretVec<SkippedKey> },
+    NewChain { root_key: RootKey, chain: ReceivingChain, skipped: SecretVec<SkippedKey> },
 }
 
 impl DoubleRatchet {
@@ -74,9 +78,9 @@ impl DoubleRatchet {
         let (root_key, cks) = RootKey(sk.clone()).advance(&ratchet_key, their_ratchet_key)?;
         Some(Self {
             root_key,
-            ratchet_key,
+            ratchet_key: Some(ratchet_key),
             sending: Sending::Active(cks),
-            receiving: Vec::new(),
+            receiving: SecretVec::with_capacity(MAX_RECEIVING_CHAINS + 1),
             skipped: SkippedKeys::default(),
         })
     }
@@ -85,9 +89,9 @@ impl DoubleRatchet {
     pub(crate) fn new_responder(sk: &Secret32, signed_prekey: &X25519KeyPair) -> Self {
         Self {
             root_key: RootKey(sk.clone()),
-            ratchet_key: signed_prekey.clone(),
+            ratchet_key: Some(signed_prekey.clone()),
             sending: Sending::Pending,
-            receiving: Vec::new(),
+            receiving: SecretVec::with_capacity(MAX_RECEIVING_CHAINS + 1),
             skipped: SkippedKeys::default(),
         }
     }
@@ -100,7 +104,7 @@ impl DoubleRatchet {
             let ours = X25519KeyPair::generate(rng);
             let (rk, cks) = self.root_key.advance(&ours, &their).ok_or(EncryptError::NonContributory)?;
             self.root_key = rk;
-            self.ratchet_key = ours;
+            self.ratchet_key = Some(ours);
             self.sending = Sending::Active(cks);
         }
         match &mut self.sending {
@@ -118,7 +122,8 @@ impl DoubleRatchet {
     ) -> Result<NormalMessage, EncryptError> {
         let mut bytes = alloc::vec![0u8; HEADER_LEN + plaintext.len() + TAG_LEN];
         let counter = self.encrypt_into(rng, ad_hash, plaintext, &mut bytes)?;
-        Ok(NormalMessage { ratchet_key: *self.ratchet_key.public(), counter, bytes })
+        let ratchet_key = *self.ratchet_key.as_ref().ok_or(EncryptError::NonContributory)?.public();
+        Ok(NormalMessage { ratchet_key, counter, bytes })
     }
 
     /// RatchetEncrypt into a caller's buffer of at least
@@ -137,7 +142,7 @@ impl DoubleRatchet {
             return Err(EncryptError::BufferTooSmall { needed });
         };
         self.sending_chain(rng)?;
-        let ratchet_public = *self.ratchet_key.public();
+        let ratchet_public = *self.ratchet_key.as_ref().ok_or(EncryptError::NonContributory)?.public();
         let chain = self.sending_chain(rng)?;
         let (mk, next) = chain.step().ok_or(EncryptError::CounterExhausted)?;
         let counter = mk.index();
@@ -146,10 +151,12 @@ impl DoubleRatchet {
         h.copy_from_slice(&header);
         let (body, t) = rest.split_at_mut(plaintext.len());
         body.copy_from_slice(plaintext);
-        let tag = mk
-            .expand(MESSAGE_KEY_INFO)
-            .seal_in_place(&aead_ad(ad_hash, &header), body)
-            .map_err(|()| EncryptError::BufferTooSmall { needed })?;
+        let Ok(tag) = mk.expand(MESSAGE_KEY_INFO).seal_in_place(&aead_ad(ad_hash, &header), body) else {
+            // Unreachable (AES-GCM refuses only inputs over 64 GiB); fail
+            // closed all the same: no plaintext left in the caller's buffer.
+            body.fill(0);
+            return Err(EncryptError::BufferTooSmall { needed });
+        };
         t.copy_from_slice(&tag);
         *chain = next;
         Ok(counter)
@@ -190,7 +197,7 @@ impl DoubleRatchet {
             out.fill(0);
             return Err(DecryptError::Authentication);
         }
-        self.commit(plan, msg.ratchet_key);
+        self.commit(plan);
         Ok(ct.len())
     }
 
@@ -210,26 +217,28 @@ impl DoubleRatchet {
             if counter < chain.chain_key.index() {
                 return Err(DecryptError::Duplicate);
             }
-            let (skipped, mk, next) = skip_to(&chain.chain_key, counter)?;
+            let (skipped, mk, next) = skip_to(&chain.chain_key, counter, ratchet_key)?;
             return Ok((Plan::Chain { chain: pos, next, skipped }, mk));
         }
         // A new ratchet key: check the bound before the DH.
         check_gap(0, counter)?;
-        let (root_key, ckr) =
-            self.root_key.advance(&self.ratchet_key, ratchet_key).ok_or(DecryptError::NonContributory)?;
-        let (skipped, mk, next) = skip_to(&ckr, counter)?;
+        // With DHs deleted (sending pending), no honest peer can have a new
+        // chain for us yet: the message cannot authenticate.
+        let ours = self.ratchet_key.as_ref().ok_or(DecryptError::Authentication)?;
+        let (root_key, ckr) = self.root_key.advance(ours, ratchet_key).ok_or(DecryptError::NonContributory)?;
+        let (skipped, mk, next) = skip_to(&ckr, counter, ratchet_key)?;
         let chain = ReceivingChain { ratchet_key: *ratchet_key, chain_key: next };
         Ok((Plan::NewChain { root_key, chain, skipped }, mk))
     }
 
-    fn commit(&mut self, plan: Plan, ratchet_key: [u8; KEY_LEN]) {
+    fn commit(&mut self, plan: Plan) {
         match plan {
             Plan::Skipped(idx) => self.skipped.remove(idx),
             Plan::Chain { chain, next, skipped } => {
                 if let Some(c) = self.receiving.get_mut(chain) {
                     c.chain_key = next;
                 }
-                self.skipped.extend(ratchet_key, skipped);
+                self.skipped.extend(skipped);
             }
             Plan::NewChain { root_key, chain, skipped } => {
                 self.root_key = root_key;
@@ -237,8 +246,9 @@ impl DoubleRatchet {
                 if self.receiving.len() > MAX_RECEIVING_CHAINS {
                     self.receiving.remove(0);
                 }
-                self.skipped.extend(ratchet_key, skipped);
+                self.skipped.extend(skipped);
                 self.sending = Sending::Pending;
+                self.ratchet_key = None;
             }
         }
     }
@@ -249,20 +259,29 @@ impl DoubleRatchet {
 
     // ------------------------------------------------------------ persistence
 
+    /// Bytes [`DoubleRatchet::write`] produces.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let sending = match (&self.sending, &self.ratchet_key) {
+            (Sending::Active(_), Some(_)) => 1 + 3 * KEY_LEN + 4 - KEY_LEN,
+            _ => 1,
+        };
+        KEY_LEN + sending + 1 + self.receiving.len() * (2 * KEY_LEN + 4) + self.skipped.encoded_len()
+    }
+
     /// SPEC.md §11.2, from "RK" on.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.put(&self.root_key.0.0);
-        out.put(&self.ratchet_key.secret_bytes().0);
-        match &self.sending {
-            Sending::Active(ck) => {
+        match (&self.sending, &self.ratchet_key) {
+            (Sending::Active(ck), Some(dhs)) => {
                 out.put_flag(true);
+                out.put(&dhs.secret_bytes().0);
                 out.put(&ck.key().0);
                 out.put_u32(ck.index());
             }
-            Sending::Pending => out.put_flag(false),
+            _ => out.put_flag(false),
         }
         out.put_u8(self.receiving.len() as u8);
-        for c in &self.receiving {
+        for c in self.receiving.iter() {
             out.put(&c.ratchet_key);
             out.put(&c.chain_key.key().0);
             out.put_u32(c.chain_key.index());
@@ -272,19 +291,19 @@ impl DoubleRatchet {
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let root_key = RootKey(Secret32(r.array()?));
-        let ratchet_key = X25519KeyPair::from_secret(&Secret32(r.array()?));
-        let sending = if r.flag()? {
+        let (sending, ratchet_key) = if r.flag()? {
+            let dhs = X25519KeyPair::from_secret(&Secret32(r.array()?));
             let key = Secret32(r.array()?);
-            Sending::Active(ChainKey::new(key, r.u32()?))
+            (Sending::Active(ChainKey::new(key, r.u32()?)), Some(dhs))
         } else {
-            Sending::Pending
+            (Sending::Pending, None)
         };
         let offset = r.position();
         let n = usize::from(r.u8()?);
         if n > MAX_RECEIVING_CHAINS {
             return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_RECEIVING_CHAINS as u32 });
         }
-        let mut receiving = Vec::with_capacity(n);
+        let mut receiving = SecretVec::with_capacity(MAX_RECEIVING_CHAINS + 1);
         for _ in 0..n {
             let ratchet_key = r.array()?;
             let key = Secret32(r.array()?);
@@ -318,13 +337,17 @@ fn check_gap(next: u32, counter: u32) -> Result<(), DecryptError> {
 
 /// From `chain` (at index Nr) to message `counter` >= Nr: the skipped keys
 /// Nr..counter, MK_counter and CK_{counter+1}. Bound checked first.
-fn skip_to(chain: &ChainKey, counter: u32) -> Result<(Vec<MessageKey>, MessageKey, ChainKey), DecryptError> {
+fn skip_to(
+    chain: &ChainKey,
+    counter: u32,
+    ratchet_key: &[u8; KEY_LEN],
+) -> Result<(SecretVec<SkippedKey>, MessageKey, ChainKey), DecryptError> {
     check_gap(chain.index(), counter)?;
-    let mut skipped = Vec::new();
+    let mut skipped = SecretVec::with_capacity(counter.saturating_sub(chain.index()) as usize);
     let mut ck = chain.clone();
     while ck.index() < counter {
-        let (mk, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
-        skipped.push(mk);
+        let (key, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
+        skipped.push(SkippedKey { ratchet_key: *ratchet_key, key });
         ck = next;
     }
     let (mk, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;

@@ -1,27 +1,36 @@
 //! Receiving chains and the skipped-message-key store (SPEC.md §5.6, §9).
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+
+use zeroize::Zeroize;
 
 use super::MAX_SKIPPED_KEYS;
 use super::chain_key::ChainKey;
 use super::message_key::MessageKey;
 use crate::crypto::{KEY_LEN, Secret32};
 use crate::error::DecodeError;
+use crate::secret_vec::SecretVec;
 use crate::wire::{Reader, Writer};
 
 /// A receiving chain: the peer's ratchet key DHr and CKr at index Nr.
-#[derive(Clone)]
+#[derive(Clone, Zeroize)]
 pub(crate) struct ReceivingChain {
     pub(crate) ratchet_key: [u8; KEY_LEN],
     pub(crate) chain_key: ChainKey,
 }
 
+/// One stored skipped message key: (DHr, N) -> MK.
+#[derive(Clone, Zeroize)]
+pub(crate) struct SkippedKey {
+    pub(crate) ratchet_key: [u8; KEY_LEN],
+    pub(crate) key: MessageKey,
+}
+
 /// Skipped message keys, keyed by (DHr, N), oldest first, bounded by
-/// [`MAX_SKIPPED_KEYS`].
+/// [`MAX_SKIPPED_KEYS`]. Used and evicted keys are wiped in place.
 #[derive(Clone, Default)]
 pub(crate) struct SkippedKeys {
-    entries: VecDeque<([u8; KEY_LEN], MessageKey)>,
+    entries: SecretVec<SkippedKey>,
 }
 
 impl SkippedKeys {
@@ -30,43 +39,49 @@ impl SkippedKeys {
     }
 
     pub(crate) fn find(&self, ratchet_key: &[u8; KEY_LEN], index: u32) -> Option<usize> {
-        self.entries.iter().position(|(rk, mk)| mk.index() == index && rk == ratchet_key)
+        self.entries.iter().position(|e| e.key.index() == index && e.ratchet_key == *ratchet_key)
     }
 
     pub(crate) fn get(&self, idx: usize) -> Option<&MessageKey> {
-        self.entries.get(idx).map(|(_, mk)| mk)
+        self.entries.get(idx).map(|e| &e.key)
     }
 
     pub(crate) fn remove(&mut self, idx: usize) {
         self.entries.remove(idx);
     }
 
-    /// Appends keys, deleting the oldest past the bound.
-    pub(crate) fn extend(&mut self, ratchet_key: [u8; KEY_LEN], keys: Vec<MessageKey>) {
-        for mk in keys {
-            if self.entries.len() >= MAX_SKIPPED_KEYS {
-                self.entries.pop_front();
-            }
-            self.entries.push_back((ratchet_key, mk));
+    /// Appends keys, deleting the oldest past the bound (all at once: one
+    /// shift, not one per key).
+    pub(crate) fn extend(&mut self, mut batch: SecretVec<SkippedKey>) {
+        if batch.len() > MAX_SKIPPED_KEYS {
+            batch.remove_front(batch.len() - MAX_SKIPPED_KEYS);
         }
+        let overflow = (self.entries.len() + batch.len()).saturating_sub(MAX_SKIPPED_KEYS);
+        self.entries.remove_front(overflow);
+        self.entries.append(&mut batch);
+    }
+
+    /// Encoded size in bytes (SPEC.md §11.2).
+    pub(crate) fn encoded_len(&self) -> usize {
+        2 + self.entries.len() * (KEY_LEN + 4 + KEY_LEN)
     }
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.put_u16(self.entries.len() as u16);
-        for (rk, mk) in &self.entries {
-            out.put(rk);
-            out.put_u32(mk.index());
-            out.put(&mk.key().0);
+        for e in self.entries.iter() {
+            out.put(&e.ratchet_key);
+            out.put_u32(e.key.index());
+            out.put(&e.key.key().0);
         }
     }
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let n = r.count_u16(MAX_SKIPPED_KEYS)?;
-        let mut entries = VecDeque::with_capacity(n);
+        let mut entries = SecretVec::with_capacity(n);
         for _ in 0..n {
-            let rk = r.array()?;
+            let ratchet_key = r.array()?;
             let index = r.u32()?;
-            entries.push_back((rk, MessageKey::new(Secret32(r.array()?), index)));
+            entries.push(SkippedKey { ratchet_key, key: MessageKey::new(Secret32(r.array()?), index) });
         }
         Ok(Self { entries })
     }
