@@ -304,9 +304,10 @@ impl Transcript {
     }
 }
 
-/// Signatures a lenient verifier accepts but SPEC.md §2.1's strict VERIFY
-/// rejects: `S + L` (non-reduced scalar), and a small-order `R` (the
-/// identity point) with `S = k·a`, valid under the cofactorless equation.
+/// Signatures SPEC.md §2.1's strict VERIFY must reject: `S + L`
+/// (non-reduced scalar); a small-order `R` (the identity point) with
+/// `S = k·a`, which satisfies the cofactorless equation and passes
+/// ed25519-dalek's lenient `verify`; and an `R` whose encoding has y >= p.
 fn weak_signatures(seed: &[u8; 32], message: &[u8]) -> Vec<(&'static str, [u8; 64])> {
     use curve25519_dalek::scalar::Scalar;
     use ed25519_dalek::{Signer, Verifier};
@@ -341,7 +342,17 @@ fn weak_signatures(seed: &[u8; 32], message: &[u8]) -> Vec<(&'static str, [u8; 6
     let vk = sk.verifying_key();
     let sig = ed25519_dalek::Signature::from_bytes(&small_r);
     assert!(vk.verify(message, &sig).is_ok() && vk.verify_strict(message, &sig).is_err());
-    vec![("S + L (scalar not reduced)", s_plus_l), ("small-order R (identity), cofactorless-valid", small_r)]
+    // R encoded non-canonically (y = p + 3), with a genuine S for that R.
+    let mut r_bad = [0xffu8; 32];
+    r_bad[0] = 0xf0;
+    r_bad[31] = 0x7f;
+    let mut non_canonical_r = good;
+    non_canonical_r[..32].copy_from_slice(&r_bad);
+    vec![
+        ("S + L (scalar not reduced)", s_plus_l),
+        ("small-order R (identity), cofactorless-valid", small_r),
+        ("R not canonically encoded (y = p + 3)", non_canonical_r),
+    ]
 }
 
 fn flip(m: &[u8], i: usize, x: u8) -> Vec<u8> {
@@ -489,6 +500,12 @@ fn session_file() {
     t.respond(&flip(&m, 69, 0x02), Err(ErrorCategory::Decode));
     t.respond(&flip(&m, m.len() - 1, 0x01), Err(ErrorCategory::Authentication));
     t.respond(&m, OK);
+    // Bob has not replied: his copy of the signed prekey is already deleted,
+    // so even a low-order new ratchet key fails as authentication, not
+    // non-contributory.
+    let mut low_inner = m[74..].to_vec();
+    low_inner[1..33].copy_from_slice(&[0u8; 32]);
+    t.decrypt("bob", &low_inner, Err(ErrorCategory::Authentication));
     t.respond(&m, Err(ErrorCategory::UnknownPreKey));
     t.decrypt("bob", &m, Err(ErrorCategory::Duplicate));
     t.decrypt("bob", &flip(&m, 40, 0x01), Err(ErrorCategory::StateMismatch));
@@ -597,7 +614,11 @@ fn session_file() {
     t.decrypt("bob", &low_far, Err(ErrorCategory::NonContributory));
     t.decrypt("bob", &m, OK);
     // Bob's sending is now pending and his DHs deleted: a new ratchet key
-    // cannot be genuine and fails without any DH, low-order or not.
+    // cannot be genuine and fails without any DH, low-order or not; but the
+    // skip bound still comes first.
+    let mut far = flip(&m, 5, 0x01);
+    far[33..37].copy_from_slice(&(MAX_SKIP + 1).to_be_bytes());
+    t.decrypt("bob", &far, Err(ErrorCategory::SkipLimit));
     let forged_new_chain = flip(&m, 5, 0x01);
     t.decrypt("bob", &forged_new_chain, Err(ErrorCategory::Authentication));
     let mut low = m.clone();
@@ -797,7 +818,7 @@ fn x3dh_file() {
     ) {
         let mut b = good.clone();
         b[69..133].copy_from_slice(&sig);
-        cases.push((format!("signature that only a lenient verifier accepts: {name}"), b, ErrorCategory::BadSignature));
+        cases.push((format!("signature a strict verifier must reject: {name}"), b, ErrorCategory::BadSignature));
     }
     for (name, low) in low_orders {
         let mut b = good.clone();
@@ -956,6 +977,26 @@ fn wire_file() {
         b[1..33].copy_from_slice(&[0u8; 32]);
         b
     }));
+    // y = p + 3: decompresses (mod p) to a valid point of large order.
+    let mut y_p3 = [0xffu8; 32];
+    y_p3[0] = 0xf0;
+    y_p3[31] = 0x7f;
+    bad.push(("prekey_message", "identity key not canonical (y = p + 3, a large-order point mod p)".into(), {
+        let mut b = pre.clone();
+        b[1..33].copy_from_slice(&y_p3);
+        b
+    }));
+    bad.push(("sender_key_distribution", "signing key not canonical (y = p + 3)".into(), {
+        let mut b = dist.clone();
+        let n = b.len();
+        b[n - 32..].copy_from_slice(&y_p3);
+        b
+    }));
+    bad.push(("prekey_bundle", "identity key not canonical (y = p + 3)".into(), {
+        let mut b = bundle_opk.clone();
+        b[1..33].copy_from_slice(&y_p3);
+        b
+    }));
     bad.push(("prekey_message", "identity key not canonical (y = p)".into(), {
         let mut b = pre.clone();
         let mut y = [0xffu8; 32];
@@ -1082,14 +1123,11 @@ impl GroupScript {
 
     /// `from`: whose pairwise session the distribution arrived on.
     fn add_from(&mut self, receiver: &'static str, sender: &'static str, from: &'static str, d: &[u8], expect: Expect) {
-        let dist = SenderKeyDistribution::try_from(d).unwrap();
         let from_id = self.members[from].1;
-        let r = self
-            .receivers
-            .get_mut(&(receiver, sender))
-            .unwrap()
-            .add_distribution(from_id, &dist)
-            .map_err(|e| e.category());
+        let receiver_state = self.receivers.get_mut(&(receiver, sender)).unwrap();
+        let r = SenderKeyDistribution::try_from(d)
+            .map_err(|e| e.category())
+            .and_then(|dist| receiver_state.add_distribution(from_id, &dist).map_err(|e| e.category()));
         assert_eq!(r, expect);
         let mut ev = json!({
             "event": "add_distribution", "party": receiver, "sender": sender, "from": from, "distribution": h(d),
@@ -1210,6 +1248,7 @@ fn sender_keys_file() {
     other_group[2..11].copy_from_slice(b"book clue");
     g.add("bob", "alice", &other_group, Err(ErrorCategory::StateMismatch));
     g.add_from("bob", "alice", "carol", &d2, Err(ErrorCategory::StateMismatch));
+    g.add_from("bob", "alice", "carol", &[&d2[..], &[0u8][..]].concat(), Err(ErrorCategory::Decode));
     let mut other_key = d2.clone();
     let n = other_key.len();
     other_key[n - 32..].copy_from_slice(&g.members["carol"].1.to_bytes());
@@ -1266,7 +1305,7 @@ fn sender_keys_file() {
     g.decrypt("bob", "alice", &next, OK);
     tests.push(g.finish(
         &mut f,
-        "signature by another member's key, forgeries under Alice's key id, signatures only a lenient verifier accepts, iteration 0xFFFFFFFF, a replay",
+        "signature by another member's key, forgeries under Alice's key id, signatures a strict verifier must reject, iteration 0xFFFFFFFF, a replay",
         &["BadSignature", "Replay"],
     ));
 

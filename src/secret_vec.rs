@@ -156,3 +156,41 @@ impl<T: Zeroize> Drop for SecretVec<T> {
         self.items.zeroize();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+
+    fn contents(v: &SecretVec<[u8; 4]>) -> Vec<u8> {
+        v.iter().map(|x| x[0]).collect()
+    }
+
+    fn filled(n: u8) -> SecretVec<[u8; 4]> {
+        let mut v = SecretVec::new();
+        for i in 0..n {
+            v.push([i; 4]);
+        }
+        v
+    }
+
+    #[test]
+    fn keeps_order_through_growth_removal_and_retain() {
+        let mut v = filled(10);
+        assert!(v.items.capacity() >= 10);
+        v.remove(3);
+        assert_eq!(contents(&v), vec![0, 1, 2, 4, 5, 6, 7, 8, 9]);
+        v.remove_front(2);
+        assert_eq!(contents(&v), vec![2, 4, 5, 6, 7, 8, 9]);
+        v.retain(|x| x[0] % 2 == 0);
+        assert_eq!(contents(&v), vec![2, 4, 6, 8]);
+        let mut other = filled(3);
+        v.append(&mut other);
+        assert_eq!(contents(&v), vec![2, 4, 6, 8, 0, 1, 2]);
+        assert!(other.is_empty());
+        v.remove(100); // out of range: no-op
+        v.remove_front(100);
+        assert!(v.is_empty());
+    }
+}

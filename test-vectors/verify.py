@@ -644,7 +644,11 @@ def x3dh_respond_secret(store, pkm, binding):
 # =========================================================================================
 
 class Session:
-    """§5.1 state, plus the X3DH facts that §5.5/§5.6/§11.2 need."""
+    """§5.1 state, plus the X3DH facts that §5.5/§5.6/§11.2 need.
+
+    DHs (`dhs_priv`, `dhs_pub`) exists only while sending is active, plus the responder's
+    transient first-message copy of its signed prekey (§5.1), which lives only inside
+    `session_respond` and is never saved (§11.2)."""
 
     def __init__(self):
         self.session_id = None      # EK_A.pub
@@ -655,9 +659,9 @@ class Session:
         self.spk_id = 0
         self.opk_id = None
         self.rk = None
-        self.dhs_priv = None
-        self.dhs_pub = None
-        self.sending = None          # None = pending, else [CKs, Ns]
+        self.dhs_priv = None         # None unless sending is active (or responder's first
+        self.dhs_pub = None          # message, §5.1)
+        self.sending = None          # None = pending (no DHs), else [CKs, Ns] with DHs
         self.receiving = []          # [[DHr, CKr, Nr]], oldest first
         self.skipped = OrderedDict()  # (DHr, N) -> MK, oldest first
 
@@ -750,6 +754,11 @@ def ratchet_decrypt(s, msg):
             # Step 4.
             if n > MAX_SKIP:
                 raise ProtocolError("skip-limit", "gap on a new chain")
+            if s.dhs_priv is None:
+                # No DHs: no honest peer can start a new chain now, a forgery (before any DH).
+                # Interpretation: the test is "no DHs", not "sending is pending" (the text's
+                # parenthetical): the responder's first message is pending yet has DHs (§5.1).
+                raise ProtocolError("authentication", "new ratchet key while DHs is deleted")
             rk_new, ckr = kdf_rk(s.rk, dh(s.dhs_priv, dhr))
             skipped, mk, ck_next = _step_chain(ckr, 0, n)
             commit = ("new", rk_new, skipped, ck_next)
@@ -774,7 +783,10 @@ def ratchet_decrypt(s, msg):
             del s.receiving[0]  # its skipped keys stay
         for i, k in skipped:
             _append_skipped(s.skipped, (dhr, i), k, MAX_SKIPPED_KEYS)
+        # Sending becomes pending and DHs is deleted (for a responder's first message, this
+        # deletes its copy of the signed prekey, §5.1).
         s.sending = None
+        s.dhs_priv = s.dhs_pub = None
     s.pending_prekey = False  # the initiator stops wrapping (§5.5)
     return s, plaintext
 
@@ -813,6 +825,8 @@ def session_respond(store, data, binding):
     s.spk_id = pkm["spk_id"]
     s.opk_id = pkm["opk_id"]
     s.rk = sk
+    # Sending pending, but for this first message only DHs = SPK_B (§5.1); committing the
+    # first message (a new chain, §5.6 step 6) deletes the copy.
     s.dhs_priv = spk_priv
     s.dhs_pub = pub_x25519(spk_priv)
     s.sending = None
@@ -879,9 +893,14 @@ def group_receiver_from_distribution(data, ik_s):
     return r
 
 
-def group_add_distribution(receiver, data):
-    """§7.4 'Adding a distribution'. Returns the new receiver."""
+def group_add_distribution(receiver, data, session_ik):
+    """§7.4 'Adding a distribution', received over a pairwise session whose remote
+    identity key is `session_ik`. Returns the new receiver."""
+    # Interpretation: §7.4 does not order decoding against the session check; the
+    # distribution is decoded first (no vector tells them apart).
     d = decode_distribution(data)
+    if session_ik != receiver.ik_s:
+        raise ProtocolError("state-mismatch", "distribution not from the receiver's sender")
     if d["group_id"] != receiver.group_id:
         raise ProtocolError("state-mismatch", "distribution for another group")
     for st in receiver.states:
@@ -976,12 +995,17 @@ def read_saved_header(r, expected_type):
 
 
 def save_session(s):
-    """§11.2."""
+    """§11.2. DHs.priv is saved inside the active-sending part; a responder's transient
+    first-message state (pending sending with DHs) is never saved."""
+    assert (s.sending is None) == (s.dhs_priv is None), "transient state is never saved"
     out = b"\x16" + u8(FORMAT_REVISION) + s.session_id + s.local_ik + s.remote_ik + s.h_ad
     out += flag(s.pending_prekey) + u32(s.spk_id)
     out += b"\x00" if s.opk_id is None else b"\x01" + u32(s.opk_id)
-    out += s.rk + s.dhs_priv
-    out += b"\x00" if s.sending is None else b"\x01" + s.sending[0] + u32(s.sending[1])
+    out += s.rk
+    if s.sending is None:
+        out += b"\x00"  # pending: no DHs
+    else:
+        out += b"\x01" + s.dhs_priv + s.sending[0] + u32(s.sending[1])
     out += u8(len(s.receiving))
     for dhr, ckr, nr in s.receiving:
         out += dhr + ckr + u32(nr)
@@ -1004,9 +1028,10 @@ def restore_session(data):
     s.spk_id = r.u32()
     s.opk_id = r.u32() if r.flag() else None
     s.rk = r.take(32)
-    s.dhs_priv = r.take(32)
-    s.dhs_pub = pub_x25519(s.dhs_priv)
-    s.sending = [r.take(32), r.u32()] if r.flag() else None
+    if r.flag():
+        s.dhs_priv = r.take(32)
+        s.dhs_pub = pub_x25519(s.dhs_priv)  # recomputed on restore
+        s.sending = [r.take(32), r.u32()]
     count = r.u8()
     if count > MAX_RECEIVING_CHAINS:
         raise ProtocolError("decode", "too many receiving chains")
@@ -1369,8 +1394,10 @@ def run_group_events(events, members, receivers, senders, group_id):
             check(key in receivers, f"{what}: no receiver")
             before = save_group_receiver(receivers[key])
             if kind == "add_distribution":
+                # README: received over the pairwise session with member `from`.
                 out = expect_outcome(ev, lambda: (group_add_distribution(
-                    receivers[key], H(ev["distribution"])), None), what)
+                    receivers[key], H(ev["distribution"]), members[ev["from"]].pub), None),
+                    what)
             elif kind == "decrypt":
                 out = expect_outcome(ev, lambda: group_decrypt(receivers[key],
                                                                H(ev["message"])), what)

@@ -423,11 +423,11 @@ fn sender_key_vectors() {
                     receivers.insert((party, s.clone()), GroupReceiver::new(ids[&s], &d));
                 }
                 "add_distribution" => {
-                    let d = SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()).unwrap();
                     let r = receivers.get_mut(&(party, sender.unwrap())).unwrap();
                     let before = r.to_bytes();
                     let from = ev["from"].as_str().map_or(r.sender(), |f| ids[f]);
-                    let res = r.add_distribution(from, &d);
+                    let res = c(SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()))
+                        .and_then(|d| c(r.add_distribution(from, &d)));
                     if res.is_err() {
                         assert_eq!(*before, *r.to_bytes());
                     }
