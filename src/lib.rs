@@ -16,6 +16,7 @@ mod ratchet;
 mod sealed;
 mod secret_vec;
 mod session;
+mod snapshot;
 mod wire;
 mod x3dh;
 
@@ -34,4 +35,5 @@ pub use keys::{
 pub use message::{MESSAGE_OVERHEAD, Message, NormalMessage, PreKeyMessage};
 pub use ratchet::{MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS};
 pub use session::{InboundSession, Session, SessionId};
+pub use snapshot::Snapshot;
 pub use x3dh::MAX_BINDING_LEN;

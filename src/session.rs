@@ -385,6 +385,20 @@ impl Session {
         out
     }
 
+    /// Saves the session as a [`crate::Snapshot`] (the bytes of
+    /// [`Session::to_bytes`]).
+    pub fn snapshot(&self) -> crate::Snapshot {
+        crate::Snapshot::new(self.to_bytes())
+    }
+
+    /// Restores a session from a [`crate::Snapshot`].
+    ///
+    /// # Errors
+    /// As [`Session::from_bytes`].
+    pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, DecodeError> {
+        Self::from_bytes(snapshot.as_bytes())
+    }
+
     /// Restores a session saved by [`Session::to_bytes`].
     ///
     /// # Errors

@@ -203,6 +203,19 @@ impl GroupSender {
         out
     }
 
+    /// Saves the sender as a [`crate::Snapshot`].
+    pub fn snapshot(&self) -> crate::Snapshot {
+        crate::Snapshot::new(self.to_bytes())
+    }
+
+    /// Restores a sender from a [`crate::Snapshot`].
+    ///
+    /// # Errors
+    /// As [`GroupSender::from_bytes`].
+    pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, DecodeError> {
+        Self::from_bytes(snapshot.as_bytes())
+    }
+
     /// Restores a sender saved by [`GroupSender::to_bytes`].
     ///
     /// # Errors
@@ -473,6 +486,19 @@ impl GroupReceiver {
             }
         }
         out
+    }
+
+    /// Saves the receiver as a [`crate::Snapshot`].
+    pub fn snapshot(&self) -> crate::Snapshot {
+        crate::Snapshot::new(self.to_bytes())
+    }
+
+    /// Restores a receiver from a [`crate::Snapshot`].
+    ///
+    /// # Errors
+    /// As [`GroupReceiver::from_bytes`].
+    pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, DecodeError> {
+        Self::from_bytes(snapshot.as_bytes())
     }
 
     /// Restores a receiver saved by [`GroupReceiver::to_bytes`].

@@ -1,0 +1,116 @@
+//! Saved states as one value type, for storage layers and `serde`
+//! (SPEC.md §11).
+//!
+//! Live states ([`crate::Session`], [`crate::GroupSender`],
+//! [`crate::GroupReceiver`]) are never `Serialize`: saving is an explicit
+//! step that yields a [`Snapshot`], and restoring re-checks every invariant.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// The saved bytes of a session, group sender or group receiver (SPEC.md
+/// §11.2, §11.3). Zeroized on drop; `Debug` prints only its length.
+///
+/// With the `serde` feature it serializes as a byte string, so it fits any
+/// serde format; restoring still goes through `Session::from_bytes` (and
+/// the group equivalents), which reject anything malformed.
+///
+/// # Security
+/// Holds every secret of the state. Serialize it only into encrypted
+/// storage, or use `seal` instead; never restore an older copy and send.
+///
+/// ```
+/// # use sottovoce::*;
+/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// # let alice = Account::new(&mut rng);
+/// # let bob = Account::new(&mut rng);
+/// # let bundle = bob.prekey_bundle(None).unwrap();
+/// let session = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"")?;
+/// let snapshot = session.snapshot();
+/// let restored = Session::restore(&snapshot)?;
+/// assert_eq!(restored.session_id(), session.session_id());
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct Snapshot(Vec<u8>);
+
+impl Snapshot {
+    pub(crate) fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        Self(bytes.to_vec())
+    }
+
+    /// The saved-state bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Wraps saved-state bytes (checked only when restored).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Snapshot({} bytes, <redacted>)", self.0.len())
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use alloc::vec::Vec;
+    use core::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Snapshot;
+
+    /// Upper bound on a snapshot's size when deserializing, so a hostile
+    /// input cannot make us allocate without bound: a session with
+    /// `MAX_SKIPPED_KEYS` skipped keys is about 136 KiB; a group receiver
+    /// with every bound reached about 350 KiB.
+    const MAX_SNAPSHOT_LEN: usize = 1 << 20;
+
+    impl Serialize for Snapshot {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Snapshot;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("saved-state bytes")
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Snapshot, E> {
+            if v.len() > MAX_SNAPSHOT_LEN {
+                return Err(E::invalid_length(v.len(), &self));
+            }
+            Ok(Snapshot(v.to_vec()))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Snapshot, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_SNAPSHOT_LEN));
+            while let Some(b) = seq.next_element::<u8>()? {
+                if out.len() == MAX_SNAPSHOT_LEN {
+                    return Err(de::Error::invalid_length(out.len() + 1, &self));
+                }
+                out.push(b);
+            }
+            Ok(Snapshot(out))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Snapshot {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Snapshot, D::Error> {
+            deserializer.deserialize_bytes(BytesVisitor)
+        }
+    }
+}
