@@ -295,6 +295,26 @@ impl Session {
     /// [`DecryptError::Duplicate`] for a replay; [`DecryptError::SkipLimit`]
     /// for a message more than [`crate::MAX_SKIP`] ahead;
     /// [`DecryptError::StateMismatch`] for another session's prekey message.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = Account::new(&mut rng);
+    /// # let mut bob = Account::new(&mut rng);
+    /// # let bundle = bob.prekey_bundle(None).unwrap();
+    /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+    /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+    /// let wire = a.encrypt(&mut rng, b"genuine")?.to_bytes();
+    /// let mut forged = wire.clone();
+    /// *forged.last_mut().unwrap() ^= 1; // flip a bit of the tag
+    /// let before = b.to_bytes();
+    /// assert_eq!(b.decrypt_bytes(&forged), Err(DecryptError::Authentication));
+    /// assert_eq!(*b.to_bytes(), *before); // nothing changed
+    /// assert_eq!(b.decrypt_bytes(&wire)?, b"genuine");
+    /// assert_eq!(b.decrypt_bytes(&wire), Err(DecryptError::Duplicate));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn decrypt(&mut self, message: &Message) -> Result<Vec<u8>, DecryptError> {
         if let Message::PreKey(m) = message
             && !self.matches(m)
@@ -365,6 +385,21 @@ impl Session {
     /// The bytes hold every secret of the session: store them sealed
     /// ([`Session::seal`]). Restoring an older copy and sending from it
     /// reuses message keys and nonces: never roll a session back.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = Account::new(&mut rng);
+    /// # let mut bob = Account::new(&mut rng);
+    /// # let bundle = bob.prekey_bundle(None).unwrap();
+    /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+    /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+    /// let saved = b.to_bytes();
+    /// let mut b = Session::from_bytes(&saved)?;
+    /// assert_eq!(b.decrypt(&a.encrypt(&mut rng, b"after restart")?)?, b"after restart");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         // Exact capacity: growing would free an unwiped copy of the secrets.
         let len = 2 + 4 * KEY_LEN + 1 + 4 + 1 + 4 + self.ratchet.encoded_len();
@@ -431,6 +466,22 @@ impl Session {
     /// an attacker (or a backup restore) that puts back an older sealed
     /// blob makes the session reuse message keys when it sends. Keep a
     /// monotonic counter next to it if storage is not trusted.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = Account::new(&mut rng);
+    /// # let mut bob = Account::new(&mut rng);
+    /// # let bundle = bob.prekey_bundle(None).unwrap();
+    /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+    /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
+    /// let storage_key = [7u8; 32]; // from the platform keystore
+    /// let sealed = b.seal(&mut rng, &storage_key);
+    /// let b = Session::unseal(&storage_key, &sealed)?;
+    /// assert!(Session::unseal(&[8u8; 32], &sealed).is_err());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn seal<R: CryptoRng + ?Sized>(&self, rng: &mut R, storage_key: &[u8; KEY_LEN]) -> Vec<u8> {
         sealed::seal(rng, storage_key, &self.to_bytes())
     }

@@ -152,6 +152,21 @@ impl GroupSender {
     /// must when someone leaves (SPEC.md §7.5). Consumes `rng` as
     /// [`GroupSender::new`]. Returns the new distribution, to be sent to the
     /// remaining members only.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = IdentityKeyPair::generate(&mut rng).public_key();
+    /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
+    /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
+    /// let mut removed = GroupReceiver::new(alice, &sender.distribution());
+    /// let fresh = sender.rotate(&mut rng); // sent to remaining members only
+    /// receiver.add_distribution(alice, &fresh)?;
+    /// let m = sender.encrypt(b"after the member left")?;
+    /// assert!(receiver.decrypt(&m).is_ok());
+    /// assert_eq!(removed.decrypt(&m), Err(DecryptError::StateMismatch));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn rotate<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> SenderKeyDistribution {
         let (key_id, chain_key, signing) = fresh_key(rng);
         self.key_id = key_id;
@@ -385,6 +400,20 @@ impl GroupReceiver {
     /// being removed from the group); [`DecryptError::Authentication`] for a
     /// bad signature or tag; [`DecryptError::Duplicate`] for a replay or an
     /// iteration before this receiver's start; [`DecryptError::SkipLimit`].
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = IdentityKeyPair::generate(&mut rng).public_key();
+    /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
+    /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
+    /// let first = sender.encrypt(b"first")?;
+    /// let second = sender.encrypt(b"second")?;
+    /// assert_eq!(receiver.decrypt(&second)?, b"second"); // out of order is fine
+    /// assert_eq!(receiver.decrypt(&first)?, b"first");
+    /// assert_eq!(receiver.decrypt(&first), Err(DecryptError::Duplicate));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn decrypt(&mut self, message: &GroupMessage) -> Result<Vec<u8>, DecryptError> {
         let pos = self.states.iter().position(|s| s.key_id == message.key_id).ok_or(DecryptError::StateMismatch)?;
         let state = self.states.get(pos).ok_or(DecryptError::StateMismatch)?;
@@ -441,6 +470,18 @@ impl GroupReceiver {
     /// # Errors
     /// [`DecryptError::SkipLimit`] if a chain is further behind than
     /// [`MAX_GROUP_SKIP`]; nothing changes then.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let alice = IdentityKeyPair::generate(&mut rng).public_key();
+    /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
+    /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
+    /// let old = sender.encrypt(b"old")?;
+    /// receiver.forget_below(sender.iteration())?;
+    /// assert_eq!(receiver.decrypt(&old), Err(DecryptError::Duplicate));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn forget_below(&mut self, iteration: u32) -> Result<(), DecryptError> {
         for s in self.states.iter() {
             let gap = iteration.saturating_sub(s.chain_key.index());
