@@ -7,11 +7,10 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::crypto::{KEY_LEN, TAG_LEN};
-use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError, RestoreError};
+use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PreKeyStore};
 use crate::message::{HEADER_LEN, Message, NormalMessage, PreKeyMessage};
 use crate::ratchet::DoubleRatchet;
-use crate::sealed;
 use crate::wire::{Reader, Writer, first_byte, kind};
 use crate::x3dh::{self, MAX_BINDING_LEN};
 
@@ -420,20 +419,6 @@ impl Session {
         out
     }
 
-    /// Saves the session as a [`crate::Snapshot`] (the bytes of
-    /// [`Session::to_bytes`]).
-    pub fn snapshot(&self) -> crate::Snapshot {
-        crate::Snapshot::new(self.to_bytes())
-    }
-
-    /// Restores a session from a [`crate::Snapshot`].
-    ///
-    /// # Errors
-    /// As [`Session::from_bytes`].
-    pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, DecodeError> {
-        Self::from_bytes(snapshot.as_bytes())
-    }
-
     /// Restores a session saved by [`Session::to_bytes`].
     ///
     /// # Errors
@@ -457,44 +442,6 @@ impl Session {
         r.finish()?;
         Ok(Self { session_id, local_identity, remote_identity, ad_hash, prekey_ids, pending, ratchet })
     }
-
-    /// Saves the session sealed under a 32-byte storage key with AES-256-GCM
-    /// and a random nonce (SPEC.md §11.4). Consumes 12 bytes of `rng`.
-    ///
-    /// # Security
-    /// Sealing hides and authenticates the state but cannot stop rollback:
-    /// an attacker (or a backup restore) that puts back an older sealed
-    /// blob makes the session reuse message keys when it sends. Keep a
-    /// monotonic counter next to it if storage is not trusted.
-    ///
-    /// ```
-    /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    /// # let alice = Account::new(&mut rng);
-    /// # let mut bob = Account::new(&mut rng);
-    /// # let bundle = bob.prekey_bundle(None).unwrap();
-    /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
-    /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
-    /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
-    /// let storage_key = [7u8; 32]; // from the platform keystore
-    /// let sealed = b.seal(&mut rng, &storage_key);
-    /// let b = Session::unseal(&storage_key, &sealed)?;
-    /// assert!(Session::unseal(&[8u8; 32], &sealed).is_err());
-    /// # Ok::<(), Box<dyn core::error::Error>>(())
-    /// ```
-    pub fn seal<R: CryptoRng + ?Sized>(&self, rng: &mut R, storage_key: &[u8; KEY_LEN]) -> Vec<u8> {
-        sealed::seal(rng, storage_key, &self.to_bytes())
-    }
-
-    /// Opens a state sealed by [`Session::seal`].
-    ///
-    /// # Errors
-    /// [`RestoreError::Authentication`] for a wrong key or tampered bytes,
-    /// [`RestoreError::Decode`] for malformed contents.
-    pub fn unseal(storage_key: &[u8; KEY_LEN], sealed: &[u8]) -> Result<Self, RestoreError> {
-        let plain = sealed::open(storage_key, sealed)?;
-        Ok(Self::from_bytes(&plain)?)
-    }
 }
 
 fn check_binding(binding: &[u8]) -> Result<(), KeyAgreementError> {
@@ -506,6 +453,8 @@ fn check_binding(binding: &[u8]) -> Result<(), KeyAgreementError> {
     }
     Ok(())
 }
+
+crate::snapshot::persistence_methods!(Session);
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -58,6 +58,66 @@ impl fmt::Debug for Snapshot {
     }
 }
 
+/// The saving methods every saved state has, on top of its own
+/// `to_bytes` / `from_bytes` (SPEC.md §11).
+macro_rules! persistence_methods {
+    ($ty:ident) => {
+        impl $ty {
+            /// Saves the state as a [`crate::Snapshot`] (the bytes of
+            /// `to_bytes`).
+            ///
+            /// # Security
+            /// Holds every secret of the state. Never restore an older copy
+            /// and send from it: that reuses message keys (SPEC.md §12).
+            pub fn snapshot(&self) -> crate::Snapshot {
+                crate::Snapshot::new(self.to_bytes())
+            }
+
+            /// Restores a state from a [`crate::Snapshot`], checking it as
+            /// `from_bytes` does.
+            ///
+            /// # Errors
+            /// [`crate::DecodeError`] for anything malformed or out of bounds.
+            pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, crate::DecodeError> {
+                Self::from_bytes(snapshot.as_bytes())
+            }
+
+            /// Saves the state sealed under a 32-byte storage key with
+            /// AES-256-GCM and a random nonce (SPEC.md §11.4). Consumes 12
+            /// bytes of `rng`.
+            ///
+            /// # Security
+            /// Sealing hides and authenticates the state but cannot stop
+            /// rollback: putting back an older sealed blob makes the state
+            /// reuse message keys when it sends. Keep a monotonic counter
+            /// next to it if storage is not trusted.
+            pub fn seal<R: rand_core::CryptoRng + ?Sized>(
+                &self,
+                rng: &mut R,
+                storage_key: &[u8; crate::crypto::KEY_LEN],
+            ) -> alloc::vec::Vec<u8> {
+                crate::sealed::seal(rng, storage_key, &self.to_bytes())
+            }
+
+            /// Opens a state sealed by `seal`.
+            ///
+            /// # Errors
+            /// [`crate::RestoreError::Authentication`] for a wrong key or
+            /// changed bytes, [`crate::RestoreError::Decode`] for malformed
+            /// contents.
+            pub fn unseal(
+                storage_key: &[u8; crate::crypto::KEY_LEN],
+                sealed: &[u8],
+            ) -> Result<Self, crate::RestoreError> {
+                let plain = crate::sealed::open(storage_key, sealed)?;
+                Ok(Self::from_bytes(&plain)?)
+            }
+        }
+    };
+}
+
+pub(crate) use persistence_methods;
+
 #[cfg(feature = "serde")]
 mod serde_impl {
     use alloc::vec::Vec;

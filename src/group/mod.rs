@@ -17,13 +17,12 @@ use zeroize::Zeroize;
 use self::message::{GROUP_HEADER_LEN, signing_key};
 pub use self::message::{GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, MAX_GROUP_ID_LEN, SenderKeyDistribution};
 use crate::crypto::{self, Ed25519KeyPair, Ed25519Public, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
-use crate::error::{DecodeError, DecryptError, EncryptError, RestoreError};
+use crate::error::{DecodeError, DecryptError, EncryptError};
 use crate::keys::IdentityKey;
 use crate::labels::{GROUP_MESSAGE_KEY_INFO, GROUP_SIGNATURE_CONTEXT};
 use crate::message::Message;
 use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::message_key::MessageKey;
-use crate::sealed;
 use crate::secret_vec::SecretVec;
 use crate::session::Session;
 use crate::wire::{Reader, Writer, first_byte, kind};
@@ -218,19 +217,6 @@ impl GroupSender {
         out
     }
 
-    /// Saves the sender as a [`crate::Snapshot`].
-    pub fn snapshot(&self) -> crate::Snapshot {
-        crate::Snapshot::new(self.to_bytes())
-    }
-
-    /// Restores a sender from a [`crate::Snapshot`].
-    ///
-    /// # Errors
-    /// As [`GroupSender::from_bytes`].
-    pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, DecodeError> {
-        Self::from_bytes(snapshot.as_bytes())
-    }
-
     /// Restores a sender saved by [`GroupSender::to_bytes`].
     ///
     /// # Errors
@@ -248,20 +234,9 @@ impl GroupSender {
         r.finish()?;
         Ok(Self { group_id, identity, key_id, chain_key, signing })
     }
-
-    /// Saves sealed under a storage key, as [`Session::seal`].
-    pub fn seal<R: CryptoRng + ?Sized>(&self, rng: &mut R, storage_key: &[u8; KEY_LEN]) -> Vec<u8> {
-        sealed::seal(rng, storage_key, &self.to_bytes())
-    }
-
-    /// Opens a sender sealed by [`GroupSender::seal`].
-    ///
-    /// # Errors
-    /// As [`Session::unseal`].
-    pub fn unseal(storage_key: &[u8; KEY_LEN], sealed: &[u8]) -> Result<Self, RestoreError> {
-        Ok(Self::from_bytes(&sealed::open(storage_key, sealed)?)?)
-    }
 }
+
+crate::snapshot::persistence_methods!(GroupSender);
 
 fn fresh_key<R: CryptoRng + ?Sized>(rng: &mut R) -> (u32, ChainKey, Ed25519KeyPair) {
     let chain_key = ChainKey::new(crypto::random_secret(rng), 0);
@@ -529,19 +504,6 @@ impl GroupReceiver {
         out
     }
 
-    /// Saves the receiver as a [`crate::Snapshot`].
-    pub fn snapshot(&self) -> crate::Snapshot {
-        crate::Snapshot::new(self.to_bytes())
-    }
-
-    /// Restores a receiver from a [`crate::Snapshot`].
-    ///
-    /// # Errors
-    /// As [`GroupReceiver::from_bytes`].
-    pub fn restore(snapshot: &crate::Snapshot) -> Result<Self, DecodeError> {
-        Self::from_bytes(snapshot.as_bytes())
-    }
-
     /// Restores a receiver saved by [`GroupReceiver::to_bytes`].
     ///
     /// # Errors
@@ -577,20 +539,9 @@ impl GroupReceiver {
         r.finish()?;
         Ok(Self { group_id, sender, states })
     }
-
-    /// Saves sealed under a storage key, as [`Session::seal`].
-    pub fn seal<R: CryptoRng + ?Sized>(&self, rng: &mut R, storage_key: &[u8; KEY_LEN]) -> Vec<u8> {
-        sealed::seal(rng, storage_key, &self.to_bytes())
-    }
-
-    /// Opens a receiver sealed by [`GroupReceiver::seal`].
-    ///
-    /// # Errors
-    /// As [`Session::unseal`].
-    pub fn unseal(storage_key: &[u8; KEY_LEN], sealed: &[u8]) -> Result<Self, RestoreError> {
-        Ok(Self::from_bytes(&sealed::open(storage_key, sealed)?)?)
-    }
 }
+
+crate::snapshot::persistence_methods!(GroupReceiver);
 
 fn plan(state: &SenderKeyState, iteration: u32) -> Result<(Plan, MessageKey), DecryptError> {
     if iteration == u32::MAX {
