@@ -64,92 +64,262 @@ fn chain_floor(ck: &mut [u8; 32], buf: &mut [u8]) {
     seal_open(okm[..32].try_into().unwrap(), buf);
 }
 
-fn primitives(c: &mut Criterion) {
-    let mut g = c.benchmark_group("floor");
-    let mut buf = vec![0u8; 100];
-    let key = [1u8; 32];
-    g.bench_function("aes256gcm_seal_open/100", |b| b.iter(|| seal_open(&key, black_box(&mut buf))));
-    let ck = [2u8; 32];
-    g.bench_function("hmac_chain_step_x2", |b| b.iter(|| hmac_step(black_box(&ck))));
-    g.bench_function("hkdf_extract_expand", |b| b.iter(|| hkdf44(black_box(&ck))));
+/// A DH ratchet message's floor: the sender's keygen and DH, the
+/// receiver's DH, plus a chain message.
+fn dh_ratchet_floor(r: &mut ChaCha20Rng, sk: &StaticSecret, pk: &PublicKey, ck: &mut [u8; 32], buf: &mut [u8]) {
+    let mut s = [0u8; 32];
+    r.fill_bytes(&mut s);
+    let ours = StaticSecret::from(s);
+    let _ = PublicKey::from(&ours);
+    let _ = ours.diffie_hellman(pk);
+    let _ = sk.diffie_hellman(pk);
+    chain_floor(ck, buf);
+}
+
+/// Every floor is benched immediately before the operation it bounds: on a
+/// shared machine noise drifts over minutes, so adjacent runs compare best.
+fn all(c: &mut Criterion) {
     let mut r = rng();
-    g.bench_function("x25519_keygen", |b| {
-        b.iter(|| {
-            let mut s = [0u8; 32];
-            r.fill_bytes(&mut s);
-            PublicKey::from(&StaticSecret::from(s))
-        })
-    });
     let sk = StaticSecret::from([3u8; 32]);
     let pk = PublicKey::from(&StaticSecret::from([4u8; 32]));
-    g.bench_function("x25519_dh", |b| b.iter(|| sk.diffie_hellman(black_box(&pk))));
     let signing = SigningKey::from_bytes(&[5u8; 32]);
-    let msg = [9u8; 200];
-    g.bench_function("ed25519_sign/200", |b| b.iter(|| signing.sign(black_box(&msg))));
-    let sig = signing.sign(&msg);
     let vk = signing.verifying_key();
-    g.bench_function("ed25519_verify_strict/200", |b| b.iter(|| vk.verify_strict(black_box(&msg), &sig).unwrap()));
+    let msg = [9u8; 200];
+    let sig = signing.sign(&msg);
+
+    // Primitives, for reference.
+    {
+        let mut g = c.benchmark_group("floor");
+        let mut buf = vec![0u8; 100];
+        let key = [1u8; 32];
+        g.bench_function("aes256gcm_seal_open/100", |b| b.iter(|| seal_open(&key, black_box(&mut buf))));
+        let ck = [2u8; 32];
+        g.bench_function("hmac_chain_step_x2", |b| b.iter(|| hmac_step(black_box(&ck))));
+        g.bench_function("hkdf_extract_expand", |b| b.iter(|| hkdf44(black_box(&ck))));
+        g.bench_function("x25519_keygen", |b| {
+            b.iter(|| {
+                let mut s = [0u8; 32];
+                r.fill_bytes(&mut s);
+                PublicKey::from(&StaticSecret::from(s))
+            })
+        });
+        g.bench_function("x25519_dh", |b| b.iter(|| sk.diffie_hellman(black_box(&pk))));
+        g.bench_function("ed25519_sign/200", |b| b.iter(|| signing.sign(black_box(&msg))));
+        g.bench_function("ed25519_verify_strict/200", |b| b.iter(|| vk.verify_strict(black_box(&msg), &sig).unwrap()));
+    }
+
+    // Chain messages, each size right after its floor.
     for size in SIZES {
         let mut buf = vec![0u8; size];
         let mut ck = [6u8; 32];
-        g.bench_function(format!("chain_message/{size}"), |b| b.iter(|| chain_floor(&mut ck, black_box(&mut buf))));
+        c.benchmark_group("floor")
+            .bench_function(format!("chain_message/{size}"), |b| b.iter(|| chain_floor(&mut ck, black_box(&mut buf))));
+        let (mut a, mut bs) = talking_pair(&mut r);
+        let pt = vec![0u8; size];
+        c.benchmark_group("session").bench_function(format!("chain_message_encrypt_decrypt/{size}"), |bn| {
+            bn.iter(|| {
+                let m = a.encrypt(&mut r, black_box(&pt)).unwrap();
+                bs.decrypt(&m).unwrap()
+            })
+        });
     }
-    let mut ck = [7u8; 32];
-    g.bench_function("chain_steps_1000", |b| {
-        b.iter(|| {
-            for _ in 0..1000 {
-                ck = hmac_step(black_box(&ck)).1;
-            }
-        })
-    });
-    // A DH ratchet message: the sender's keygen and DH, the receiver's DH,
-    // plus the chain message.
-    let mut buf = vec![0u8; 100];
-    let mut ck = [8u8; 32];
-    g.bench_function("dh_ratchet_message/100", |b| {
-        b.iter(|| {
-            let mut s = [0u8; 32];
-            r.fill_bytes(&mut s);
-            let ours = StaticSecret::from(s);
-            let _ = PublicKey::from(&ours);
-            let _ = ours.diffie_hellman(&pk);
-            let _ = sk.diffie_hellman(&pk);
-            chain_floor(&mut ck, &mut buf);
-        })
-    });
-    // Session setup, initiator: strict verify + 2 keygens + DH1..DH4 + the
-    // first ratchet DH. Responder: DH1..DH4 + ratchet DH + one chain message.
-    let bundle_sig = signing.sign(&msg);
-    g.bench_function("x3dh_initiate_opk", |b| {
-        b.iter(|| {
-            vk.verify_strict(&msg, &bundle_sig).unwrap();
-            for _ in 0..2 {
-                let mut s = [0u8; 32];
-                r.fill_bytes(&mut s);
-                let _ = PublicKey::from(&StaticSecret::from(s));
-            }
-            for _ in 0..5 {
-                let _ = sk.diffie_hellman(black_box(&pk));
-            }
-        })
-    });
-    g.bench_function("x3dh_respond_opk/100", |b| {
-        b.iter(|| {
-            for _ in 0..5 {
-                let _ = sk.diffie_hellman(black_box(&pk));
-            }
-            chain_floor(&mut ck, &mut buf);
-        })
-    });
-    g.bench_function("group_message/100", |b| {
+    {
+        let mut g = c.benchmark_group("session");
+        let (mut a, _b) = talking_pair(&mut r);
+        let pt = vec![0u8; 100];
+        g.bench_function("chain_message_encrypt/100", |bn| bn.iter(|| a.encrypt(&mut r, black_box(&pt)).unwrap()));
+        let mut buf = vec![0u8; 100 + MESSAGE_OVERHEAD];
+        g.bench_function("chain_message_encrypt_into/100", |bn| {
+            bn.iter(|| a.encrypt_into(&mut r, black_box(&pt), &mut buf).unwrap())
+        });
+        let (mut a, mut b2) = talking_pair(&mut r);
+        let mut r2 = rng();
+        g.bench_function("chain_message_decrypt/100", |bn| {
+            bn.iter_batched(|| a.encrypt(&mut r2, &pt).unwrap(), |m| b2.decrypt(&m).unwrap(), BatchSize::SmallInput)
+        });
+    }
+
+    // A DH ratchet step every message.
+    {
         let mut buf = vec![0u8; 100];
-        b.iter(|| {
-            let s = signing.sign(black_box(&msg));
-            vk.verify_strict(&msg, &s).unwrap();
-            chain_floor(&mut ck, &mut buf);
-        })
-    });
-    g.finish();
+        let mut ck = [8u8; 32];
+        c.benchmark_group("floor").bench_function("dh_ratchet_message/100", |b| {
+            b.iter(|| dh_ratchet_floor(&mut r, &sk, &pk, &mut ck, &mut buf))
+        });
+        let (mut a, mut b) = talking_pair(&mut r);
+        let pt = vec![0u8; 100];
+        c.benchmark_group("session").bench_function("ping_pong_message/100", |bn| {
+            bn.iter(|| {
+                let m = a.encrypt(&mut r, black_box(&pt)).unwrap();
+                b.decrypt(&m).unwrap();
+                std::mem::swap(&mut a, &mut b);
+            })
+        });
+    }
+
+    // Session setup. Initiator floor: strict verify + 2 keygens + DH1..DH3
+    // (+ DH4) + the first ratchet DH. Responder floor: the same DHs + one
+    // chain message.
+    {
+        let alice = Account::new(&mut r);
+        let mut bob = Account::new(&mut r);
+        let ids = bob.generate_one_time_prekeys(&mut r, 1);
+        let mut buf = vec![0u8; 100];
+        let mut ck = [10u8; 32];
+        for (label, opk, dhs) in [("opk", Some(ids[0]), 5), ("no_opk", None, 4)] {
+            c.benchmark_group("floor").bench_function(format!("x3dh_initiate_{label}"), |b| {
+                b.iter(|| {
+                    vk.verify_strict(&msg, &sig).unwrap();
+                    for _ in 0..2 {
+                        let mut s = [0u8; 32];
+                        r.fill_bytes(&mut s);
+                        let _ = PublicKey::from(&StaticSecret::from(s));
+                    }
+                    for _ in 0..dhs {
+                        let _ = sk.diffie_hellman(black_box(&pk));
+                    }
+                })
+            });
+            let bundle = bob.prekey_bundle(opk).unwrap();
+            c.benchmark_group("session").bench_function(format!("initiate_{label}"), |b| {
+                b.iter(|| Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap())
+            });
+            c.benchmark_group("floor").bench_function(format!("x3dh_respond_{label}/100"), |b| {
+                b.iter(|| {
+                    for _ in 0..dhs {
+                        let _ = sk.diffie_hellman(black_box(&pk));
+                    }
+                    chain_floor(&mut ck, &mut buf);
+                })
+            });
+            let mut a = Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap();
+            let Message::PreKey(m) = a.encrypt(&mut r, &[0u8; 100]).unwrap() else { unreachable!() };
+            c.benchmark_group("session").bench_function(format!("respond_{label}/100"), |b| {
+                b.iter(|| Session::respond(&mut ReadOnly(&bob), black_box(&m), b"").unwrap())
+            });
+        }
+    }
+
+    // Decrypt after skipping 1000.
+    {
+        let mut ck = [7u8; 32];
+        c.benchmark_group("floor").bench_function("chain_steps_1000", |b| {
+            b.iter(|| {
+                for _ in 0..1000 {
+                    ck = hmac_step(black_box(&ck)).1;
+                }
+            })
+        });
+        let (mut a, mut tracker) = talking_pair(&mut r);
+        let mut r2 = rng();
+        let pt = [0u8; 100];
+        c.benchmark_group("session").bench_function("decrypt_after_skipping_1000", |bn| {
+            bn.iter_batched(
+                || {
+                    // A receiver exactly 1000 messages behind the one to
+                    // decrypt, with no skipped keys stored yet. The tracker
+                    // catches up in order (storing nothing).
+                    let receiver = Session::from_bytes(&tracker.to_bytes()).unwrap();
+                    let msgs: Vec<_> = (0..=1000).map(|_| a.encrypt(&mut r2, &pt).unwrap()).collect();
+                    for m in &msgs {
+                        tracker.decrypt(m).unwrap();
+                    }
+                    (receiver, msgs.into_iter().last().unwrap())
+                },
+                |(mut receiver, msg)| receiver.decrypt(&msg).unwrap(),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+
+    // Group messages: sign + strict verify of what is signed (the message
+    // plus its context prefix: label, group id, sender) + a chain message.
+    let id = IdentityKeyPair::generate(&mut r).public_key();
+    for size in [100usize, 1024] {
+        let mut buf = vec![0u8; size];
+        let mut ck = [11u8; 32];
+        let signed = vec![0u8; 64 + 1 + 11 + 32 + 9 + size + 16];
+        c.benchmark_group("floor").bench_function(format!("group_message/{size}"), |b| {
+            b.iter(|| {
+                let s = signing.sign(black_box(&signed));
+                vk.verify_strict(&signed, &s).unwrap();
+                chain_floor(&mut ck, &mut buf);
+            })
+        });
+        let mut s = GroupSender::new(&mut r, GroupId::new(b"bench group").unwrap(), id);
+        let mut rc = GroupReceiver::new(id, &s.distribution());
+        let pt = vec![0u8; size];
+        c.benchmark_group("group").bench_function(format!("message_encrypt_decrypt/{size}"), |bn| {
+            bn.iter(|| {
+                let m = s.encrypt(black_box(&pt)).unwrap();
+                rc.decrypt(&m).unwrap()
+            })
+        });
+    }
+    {
+        let mut ck = [12u8; 32];
+        c.benchmark_group("floor").bench_function("group_skip_1000", |b| {
+            b.iter(|| {
+                vk.verify_strict(&msg, &sig).unwrap();
+                for _ in 0..1000 {
+                    ck = hmac_step(black_box(&ck)).1;
+                }
+            })
+        });
+        let mut s = GroupSender::new(&mut r, GroupId::new(b"bench group").unwrap(), id);
+        let mut tracker = GroupReceiver::new(id, &s.distribution());
+        let pt = [0u8; 100];
+        c.benchmark_group("group").bench_function("decrypt_after_skipping_1000", |bn| {
+            bn.iter_batched(
+                || {
+                    let receiver = GroupReceiver::from_bytes(&tracker.to_bytes()).unwrap();
+                    let msgs: Vec<_> = (0..=1000).map(|_| s.encrypt(&pt).unwrap()).collect();
+                    for m in &msgs {
+                        tracker.decrypt(m).unwrap();
+                    }
+                    (receiver, msgs.into_iter().last().unwrap())
+                },
+                |(mut rc, m)| rc.decrypt(&m).unwrap(),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+
+    // Distribution of one sender key to a 1024-member group over
+    // established pairwise sessions.
+    {
+        let me = Account::new(&mut r);
+        let mut sessions = Vec::with_capacity(1024);
+        for _ in 0..1024 {
+            let mut peer = Account::new(&mut r);
+            let bundle = peer.prekey_bundle(None).unwrap();
+            let mut a = Session::initiate(&mut r, me.identity_key_pair(), &bundle, b"").unwrap();
+            let Message::PreKey(m) = a.encrypt(&mut r, b"hi").unwrap() else { unreachable!() };
+            let mut b = Session::respond(&mut peer, &m, b"").unwrap().session;
+            a.decrypt(&b.encrypt(&mut r, b"hi").unwrap()).unwrap();
+            a.encrypt(&mut r, b"open chain").unwrap();
+            sessions.push(a);
+        }
+        let sender = GroupSender::new(&mut r, GroupId::new(b"a group of 1024").unwrap(), me.identity_key());
+        let d = sender.distribution();
+        let mut buf = vec![0u8; d.to_bytes().len()];
+        let mut ck = [9u8; 32];
+        let mut g = c.benchmark_group("group");
+        g.sample_size(20);
+        g.bench_function("floor_distribute_to_1024", |bn| {
+            bn.iter(|| {
+                for _ in 0..1024 {
+                    // Sender side only: chain step, expansion, seal.
+                    let (mk, next) = hmac_step(&ck);
+                    let okm = hkdf44(&mk);
+                    ck = next;
+                    let c = Aes256Gcm::new(&<[u8; 32]>::try_from(&okm[..32]).unwrap().into());
+                    let _ = c.encrypt_inout_detached(&Nonce::from([0u8; 12]), &[0u8; 69], buf.as_mut_slice().into());
+                }
+            })
+        });
+        g.bench_function("distribute_to_1024", |bn| bn.iter(|| distribute(&mut r, &d, sessions.iter_mut())));
+    }
 }
 
 // ------------------------------------------------------------------ sessions
@@ -165,82 +335,6 @@ fn talking_pair(rng: &mut ChaCha20Rng) -> (Session, Session) {
     // Alice's next send opens her chain; Bob learns it.
     b.decrypt(&a.encrypt(rng, b"open chain").unwrap()).unwrap();
     (a, b)
-}
-
-fn sessions(c: &mut Criterion) {
-    let mut g = c.benchmark_group("session");
-    let mut r = rng();
-
-    let alice = Account::new(&mut r);
-    let mut bob = Account::new(&mut r);
-    let ids = bob.generate_one_time_prekeys(&mut r, 1);
-    for (name, opk) in [("initiate_opk", Some(ids[0])), ("initiate_no_opk", None)] {
-        let bundle = bob.prekey_bundle(opk).unwrap();
-        g.bench_function(name, |b| {
-            b.iter(|| Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap())
-        });
-    }
-    for (name, opk) in [("respond_opk/100", Some(ids[0])), ("respond_no_opk/100", None)] {
-        let bundle = bob.prekey_bundle(opk).unwrap();
-        let mut a = Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap();
-        let Message::PreKey(m) = a.encrypt(&mut r, &[0u8; 100]).unwrap() else { unreachable!() };
-        // The responder's one-time prekey is consumed on success: respond
-        // against a fresh copy of the store each time (setup, not timed).
-        g.bench_function(name, |b| b.iter(|| Session::respond(&mut ReadOnly(&bob), black_box(&m), b"").unwrap()));
-    }
-
-    for size in SIZES {
-        let (mut a, mut b) = talking_pair(&mut r);
-        let pt = vec![0u8; size];
-        g.bench_function(format!("chain_message_encrypt_decrypt/{size}"), |bn| {
-            bn.iter(|| {
-                let m = a.encrypt(&mut r, black_box(&pt)).unwrap();
-                b.decrypt(&m).unwrap()
-            })
-        });
-    }
-    let (mut a, mut b) = talking_pair(&mut r);
-    let pt = vec![0u8; 100];
-    g.bench_function("chain_message_encrypt/100", |bn| bn.iter(|| a.encrypt(&mut r, black_box(&pt)).unwrap()));
-    let mut buf = vec![0u8; 100 + MESSAGE_OVERHEAD];
-    g.bench_function("chain_message_encrypt_into/100", |bn| {
-        bn.iter(|| a.encrypt_into(&mut r, black_box(&pt), &mut buf).unwrap())
-    });
-    let (mut a, mut b2) = talking_pair(&mut r);
-    let mut r2 = rng();
-    g.bench_function("chain_message_decrypt/100", |bn| {
-        bn.iter_batched(|| a.encrypt(&mut r2, &pt).unwrap(), |m| b2.decrypt(&m).unwrap(), BatchSize::SmallInput)
-    });
-    let _ = &mut b;
-
-    let (mut a, mut b) = talking_pair(&mut r);
-    g.bench_function("ping_pong_message/100", |bn| {
-        bn.iter(|| {
-            let m = a.encrypt(&mut r, black_box(&pt)).unwrap();
-            b.decrypt(&m).unwrap();
-            std::mem::swap(&mut a, &mut b);
-        })
-    });
-
-    let (mut a, mut tracker) = talking_pair(&mut r);
-    g.bench_function("decrypt_after_skipping_1000", |bn| {
-        bn.iter_batched(
-            || {
-                // A receiver exactly 1000 messages behind the one to decrypt,
-                // with no skipped keys stored yet. The tracker catches up in
-                // order (storing nothing) for the next iteration.
-                let receiver = Session::from_bytes(&tracker.to_bytes()).unwrap();
-                let msgs: Vec<_> = (0..=1000).map(|_| a.encrypt(&mut r2, &pt).unwrap()).collect();
-                for m in &msgs {
-                    tracker.decrypt(m).unwrap();
-                }
-                (receiver, msgs.into_iter().last().unwrap())
-            },
-            |(mut receiver, msg)| receiver.decrypt(&msg).unwrap(),
-            BatchSize::PerIteration,
-        )
-    });
-    g.finish();
 }
 
 /// A prekey store view that never deletes, so one store serves every
@@ -284,75 +378,5 @@ fn persistence(c: &mut Criterion) {
     g.finish();
 }
 
-// ------------------------------------------------------------------ groups
-
-fn groups(c: &mut Criterion) {
-    let mut g = c.benchmark_group("group");
-    let mut r = rng();
-    let id = IdentityKeyPair::generate(&mut r).public_key();
-    for size in [100usize, 1024] {
-        let mut s = GroupSender::new(&mut r, GroupId::new(b"bench group").unwrap(), id);
-        let mut rc = GroupReceiver::new(id, &s.distribution());
-        let pt = vec![0u8; size];
-        g.bench_function(format!("message_encrypt_decrypt/{size}"), |bn| {
-            bn.iter(|| {
-                let m = s.encrypt(black_box(&pt)).unwrap();
-                rc.decrypt(&m).unwrap()
-            })
-        });
-    }
-    let mut s = GroupSender::new(&mut r, GroupId::new(b"bench group").unwrap(), id);
-    let mut tracker = GroupReceiver::new(id, &s.distribution());
-    let pt = [0u8; 100];
-    g.bench_function("decrypt_after_skipping_1000", |bn| {
-        bn.iter_batched(
-            || {
-                let receiver = GroupReceiver::from_bytes(&tracker.to_bytes()).unwrap();
-                let msgs: Vec<_> = (0..=1000).map(|_| s.encrypt(&pt).unwrap()).collect();
-                for m in &msgs {
-                    tracker.decrypt(m).unwrap();
-                }
-                (receiver, msgs.into_iter().last().unwrap())
-            },
-            |(mut rc, m)| rc.decrypt(&m).unwrap(),
-            BatchSize::PerIteration,
-        )
-    });
-
-    // Distribution of one sender key to a 1024-member group over
-    // established pairwise sessions.
-    let me = Account::new(&mut r);
-    let mut sessions = Vec::with_capacity(1024);
-    for _ in 0..1024 {
-        let mut peer = Account::new(&mut r);
-        let bundle = peer.prekey_bundle(None).unwrap();
-        let mut a = Session::initiate(&mut r, me.identity_key_pair(), &bundle, b"").unwrap();
-        let Message::PreKey(m) = a.encrypt(&mut r, b"hi").unwrap() else { unreachable!() };
-        let mut b = Session::respond(&mut peer, &m, b"").unwrap().session;
-        a.decrypt(&b.encrypt(&mut r, b"hi").unwrap()).unwrap();
-        a.encrypt(&mut r, b"open chain").unwrap();
-        sessions.push(a);
-    }
-    let sender = GroupSender::new(&mut r, GroupId::new(b"a group of 1024").unwrap(), me.identity_key());
-    let d = sender.distribution();
-    g.sample_size(20);
-    g.bench_function("distribute_to_1024", |bn| bn.iter(|| distribute(&mut r, &d, sessions.iter_mut())));
-    let mut buf = vec![0u8; d.to_bytes().len()];
-    let mut ck = [9u8; 32];
-    g.bench_function("floor_distribute_to_1024", |bn| {
-        bn.iter(|| {
-            for _ in 0..1024 {
-                // Sender side only: chain step, expansion, seal.
-                let (mk, next) = hmac_step(&ck);
-                let okm = hkdf44(&mk);
-                ck = next;
-                let c = Aes256Gcm::new(&<[u8; 32]>::try_from(&okm[..32]).unwrap().into());
-                let _ = c.encrypt_inout_detached(&Nonce::from([0u8; 12]), &[0u8; 69], buf.as_mut_slice().into());
-            }
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(benches, primitives, sessions, groups, persistence);
+criterion_group!(benches, all, persistence);
 criterion_main!(benches);
