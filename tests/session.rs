@@ -482,14 +482,23 @@ fn sealed_session_needs_the_storage_key() {
 
 #[test]
 fn saved_sizes_are_small() {
-    let (mut rng, mut a, mut b) = talking_pair(32);
-    b.decrypt(&a.encrypt(&mut rng, b"new chain").unwrap()).unwrap();
+    // SPEC.md §11.2: 244 bytes for an initiator right after initiate and for
+    // a responder right after its first message (with a one-time prekey;
+    // 4 fewer without), 68 more per skipped key.
+    let (mut rng, mut a, b) = pair(32);
     let fresh = b.to_bytes().len();
+    assert_eq!(fresh, 244);
     let ms: Vec<_> = (0..=100).map(|_| a.encrypt(&mut rng, b"m").unwrap()).collect();
+    let mut b = b;
     b.decrypt(ms.last().unwrap()).unwrap();
     assert_eq!(b.skipped_keys(), 100);
     let with_100 = b.to_bytes().len();
-    assert_eq!(with_100 - fresh, 100 * 68, "each skipped key costs DHr + N + MK");
+    assert_eq!(with_100, fresh + 100 * 68, "each skipped key costs DHr + N + MK");
+    let mut r = common::rng(37);
+    let alice = Account::new(&mut r);
+    let bob = Account::new(&mut r);
+    let s = Session::initiate(&mut r, alice.identity_key_pair(), &bob.prekey_bundle(None).unwrap(), b"").unwrap();
+    assert_eq!(s.to_bytes().len(), 240);
     println!("saved session: fresh {fresh} B, with 100 skipped keys {with_100} B");
 }
 
