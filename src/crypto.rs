@@ -24,7 +24,9 @@ pub(crate) const TAG_LEN: usize = 16;
 /// Ed25519 signature length.
 pub(crate) const SIGNATURE_LEN: usize = 64;
 
-/// A 32-byte secret: zeroized on drop, never printed, compared in constant time.
+/// A 32-byte secret: zeroized on drop, never printed, never compared (AEAD
+/// tags and signatures are checked inside the primitive crates, in constant
+/// time; nothing else compares secrets).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct Secret32(pub(crate) [u8; KEY_LEN]);
 
