@@ -254,7 +254,8 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::encrypt`]; [`EncryptError::BufferTooSmall`] if `out` is
-    /// short or the X3DH header is still pending.
+    /// short; [`EncryptError::PreKeyMessageRequired`] while the X3DH header
+    /// is still pending.
     ///
     /// ```
     /// # use sottovoce::*;

@@ -15,7 +15,7 @@ persistence.json:
 Where SPEC.md leaves a choice open, the choice made is marked "Interpretation" below.
 
 Usage:  python3 verify.py [DIRECTORY]      (default: the directory holding this script)
-Needs:  pip install cryptography jsonschema
+Needs:  the packages in requirements.txt (cryptography, jsonschema)
 """
 
 import copy
