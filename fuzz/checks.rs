@@ -245,15 +245,17 @@ struct Sent {
     delivered: bool,
 }
 
-/// The receiver's view of the sender's chains (see tests/proptest_delivery.rs).
+/// The receiver's view of the sender's chains: which genuine messages must
+/// still decrypt given SPEC.md §9's bounds. Shared with
+/// tests/proptest_delivery.rs.
 #[derive(Default)]
-struct Known {
+pub struct Known {
     order: Vec<[u8; 32]>,
     max: HashMap<[u8; 32], u32>,
 }
 
 impl Known {
-    fn decryptable(&self, chain: &[u8; 32], counter: u32) -> bool {
+    pub fn decryptable(&self, chain: &[u8; 32], counter: u32) -> bool {
         if self.max.get(chain).is_some_and(|&m| m > counter) {
             return true; // stored as a skipped key
         }
@@ -263,7 +265,7 @@ impl Known {
         }
     }
 
-    fn learn(&mut self, chain: [u8; 32], counter: u32) {
+    pub fn learn(&mut self, chain: [u8; 32], counter: u32) {
         if !self.order.contains(&chain) {
             self.order.push(chain);
         }

@@ -79,10 +79,10 @@ pub fn kdf_rk(root_key: &[u8; KEY_LEN], dh_output: &[u8; KEY_LEN]) -> ([u8; KEY_
 
 /// KDF_CK(CK) = (MK, CK') (SPEC.md §5.3).
 pub fn kdf_ck(chain_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], [u8; KEY_LEN]) {
-    let ck = ChainKey::new(Secret32(*chain_key), 0);
-    let next = ck.next().map(|c| c.key().0).unwrap_or_default();
-    let mk = ck.step().map(|(mk, _)| mk.key().0).unwrap_or_default();
-    (mk, next)
+    match ChainKey::new(Secret32(*chain_key), 0).step() {
+        Some((mk, next)) => (mk.key().0, next.key().0),
+        None => ([0u8; KEY_LEN], [0u8; KEY_LEN]), // index 0 always has a successor
+    }
 }
 
 /// A session message key's AES-256-GCM key and nonce (SPEC.md §5.4).

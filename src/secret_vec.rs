@@ -136,14 +136,6 @@ impl<T: Zeroize> Default for SecretVec<T> {
     }
 }
 
-impl<T: Zeroize + Clone> Clone for SecretVec<T> {
-    fn clone(&self) -> Self {
-        let mut items = Vec::with_capacity(self.items.capacity());
-        items.extend(self.items.iter().cloned());
-        Self { items }
-    }
-}
-
 impl<T: Zeroize> Zeroize for SecretVec<T> {
     fn zeroize(&mut self) {
         self.items.zeroize();

@@ -12,6 +12,12 @@
 
 mod common;
 
+// The delivery model (`Known`) is the one the `conversation` fuzz target uses.
+#[path = "../fuzz/checks.rs"]
+mod checks;
+
+use checks::Known;
+
 use proptest::prelude::*;
 use sottovoce::*;
 
@@ -48,36 +54,6 @@ struct Sent {
     plaintext: Vec<u8>,
     ratchet_key: [u8; 32],
     delivered: bool,
-}
-
-/// What the receiver of one direction knows: the sender's chains (ratchet
-/// keys) in the order it first decrypted from them, and the highest counter
-/// decrypted per chain.
-#[derive(Default)]
-struct Known(Vec<[u8; 32]>, std::collections::HashMap<[u8; 32], u32>);
-
-impl Known {
-    fn decryptable(&self, rk: &[u8; 32], counter: u32) -> bool {
-        // A later message of its chain was decrypted first: its key was
-        // stored as skipped (the store never fills in these schedules).
-        if self.1.get(rk).is_some_and(|&max| max > counter) {
-            return true;
-        }
-        match self.0.iter().position(|k| k == rk) {
-            // Kept: one of the newest MAX_RECEIVING_CHAINS chains.
-            Some(p) => self.0.len() - p <= MAX_RECEIVING_CHAINS,
-            // A chain never seen is always the sender's newest chain.
-            None => true,
-        }
-    }
-
-    fn learn(&mut self, rk: [u8; 32], counter: u32) {
-        if !self.0.contains(&rk) {
-            self.0.push(rk);
-        }
-        let max = self.1.entry(rk).or_insert(counter);
-        *max = (*max).max(counter);
-    }
 }
 
 fn reject_unchanged(s: &mut Session, bytes: &[u8]) {

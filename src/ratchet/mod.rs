@@ -39,14 +39,12 @@ pub const MAX_SKIPPED_KEYS: usize = 2000;
 /// §9); past it the oldest chain is deleted (its skipped keys stay).
 pub const MAX_RECEIVING_CHAINS: usize = 5;
 
-#[derive(Clone)]
 pub(crate) enum Sending {
     Active(ChainKey),
     /// A DH ratchet step was received; the next send generates DHs.
     Pending,
 }
 
-#[derive(Clone)]
 pub(crate) struct DoubleRatchet {
     root_key: RootKey,
     /// DHs. Deleted when a new receiving chain is committed (the next send
@@ -98,7 +96,11 @@ impl DoubleRatchet {
 
     /// The sending chain, performing the deferred DH ratchet step first if
     /// one is pending (consumes 32 bytes of `rng`). On error nothing changed.
-    fn sending_chain<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<&mut ChainKey, EncryptError> {
+    /// Returns the cached DHs public key with the chain.
+    fn sending_chain<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+    ) -> Result<([u8; KEY_LEN], &mut ChainKey), EncryptError> {
         if let Sending::Pending = self.sending {
             let their = self.receiving.last().map(|c| c.ratchet_key).ok_or(EncryptError::NonContributory)?;
             let ours = X25519KeyPair::generate(rng);
@@ -107,9 +109,9 @@ impl DoubleRatchet {
             self.ratchet_key = Some(ours);
             self.sending = Sending::Active(cks);
         }
-        match &mut self.sending {
-            Sending::Active(chain) => Ok(chain),
-            Sending::Pending => Err(EncryptError::NonContributory),
+        match (&mut self.sending, &self.ratchet_key) {
+            (Sending::Active(chain), Some(dhs)) => Ok((*dhs.public(), chain)),
+            _ => Err(EncryptError::NonContributory),
         }
     }
 
@@ -141,9 +143,7 @@ impl DoubleRatchet {
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncryptError::BufferTooSmall { needed });
         };
-        self.sending_chain(rng)?;
-        let ratchet_public = *self.ratchet_key.as_ref().ok_or(EncryptError::NonContributory)?.public();
-        let chain = self.sending_chain(rng)?;
+        let (ratchet_public, chain) = self.sending_chain(rng)?;
         let (mk, next) = chain.step().ok_or(EncryptError::CounterExhausted)?;
         let counter = mk.index();
         let header = header(&ratchet_public, counter);

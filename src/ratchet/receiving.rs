@@ -13,14 +13,14 @@ use crate::secret_vec::SecretVec;
 use crate::wire::{Reader, Writer};
 
 /// A receiving chain: the peer's ratchet key DHr and CKr at index Nr.
-#[derive(Clone, Zeroize)]
+#[derive(Zeroize)]
 pub(crate) struct ReceivingChain {
     pub(crate) ratchet_key: [u8; KEY_LEN],
     pub(crate) chain_key: ChainKey,
 }
 
 /// One stored skipped message key: (DHr, N) -> MK.
-#[derive(Clone, Zeroize)]
+#[derive(Zeroize)]
 pub(crate) struct SkippedKey {
     pub(crate) ratchet_key: [u8; KEY_LEN],
     pub(crate) key: MessageKey,
@@ -28,7 +28,7 @@ pub(crate) struct SkippedKey {
 
 /// Skipped message keys, keyed by (DHr, N), oldest first, bounded by
 /// [`MAX_SKIPPED_KEYS`]. Used and evicted keys are wiped in place.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(crate) struct SkippedKeys {
     entries: SecretVec<SkippedKey>,
 }
