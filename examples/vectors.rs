@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use sottovoce::hazmat;
 use sottovoce::*;
 
+#[path = "support/salamander.rs"]
+mod salamander;
+
 // ------------------------------------------------------------ randomness
 
 /// A ChaCha20 stream that logs every draw.
@@ -105,7 +108,7 @@ impl VectorFile {
     fn write(self) {
         let doc = json!({
             "schema": format!("sottovoce-{}-v1", self.name),
-            "specRevision": 1,
+            "specRevision": 2,
             "suite": labels::SUITE,
             "numberOfTests": self.count,
             "testGroups": self.groups,
@@ -125,6 +128,8 @@ struct VectorStore {
     identity: IdentityKeyPair,
     signed: SignedPreKey,
     one_time: BTreeMap<PreKeyId, OneTimePreKey>,
+    /// A copy of the one-time prekey as first published (for SK listings).
+    one_time_initial: Option<OneTimePreKey>,
 }
 
 impl PreKeyStore for VectorStore {
@@ -164,7 +169,15 @@ impl Parties {
         if let Some(s) = opk_secret {
             one_time.insert(PreKeyId(2), OneTimePreKey::from_secret_bytes(PreKeyId(2), &s));
         }
-        Self { alice_seed, alice, bob_seed, spk_secret, opk_secret, store: VectorStore { identity, signed, one_time } }
+        let one_time_initial = opk_secret.map(|s| OneTimePreKey::from_secret_bytes(PreKeyId(2), &s));
+        Self {
+            alice_seed,
+            alice,
+            bob_seed,
+            spk_secret,
+            opk_secret,
+            store: VectorStore { identity, signed, one_time, one_time_initial },
+        }
     }
 
     fn bundle(&self) -> PreKeyBundle {
@@ -188,6 +201,104 @@ impl Parties {
     }
 }
 
+// ------------------------------------------------------------ saved-session codec
+
+/// SPEC.md §11.2 written out field by field, so the generator can build
+/// states that the library would never write (lying PN, inconsistent
+/// skipped keys, duplicated chains) without the library's help.
+/// DHs.priv, DHs.pub, CKs, Ns.
+type SavedSending = ([u8; 32], [u8; 32], [u8; 32], u32);
+
+#[derive(Clone)]
+struct Saved {
+    /// Everything before RK (the header fields, with the OPK id if any).
+    head: Vec<u8>,
+    rk: [u8; 32],
+    pn: u32,
+    sending: Option<SavedSending>,
+    open: Option<([u8; 32], [u8; 32], u32)>,
+    closed: Vec<([u8; 32], u32)>,
+    skipped: Vec<([u8; 32], u32, [u8; 32])>,
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a.to_vec()
+    }
+    fn key(&mut self) -> [u8; 32] {
+        self.take(32).try_into().unwrap()
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.take(4).try_into().unwrap())
+    }
+    fn u8(&mut self) -> u8 {
+        self.take(1)[0]
+    }
+}
+
+impl Saved {
+    fn parse(b: &[u8]) -> Self {
+        let mut c = Cursor(b);
+        // 0x16, revision, 4 x 32, role, pending, SPK id, OPK flag [, OPK id]
+        let mut head = c.take(2 + 4 * 32 + 1 + 1 + 4);
+        let opk = c.u8();
+        head.push(opk);
+        if opk == 1 {
+            head.extend(c.take(4));
+        }
+        let rk = c.key();
+        let pn = c.u32();
+        let sending = (c.u8() == 1).then(|| (c.key(), c.key(), c.key(), c.u32()));
+        let open = (c.u8() == 1).then(|| (c.key(), c.key(), c.u32()));
+        let closed = (0..c.u8()).map(|_| (c.key(), c.u32())).collect();
+        let n = u16::from_be_bytes(c.take(2).try_into().unwrap());
+        let skipped = (0..n).map(|_| (c.key(), c.u32(), c.key())).collect();
+        assert!(c.0.is_empty());
+        Self { head, rk, pn, sending, open, closed, skipped }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = self.head.clone();
+        out.extend(self.rk);
+        out.extend(self.pn.to_be_bytes());
+        match &self.sending {
+            Some((p, q, ck, n)) => {
+                out.push(1);
+                out.extend(p);
+                out.extend(q);
+                out.extend(ck);
+                out.extend(n.to_be_bytes());
+            }
+            None => out.push(0),
+        }
+        match &self.open {
+            Some((k, ck, n)) => {
+                out.push(1);
+                out.extend(k);
+                out.extend(ck);
+                out.extend(n.to_be_bytes());
+            }
+            None => out.push(0),
+        }
+        out.push(self.closed.len() as u8);
+        for (k, n) in &self.closed {
+            out.extend(k);
+            out.extend(n.to_be_bytes());
+        }
+        out.extend((self.skipped.len() as u16).to_be_bytes());
+        for (k, n, mk) in &self.skipped {
+            out.extend(k);
+            out.extend(n.to_be_bytes());
+            out.extend(mk);
+        }
+        out
+    }
+}
+
 // ------------------------------------------------------------ session transcripts
 
 type Expect = Result<(), ErrorCategory>;
@@ -197,6 +308,7 @@ struct Transcript {
     rng: Recorder,
     parties: Parties,
     binding: Vec<u8>,
+    initial_binding: Vec<u8>,
     bundle: Vec<u8>,
     alice: Session,
     bob: Option<Session>,
@@ -214,7 +326,17 @@ impl Transcript {
         let randomness = rng.take();
         let events = vec![json!({ "event": "initiate", "party": "alice", "randomness": randomness })];
         let bundle = bundle.to_bytes();
-        Self { rng, parties, binding: binding.to_vec(), bundle, alice, bob: None, events, first_error: None }
+        Self {
+            rng,
+            parties,
+            binding: binding.to_vec(),
+            initial_binding: binding.to_vec(),
+            bundle,
+            alice,
+            bob: None,
+            events,
+            first_error: None,
+        }
     }
 
     fn session(&mut self, party: &str) -> &mut Session {
@@ -284,6 +406,21 @@ impl Transcript {
         self.events.push(Value::Object(ev));
     }
 
+    /// A copy of `party`'s session whose next sending chain announces `pn`
+    /// (SPEC.md §11.2 layout): a peer that holds the keys but lies in the
+    /// header. Its messages are genuine AEADs under a header no honest peer
+    /// sends; they are listed as crafted `decrypt` inputs.
+    fn liar(&mut self, party: &str, pn: u32) -> Session {
+        let mut saved = Saved::parse(&self.session(party).to_bytes());
+        saved.pn = pn;
+        Session::from_bytes(&saved.encode()).unwrap()
+    }
+
+    /// A copy of `party`'s session, to play an attacker who learned its keys.
+    fn copy(&mut self, party: &str) -> Session {
+        Session::from_bytes(&self.session(party).to_bytes()).unwrap()
+    }
+
     /// Alice sends, Bob responds; then Bob replies, Alice decrypts.
     fn establish(&mut self) {
         let m = self.encrypt("alice", b"hello Bob");
@@ -297,17 +434,32 @@ impl Transcript {
             Value::Object(m) => m,
             _ => unreachable!(),
         };
+        // SK and H_AD of Alice's session, from the responder's side of X3DH.
+        let store = &self.parties.store;
+        let opk = store.one_time_initial.as_ref();
+        let x3dh = hazmat::x3dh_respond(
+            &store.identity,
+            &store.signed,
+            opk,
+            &self.parties.alice.public_key(),
+            &self.alice.session_id().0,
+            &self.initial_binding,
+        )
+        .unwrap();
         fields.insert("binding".into(), json!(h(&self.binding)));
         fields.insert("bundle".into(), json!(h(&self.bundle)));
+        fields.insert("sk".into(), json!(h(&x3dh.sk)));
+        fields.insert("adHash".into(), json!(h(&x3dh.ad_hash)));
         fields.insert("events".into(), json!(self.events));
         file.test(comment, flags, self.first_error, Value::Object(fields))
     }
 }
 
-/// Signatures SPEC.md §2.1's strict VERIFY must reject: `S + L`
+/// Signatures SPEC.md §2.4's VERIFY must reject, one per rule: `S + L`
 /// (non-reduced scalar); a small-order `R` (the identity point) with
 /// `S = k·a`, which satisfies the cofactorless equation and passes
-/// ed25519-dalek's lenient `verify`; and an `R` whose encoding has y >= p.
+/// ed25519-dalek's lenient `verify`; an `R` with a torsion component that
+/// only the cofactored equation accepts; and a non-canonical `R`.
 fn weak_signatures(seed: &[u8; 32], message: &[u8]) -> Vec<(&'static str, [u8; 64])> {
     use curve25519_dalek::scalar::Scalar;
     use ed25519_dalek::{Signer, Verifier};
@@ -342,16 +494,52 @@ fn weak_signatures(seed: &[u8; 32], message: &[u8]) -> Vec<(&'static str, [u8; 6
     let vk = sk.verifying_key();
     let sig = ed25519_dalek::Signature::from_bytes(&small_r);
     assert!(vk.verify(message, &sig).is_ok() && vk.verify_strict(message, &sig).is_err());
-    // R encoded non-canonically (y = p + 3), with a genuine S for that R.
-    let mut r_bad = [0xffu8; 32];
-    r_bad[0] = 0xf0;
-    r_bad[31] = 0x7f;
-    let mut non_canonical_r = good;
-    non_canonical_r[..32].copy_from_slice(&r_bad);
+    // R = rB + T with T of order 8 and S = r + k·a: the cofactored equation
+    // holds, the cofactorless one does not (rule 4).
+    let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest([seed.as_slice(), b"torsion R"].concat()).into());
+    let big_r =
+        curve25519_dalek::constants::ED25519_BASEPOINT_POINT * r + curve25519_dalek::constants::EIGHT_TORSION[1];
+    let r_bytes = big_r.compress().to_bytes();
+    let mut h = Sha512::new();
+    h.update(r_bytes);
+    h.update(a);
+    h.update(message);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = r + k * sk.to_scalar();
+    let mut torsion_r = [0u8; 64];
+    torsion_r[..32].copy_from_slice(&r_bytes);
+    torsion_r[32..].copy_from_slice(s.as_bytes());
+    {
+        // The cofactored equation [8][S]B = [8]R + [8][k]A holds.
+        let lhs = (curve25519_dalek::constants::ED25519_BASEPOINT_POINT * s).mul_by_cofactor();
+        let rhs = (big_r + vk.to_edwards() * k).mul_by_cofactor();
+        assert_eq!(lhs, rhs);
+        assert!(vk.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&torsion_r)).is_err());
+    }
+    // R = the identity encoded non-canonically (y = p + 1), S = k·a over
+    // those bytes: the equation holds after reducing y; rules 2 and 3 both
+    // reject it, and no constructible vector pins rule 2 alone (SPEC.md
+    // §2.4).
+    let mut r_nc = [0xffu8; 32];
+    r_nc[0] = 0xee;
+    r_nc[31] = 0x7f;
+    let mut h = Sha512::new();
+    h.update(r_nc);
+    h.update(a);
+    h.update(message);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = k * sk.to_scalar();
+    let mut non_canonical_r = [0u8; 64];
+    non_canonical_r[..32].copy_from_slice(&r_nc);
+    non_canonical_r[32..].copy_from_slice(s.as_bytes());
     vec![
-        ("S + L (scalar not reduced)", s_plus_l),
-        ("small-order R (identity), cofactorless-valid", small_r),
-        ("R not canonically encoded (y = p + 3)", non_canonical_r),
+        ("S + L (scalar not reduced): rule 1", s_plus_l),
+        ("small-order R (the identity) with S = k·a, cofactorless-valid: rule 3", small_r),
+        ("R with a torsion component (order 8), cofactored-valid, cofactorless-invalid: rule 4", torsion_r),
+        (
+            "R the identity encoded with y = p + 1, S = k·a: rules 2 and 3 reject it (rule 2 alone is not pinnable, SPEC.md §2.4)",
+            non_canonical_r,
+        ),
     ]
 }
 
@@ -404,14 +592,16 @@ fn session_file() {
     t.decrypt("bob", &old_delivered, OK);
     let r = t.encrypt("bob", b"bob's new chain");
     t.decrypt("alice", &r, OK);
-    let new = t.encrypt("alice", b"chain B, 0");
+    let new = t.encrypt("alice", b"chain B, 0 (PN = 3)");
     t.decrypt("bob", &new, OK);
     t.decrypt("bob", &old_tail, OK);
     t.decrypt("bob", &old_skipped, OK);
+    t.decrypt("bob", &old_tail, Err(ErrorCategory::Duplicate));
+    t.decrypt("bob", &old_delivered, Err(ErrorCategory::Duplicate));
     tests.push(t.finish(
         &mut f,
-        "old-chain messages after a DH ratchet step: a skipped key and a kept chain",
-        &["OutOfOrder", "OldChain"],
+        "a new chain closes the old one at PN: its message skipped over and its tail (stored when chain B's PN = 3 closed it) decrypt once; replays of the closed chain are duplicates",
+        &["OutOfOrder", "ClosedChain"],
     ));
 
     let mut t = Transcript::new(5, false, b"");
@@ -441,7 +631,7 @@ fn session_file() {
     t.decrypt("bob", &ms[(MAX_SKIP + 1) as usize], OK);
     tests.push(t.finish(
         &mut f,
-        "skip within a known chain: exactly MAX_SKIP ahead decrypts, one more is rejected",
+        "skip within the open chain: exactly MAX_SKIP ahead decrypts, one more is rejected",
         &["SkipLimit"],
     ));
 
@@ -466,22 +656,26 @@ fn session_file() {
     let m = t.encrypt("alice", b"tamper target");
     t.decrypt("bob", &flip(&m, 0, 0x30), Err(ErrorCategory::UnknownVersion));
     t.decrypt("bob", &flip(&m, 0, 0x08), Err(ErrorCategory::Decode));
+    // Version nibble 2 and a type nibble no session message has: the
+    // version is checked first.
+    t.decrypt("bob", &flip(&m, 0, 0x3e), Err(ErrorCategory::UnknownVersion));
     t.decrypt("bob", &flip(&m, 5, 0x01), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &flip(&m, 36, 0x01), Err(ErrorCategory::Authentication));
-    t.decrypt("bob", &flip(&m, 40, 0x80), Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &flip(&m, 40, 0x01), Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &flip(&m, 44, 0x80), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &flip(&m, m.len() - 1, 0x01), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &m[..m.len() - 1], Err(ErrorCategory::Authentication));
-    t.decrypt("bob", &m[..52], Err(ErrorCategory::Decode));
+    t.decrypt("bob", &m[..56], Err(ErrorCategory::Decode));
     let mut low = m.clone();
     low[1..33].copy_from_slice(&[0u8; 32]);
     t.decrypt("bob", &low, Err(ErrorCategory::NonContributory));
     let mut max = m.clone();
-    max[33..37].copy_from_slice(&u32::MAX.to_be_bytes());
+    max[37..41].copy_from_slice(&u32::MAX.to_be_bytes());
     t.decrypt("bob", &max, Err(ErrorCategory::CounterExhausted));
     t.decrypt("bob", &m, OK);
     tests.push(t.finish(
         &mut f,
-        "tamper each field of a message: version, type, DHs, N, ciphertext, tag, length; then the genuine one",
+        "tamper each field of a message: version (before type), type, DHs, PN, N, ciphertext, tag, length; a low-order DHs; N = 0xFFFFFFFF; then the genuine one",
         &["Tamper"],
     ));
 
@@ -491,6 +685,9 @@ fn session_file() {
     let mut small = m.clone();
     small[1..33].copy_from_slice(&[0u8; 32]);
     t.respond(&small, Err(ErrorCategory::InvalidKey));
+    let mut torsion = m.clone();
+    torsion[1..33].copy_from_slice(&with_torsion(&t.parties.alice.public_key().to_bytes(), 4));
+    t.respond(&torsion, Err(ErrorCategory::InvalidKey));
     t.respond(&flip(&m, 40, 0x01), Err(ErrorCategory::Authentication));
     let mut low = m.clone();
     low[33..65].copy_from_slice(&[0u8; 32]);
@@ -498,15 +695,20 @@ fn session_file() {
     t.respond(&flip(&m, 68, 0x01), Err(ErrorCategory::UnknownPreKey));
     t.respond(&flip(&m, 73, 0x01), Err(ErrorCategory::UnknownPreKey));
     t.respond(&flip(&m, 69, 0x02), Err(ErrorCategory::Decode));
+    // The embedded message's first byte is decoded like a message's.
+    t.respond(&flip(&m, 74, 0x30), Err(ErrorCategory::UnknownVersion));
+    t.respond(&flip(&m, 74, 0x03), Err(ErrorCategory::Decode));
     t.respond(&flip(&m, m.len() - 1, 0x01), Err(ErrorCategory::Authentication));
     t.respond(&m, OK);
     // Bob has not replied: his copy of the signed prekey is already deleted,
-    // so even a low-order new ratchet key fails as authentication, not
-    // non-contributory.
+    // so a new ratchet key (here of low order, with a plausible PN = 1) fails
+    // as authentication, not non-contributory: no DH is computed.
     let mut low_inner = m[74..].to_vec();
     low_inner[1..33].copy_from_slice(&[0u8; 32]);
+    low_inner[33..37].copy_from_slice(&1u32.to_be_bytes());
     t.decrypt("bob", &low_inner, Err(ErrorCategory::Authentication));
-    t.respond(&m, Err(ErrorCategory::UnknownPreKey));
+    // Routed by session id (SPEC.md §4.5): the first message again is a
+    // duplicate, never a new session.
     t.decrypt("bob", &m, Err(ErrorCategory::Duplicate));
     t.decrypt("bob", &flip(&m, 40, 0x01), Err(ErrorCategory::StateMismatch));
     t.decrypt("bob", &flip(&m, 68, 0x01), Err(ErrorCategory::StateMismatch));
@@ -519,65 +721,90 @@ fn session_file() {
     t.decrypt("bob", &m2, OK);
     tests.push(t.finish(
         &mut f,
-        "tamper each field of a prekey message; the one-time prekey survives every rejection and is consumed by the genuine message",
-        &["Tamper", "OneTimePreKey"],
+        "tamper each field of a prekey message; the one-time prekey survives every rejection and is consumed by the genuine message; later prekey messages of the session go to it",
+        &["Tamper", "OneTimePreKey", "Routing"],
     ));
 
     let mut t = Transcript::new(11, true, b"alice|bob");
     let m = t.encrypt("alice", b"bound");
     t.binding = b"alice|mallory".to_vec();
     t.respond(&m, Err(ErrorCategory::Authentication));
+    // The binding bound is checked before the prekey lookup.
+    t.binding = vec![0x62u8; MAX_BINDING_LEN + 1];
+    t.respond(&flip(&m, 68, 0x01), Err(ErrorCategory::Decode));
     t.binding = b"alice|bob".to_vec();
     t.respond(&m, OK);
     tests.push(t.finish(
         &mut f,
-        "binding bytes that differ make the first message fail; the prekey is kept",
+        "binding bytes that differ make the first message fail; an oversized binding is refused before the prekey lookup; the prekey is kept",
         &["Binding"],
     ));
 
     let mut t = Transcript::new(12, false, b"");
     let m = t.encrypt("alice", b"replayable");
+    let m2 = t.encrypt("alice", b"second");
     t.respond(&m, OK);
-    let r1 = t.encrypt("bob", b"from the first session");
-    t.respond(&m, OK);
-    let r2 = t.encrypt("bob", b"from the replayed session");
+    let r1 = t.encrypt("bob", b"from the one session");
+    t.decrypt("bob", &m, Err(ErrorCategory::Duplicate));
+    t.decrypt("bob", &m2, OK);
+    t.decrypt("bob", &m2, Err(ErrorCategory::Duplicate));
     t.decrypt("alice", &r1, OK);
-    t.decrypt("alice", &r2, Err(ErrorCategory::Authentication));
+    let m3 = t.encrypt("alice", b"normal now");
+    t.decrypt("bob", &m3, OK);
     tests.push(t.finish(
         &mut f,
-        "a prekey message without one-time prekey replayed: the second session's reply uses a fresh ratchet key",
-        &["Replay"],
+        "a prekey message without one-time prekey replayed to the responder goes to its session (SPEC.md §4.5): duplicate, not a new session",
+        &["Replay", "Routing"],
     ));
 
     let mut t = Transcript::new(13, false, b"");
     t.establish();
-    // Alice holds back the last message of each of her chains; after
-    // MAX_RECEIVING_CHAINS newer chains Bob has deleted that chain.
+    // Each round Alice's chain has three messages: one skipped over, one
+    // delivered, one held back (never skipped over inside its chain). Bob's
+    // reply makes Alice's next chain announce PN = 3, which closes the chain
+    // and stores the held-back message's key.
+    let rounds = MAX_CLOSED_CHAINS + 1;
     let mut held = Vec::new();
     let mut skipped_over = Vec::new();
-    for round in 0..=MAX_RECEIVING_CHAINS {
+    let mut attacker = None;
+    for round in 0..rounds {
         let s = t.encrypt("alice", format!("chain {round}: skipped over").as_bytes());
         let d = t.encrypt("alice", format!("chain {round}: delivered").as_bytes());
         held.push(t.encrypt("alice", format!("chain {round}: held back").as_bytes()));
         skipped_over.push(s);
+        if round == rounds - 1 {
+            // An attacker who learned this chain's key.
+            attacker = Some(t.copy("alice"));
+        }
         t.decrypt("bob", &d, OK);
         let r = t.encrypt("bob", b"reply");
         t.decrypt("alice", &r, OK);
     }
     let last = t.encrypt("alice", b"newest chain");
     t.decrypt("bob", &last, OK);
-    // Bob has learnt 8 of Alice's chains (the first, held[0..6]'s, the newest)
-    // and keeps the newest MAX_RECEIVING_CHAINS: held[2]'s chain is the oldest
-    // kept, held[1]'s the newest deleted. Skipped keys outlive their chains.
-    t.decrypt("bob", &held[1], Err(ErrorCategory::Authentication));
-    t.decrypt("bob", &held[2], OK);
+    // Every held-back and skipped-over message decrypts, however old.
+    for m in held.iter().chain(&skipped_over) {
+        t.decrypt("bob", m, OK);
+    }
+    // Bob closed rounds + 1 chains of Alice's (her first one included) and
+    // remembers the newest MAX_CLOSED_CHAINS: a replay of round 0's chain is
+    // no longer recognised; of round 1's it is a duplicate.
     t.decrypt("bob", &held[0], Err(ErrorCategory::Authentication));
-    t.decrypt("bob", &skipped_over[0], OK);
-    t.decrypt("bob", &skipped_over[1], OK);
+    t.decrypt("bob", &held[1], Err(ErrorCategory::Duplicate));
+    // The attacker's next message on the newest closed chain is N = 3 = PN:
+    // refused, though it authenticates under the chain key it learned.
+    let mut attacker = attacker.unwrap();
+    let mut scratch = Recorder::new(0xA7);
+    let forged = attacker.encrypt(&mut scratch, b"injected after the chain closed").unwrap().to_bytes();
+    t.decrypt("bob", &forged, Err(ErrorCategory::Authentication));
+    let forged2 = attacker.encrypt(&mut scratch, b"and another").unwrap().to_bytes();
+    t.decrypt("bob", &forged2, Err(ErrorCategory::Authentication));
+    let next = t.encrypt("bob", b"still talking");
+    t.decrypt("alice", &next, OK);
     tests.push(t.finish(
         &mut f,
-        "MAX_RECEIVING_CHAINS: a deleted chain's unskipped message fails, its skipped keys stay usable",
-        &["ChainLimit"],
+        "closed chains: every late message below PN decrypts after many ratchet steps; a replay is a duplicate while its chain is among the newest MAX_CLOSED_CHAINS closed ones; nothing at or past PN on a closed chain is accepted, even with its chain key",
+        &["ClosedChain", "ChainLimit"],
     ));
 
     let mut t = Transcript::new(14, false, b"");
@@ -605,31 +832,46 @@ fn session_file() {
 
     let mut t = Transcript::new(15, false, b"");
     t.establish();
+    // Bob's open chain is Alice's first (Nr = 1); his sending chain is
+    // active, so DHs exists. m opens Alice's second chain with PN = 1.
     let m = t.encrypt("alice", b"low-order key, far ahead");
-    let mut low_far = m.clone();
-    low_far[1..33].copy_from_slice(&[0u8; 32]);
-    low_far[33..37].copy_from_slice(&(MAX_SKIP + 1).to_be_bytes());
-    t.decrypt("bob", &low_far, Err(ErrorCategory::SkipLimit));
-    low_far[33..37].copy_from_slice(&MAX_SKIP.to_be_bytes());
-    t.decrypt("bob", &low_far, Err(ErrorCategory::NonContributory));
+    let with = |m: &[u8], dhs: Option<[u8; 32]>, pn: Option<u32>, n: Option<u32>| {
+        let mut b = m.to_vec();
+        if let Some(k) = dhs {
+            b[1..33].copy_from_slice(&k);
+        }
+        if let Some(pn) = pn {
+            b[33..37].copy_from_slice(&pn.to_be_bytes());
+        }
+        if let Some(n) = n {
+            b[37..41].copy_from_slice(&n.to_be_bytes());
+        }
+        b
+    };
+    let zero = Some([0u8; 32]);
+    t.decrypt("bob", &with(&m, zero, None, Some(MAX_SKIP + 1)), Err(ErrorCategory::SkipLimit));
+    // N over the bound comes before a PN below Nr.
+    t.decrypt("bob", &with(&m, zero, Some(0), Some(MAX_SKIP + 1)), Err(ErrorCategory::SkipLimit));
+    // PN below Nr comes before the PN gap and the DH.
+    t.decrypt("bob", &with(&m, zero, Some(0), None), Err(ErrorCategory::Authentication));
+    // A PN gap over MAX_SKIP is refused before the DH.
+    t.decrypt("bob", &with(&m, zero, Some(1 + MAX_SKIP + 1), None), Err(ErrorCategory::SkipLimit));
+    t.decrypt("bob", &with(&m, zero, Some(MAX_SKIP), Some(MAX_SKIP)), Err(ErrorCategory::NonContributory));
     t.decrypt("bob", &m, OK);
     // Bob's sending is now pending and his DHs deleted: a new ratchet key
     // cannot be genuine and fails without any DH, low-order or not; but the
-    // skip bound still comes first.
-    let mut far = flip(&m, 5, 0x01);
-    far[33..37].copy_from_slice(&(MAX_SKIP + 1).to_be_bytes());
-    t.decrypt("bob", &far, Err(ErrorCategory::SkipLimit));
-    let forged_new_chain = flip(&m, 5, 0x01);
-    t.decrypt("bob", &forged_new_chain, Err(ErrorCategory::Authentication));
-    let mut low = m.clone();
-    low[1..33].copy_from_slice(&[0u8; 32]);
-    t.decrypt("bob", &low, Err(ErrorCategory::Authentication));
+    // skip bounds still come first.
+    let other = Some(flip(&m, 5, 0x01)[1..33].try_into().unwrap());
+    t.decrypt("bob", &with(&m, other, None, Some(MAX_SKIP + 1)), Err(ErrorCategory::SkipLimit));
+    t.decrypt("bob", &with(&m, other, Some(1 + MAX_SKIP + 1), None), Err(ErrorCategory::SkipLimit));
+    t.decrypt("bob", &with(&m, other, None, None), Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &with(&m, zero, None, None), Err(ErrorCategory::Authentication));
     let next = t.encrypt("alice", b"same chain");
     t.decrypt("bob", &next, OK);
     tests.push(t.finish(
         &mut f,
-        "the skip bound is checked before the DH of a new ratchet key; with DHs deleted a new ratchet key fails as authentication",
-        &["SkipLimit", "DeletedRatchetKey"],
+        "the order of a new ratchet key's checks: N bound, PN below Nr, PN gap, all before the DH; with DHs deleted a new ratchet key fails as authentication without a DH",
+        &["SkipLimit", "DeletedRatchetKey", "PreviousCounter"],
     ));
 
     let long = vec![0x62u8; MAX_BINDING_LEN];
@@ -641,8 +883,98 @@ fn session_file() {
     t.respond(&m, OK);
     tests.push(t.finish(&mut f, "binding of exactly MAX_BINDING_LEN bytes works; one more is refused", &["Binding"]));
 
+    let mut t = Transcript::new(17, false, b"");
+    t.establish();
+    for i in 0..3u8 {
+        let m = t.encrypt("alice", &[i]);
+        t.decrypt("bob", &m, OK);
+    }
+    let r = t.encrypt("bob", b"reply");
+    t.decrypt("alice", &r, OK);
+    // Alice's second chain has 3 messages, all received (Bob's Nr = 3): her
+    // next chain must announce PN = 3. The liars draw fresh ratchet keys (Alice's
+    // sending is pending), so no message key is used twice.
+    let mut scratch = Recorder::new(0xB7);
+    let short = t.liar("alice", 2).encrypt(&mut scratch, b"PN 2 < Nr 3").unwrap().to_bytes();
+    t.decrypt("bob", &short, Err(ErrorCategory::Authentication));
+    let far = t.liar("alice", 3 + MAX_SKIP + 1).encrypt(&mut scratch, b"PN past MAX_SKIP").unwrap().to_bytes();
+    t.decrypt("bob", &far, Err(ErrorCategory::SkipLimit));
+    let honest = t.encrypt("alice", b"PN 3");
+    t.decrypt("bob", &honest, OK);
+    tests.push(t.finish(
+        &mut f,
+        "a genuine AEAD under a lying PN: below what Bob received of the chain it closes is authentication, more than MAX_SKIP past it is skip-limit",
+        &["PreviousCounter"],
+    ));
+
+    let mut t = Transcript::new(18, false, b"");
+    t.establish();
+    let m = t.encrypt("alice", b"one");
+    t.decrypt("bob", &m, OK);
+    let r = t.encrypt("bob", b"reply");
+    t.decrypt("alice", &r, OK);
+    let mut scratch = Recorder::new(0xB8);
+    let edge = t.liar("alice", 1 + MAX_SKIP).encrypt(&mut scratch, b"PN exactly MAX_SKIP past Nr").unwrap().to_bytes();
+    t.decrypt("bob", &edge, OK);
+    tests.push(t.finish(
+        &mut f,
+        "a PN exactly MAX_SKIP past Nr is accepted (the closed chain's keys up to it are stored)",
+        &["PreviousCounter", "SkipLimit"],
+    ));
+
+    let mut t = Transcript::new(19, true, b"");
+    let m = t.encrypt("alice", b"PN 0");
+    // The liar copies Alice after her message 0, so its message 1 uses a key
+    // Alice never uses.
+    let mut scratch = Recorder::new(0xB9);
+    let lying_first = match t.liar("alice", 1).encrypt(&mut scratch, b"PN 1 on a first chain").unwrap() {
+        Message::PreKey(p) => p.to_bytes(),
+        Message::Normal(_) => unreachable!(),
+    };
+    t.respond(&lying_first, Err(ErrorCategory::Authentication));
+    t.respond(&m, OK);
+    tests.push(t.finish(
+        &mut f,
+        "a first chain (no open receiving chain) must announce PN = 0; the one-time prekey survives the rejection",
+        &["PreviousCounter", "OneTimePreKey"],
+    ));
+
+    let mut t = Transcript::new(20, true, b"");
+    let m = t.encrypt("alice", b"hello");
+    t.respond(&m, OK);
+    let reply = t.encrypt("bob", b"reply, wrapped by an attacker");
+    // A prekey header naming Bob (Alice's peer) as initiator, with Alice's
+    // session id and prekey ids, around Bob's genuine reply: every field an
+    // existing session checks matches, but Alice's session is the initiator's.
+    let mut crafted = m[..74].to_vec();
+    crafted[1..33].copy_from_slice(&t.parties.store.identity.public_key().to_bytes());
+    crafted.extend_from_slice(&reply);
+    t.decrypt("alice", &crafted, Err(ErrorCategory::StateMismatch));
+    t.decrypt("alice", &reply, OK);
+    tests.push(t.finish(
+        &mut f,
+        "an initiator's session rejects every prekey message, even one naming its peer, its session id and prekey ids around a genuine reply",
+        &["Role"],
+    ));
+
     f.group("transcript", "Scripted sessions between Alice (initiator) and Bob (responder)", tests);
     f.write();
+}
+
+/// `key` (an acceptable Ed25519 public key) plus a torsion point of the
+/// given order (2, 4 or 8): decodes, is not of small order, but is outside
+/// the prime-order subgroup (SPEC.md §2.4).
+fn with_torsion(key: &[u8; 32], order: u8) -> [u8; 32] {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let a = CompressedEdwardsY(*key).decompress().unwrap();
+    // EIGHT_TORSION[k] has order 8 / gcd(k, 8).
+    let t = match order {
+        2 => EIGHT_TORSION[4],
+        4 => EIGHT_TORSION[2],
+        _ => EIGHT_TORSION[1],
+    };
+    (a + t).compress().to_bytes()
 }
 
 // ------------------------------------------------------------ kdf
@@ -703,15 +1035,16 @@ fn kdf_file() {
         ));
         let (key, nonce) = hazmat::expand_group_message_key(&mk);
         tests.push(f.test(
-            &format!("group message key {i}"),
+            &format!("group message key {i}, with its key commitment"),
             &[],
             None,
             json!({
                 "label": "group", "messageKey": h(&mk), "key": h(&key), "nonce": h(&nonce),
+                "commitment": h(&hazmat::group_commitment(&mk)),
             }),
         ));
     }
-    f.group("message_key", "Message key expansion (SPEC.md §5.4, §7.3)", tests);
+    f.group("message_key", "Message key expansion and the group key commitment (SPEC.md §5.4, §7.3)", tests);
 
     let mut tests = Vec::new();
     for i in 0..3 {
@@ -730,7 +1063,87 @@ fn kdf_file() {
         ));
     }
     f.group("identity", "Identity key and its X25519 form (SPEC.md §3.1)", tests);
+    ed25519_groups(&mut f, &mut rng);
     f.write();
+}
+
+/// Ed25519 key acceptance and VERIFY, rule by rule (SPEC.md §2.4).
+fn ed25519_groups(f: &mut VectorFile, rng: &mut Recorder) {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    let seed = rng.bytes::<32>();
+    let good = IdentityKeyPair::from_seed(&seed).public_key().to_bytes();
+    let mut keys: Vec<(String, [u8; 32])> = vec![("a key made from a seed (§3.1)".into(), good)];
+    for order in [2u8, 4, 8] {
+        keys.push((
+            format!("the same key plus a torsion point of order {order}: decodes, not of small order, outside the prime-order subgroup"),
+            with_torsion(&good, order),
+        ));
+    }
+    keys.push((
+        "the identity point: in the prime-order subgroup, refused".into(),
+        EdwardsPoint::default().compress().to_bytes(),
+    ));
+    for (k, t) in EIGHT_TORSION.iter().enumerate().skip(1) {
+        keys.push((format!("small-order point (EIGHT_TORSION[{k}])"), t.compress().to_bytes()));
+    }
+    let non_canonical = |k: u8, sign: bool| {
+        let mut b = [0xffu8; 32];
+        b[0] = 0xed + k;
+        b[31] = if sign { 0xff } else { 0x7f };
+        b
+    };
+    keys.push(("y = p + 1 (a non-canonical encoding of the identity)".into(), non_canonical(1, false)));
+    keys.push(("y = p (a non-canonical encoding of y = 0, a point of order 4)".into(), non_canonical(0, false)));
+    let mut x0_sign = [0u8; 32];
+    x0_sign[0] = 1;
+    x0_sign[31] = 0x80;
+    keys.push(("x = 0 with the sign bit set (y = 1): not canonical".into(), x0_sign));
+    // No point with y < 19 lies in the prime-order subgroup, so every
+    // non-canonical encoding (y = p + k reduces to k < 19) also fails the
+    // subgroup rule: the canonical rule cannot be pinned alone for keys
+    // (SPEC.md §2.4). Check that claim here rather than assume it.
+    for k in 0u8..19 {
+        for sign in [0u8, 0x80] {
+            let mut canonical = [0u8; 32];
+            canonical[0] = k;
+            canonical[31] = sign;
+            if let Some(pt) = CompressedEdwardsY(canonical).decompress() {
+                assert!(!pt.is_torsion_free() || pt == EdwardsPoint::default(), "y = {k} is in the subgroup");
+            }
+        }
+    }
+    keys.push((
+        "y = p + 3: non-canonical; its point (y = 3) is also outside the prime-order subgroup, as every point with y < 19 is, so the canonical rule is not pinnable alone for keys (SPEC.md §2.4)".into(),
+        non_canonical(3, false),
+    ));
+    let mut tests = Vec::new();
+    for (comment, key) in keys {
+        let ok = hazmat::ed25519_key_acceptable(&key);
+        assert_eq!(ok, key == good, "{comment}");
+        let error = (!ok).then_some(ErrorCategory::InvalidKey);
+        tests.push(f.test(&comment, &[], error, json!({ "public": h(&key) })));
+    }
+    f.group("ed25519_key", "Ed25519 public key acceptance (SPEC.md §2.4, §3.1)", tests);
+
+    let message = b"sottovoce VERIFY vector".to_vec();
+    let genuine = {
+        use ed25519_dalek::Signer;
+        ed25519_dalek::SigningKey::from_bytes(&seed).sign(&message).to_bytes()
+    };
+    let mut tests = Vec::new();
+    let mut cases = vec![("a genuine signature".to_string(), message.clone(), genuine)];
+    for (name, sig) in weak_signatures(&seed, &message) {
+        cases.push((name.to_string(), message.clone(), sig));
+    }
+    cases.push(("a genuine signature over another message".into(), b"another message".to_vec(), genuine));
+    for (comment, m, sig) in cases {
+        let ok = hazmat::ed25519_verify(&good, &m, &sig);
+        assert_eq!(ok, sig == genuine && m == message, "{comment}");
+        let error = (!ok).then_some(ErrorCategory::Authentication);
+        tests.push(f.test(&comment, &[], error, json!({ "public": h(&good), "message": h(&m), "signature": h(&sig) })));
+    }
+    f.group("ed25519_verify", "VERIFY (SPEC.md §2.4), one rule per invalid test", tests);
 }
 
 // ------------------------------------------------------------ x3dh
@@ -829,9 +1242,25 @@ fn x3dh_file() {
         b[138..170].copy_from_slice(&low);
         cases.push((format!("low-order one-time prekey, {name}"), b, ErrorCategory::NonContributory));
     }
-    for (comment, bundle_bytes, want) in cases {
+    let mut cases: Vec<(String, Vec<u8>, ErrorCategory, Vec<u8>)> =
+        cases.into_iter().map(|(c, b, e)| (c, b, e, Vec::new())).collect();
+    // The binding bound comes before everything else, the signature included.
+    let long = vec![0x62u8; MAX_BINDING_LEN + 1];
+    cases.push((
+        "a good bundle with a binding of MAX_BINDING_LEN + 1 bytes".into(),
+        good.clone(),
+        ErrorCategory::Decode,
+        long.clone(),
+    ));
+    cases.push((
+        "a bundle with a bad signature and a binding of MAX_BINDING_LEN + 1 bytes: the binding is checked first".into(),
+        flip(&good, 100, 0x01),
+        ErrorCategory::Decode,
+        long,
+    ));
+    for (comment, bundle_bytes, want, binding) in cases {
         let bundle = PreKeyBundle::try_from(bundle_bytes.as_slice()).unwrap();
-        let e = Session::initiate(&mut rng, &p.alice, &bundle, b"").unwrap_err().category();
+        let e = Session::initiate(&mut rng, &p.alice, &bundle, &binding).unwrap_err().category();
         assert_eq!(e, want, "{comment}");
         let randomness = rng.take();
         tests.push(f.test(
@@ -841,7 +1270,7 @@ fn x3dh_file() {
             json!({
                 "aliceIdentitySeed": h(&p.alice_seed),
                 "bundle": h(&bundle_bytes),
-                "binding": "",
+                "binding": h(&binding),
                 "randomness": randomness,
             }),
         ));
@@ -874,10 +1303,15 @@ fn wire_file() {
         None,
         json!({
             "type": "message", "encoded": h(&normal),
-            "fields": { "ratchetKey": h(&n.ratchet_key()), "counter": n.counter(), "ciphertext": h(&normal[37..]) },
+            "fields": {
+                "ratchetKey": h(&n.ratchet_key()), "previousCounter": n.previous_counter(), "counter": n.counter(),
+                "ciphertext": h(&normal[41..]),
+            },
         }),
     ));
     let Message::PreKey(p) = Message::try_from(pre.as_slice()).unwrap() else { panic!() };
+    let p_ik = p.identity_key().to_bytes();
+    let bundle_ik = t.parties.store.identity.public_key().to_bytes();
     valid.push(f.test(
         "prekey message with one-time prekey",
         &[],
@@ -961,17 +1395,34 @@ fn wire_file() {
         bad.push((ty, "unknown version 2".into(), flip(b, 0, 0x30)));
         bad.push((ty, "version 0".into(), flip(b, 0, 0x10)));
         bad.push((ty, "wrong type nibble".into(), flip(b, 0, 0x0f)));
+        bad.push((ty, "version 2 and a wrong type nibble: the version is checked first".into(), flip(b, 0, 0x3f)));
         bad.push((ty, "first byte only".into(), b[..1].to_vec()));
     }
-    bad.push(("message", "ciphertext shorter than a tag".into(), normal[..52].to_vec()));
-    bad.push(("message", "header cut in the counter".into(), normal[..35].to_vec()));
+    bad.push(("message", "ciphertext shorter than a tag".into(), normal[..56].to_vec()));
+    bad.push(("message", "header cut in PN".into(), normal[..35].to_vec()));
+    bad.push(("message", "header cut in the counter".into(), normal[..39].to_vec()));
     bad.push(("prekey_message", "truncated in the base key".into(), pre[..50].to_vec()));
     bad.push(("prekey_message", "one-time prekey flag 2".into(), flip(&pre, 69, 0x02)));
-    bad.push((
-        "prekey_message",
-        "embedded message too short".into(),
-        pre[..pre.len() - (pre.len() - 74 - 52)].to_vec(),
-    ));
+    bad.push(("prekey_message", "embedded message too short".into(), pre[..74 + 56].to_vec()));
+    bad.push(("prekey_message", "embedded message with version nibble 2".into(), flip(&pre, 74, 0x30)));
+    bad.push(("prekey_message", "embedded message of type prekey message".into(), flip(&pre, 74, 0x03)));
+    bad.push(("prekey_message", "identity key with a torsion component".into(), {
+        let mut b = pre.clone();
+        b[1..33].copy_from_slice(&with_torsion(&p_ik, 8));
+        b
+    }));
+    bad.push(("prekey_bundle", "identity key with a torsion component".into(), {
+        let mut b = bundle_opk.clone();
+        b[1..33].copy_from_slice(&with_torsion(&bundle_ik, 2));
+        b
+    }));
+    bad.push(("sender_key_distribution", "signing key with a torsion component".into(), {
+        let mut b = dist.clone();
+        let n = b.len();
+        let key: [u8; 32] = b[n - 32..].try_into().unwrap();
+        b[n - 32..].copy_from_slice(&with_torsion(&key, 4));
+        b
+    }));
     bad.push(("prekey_message", "identity key of small order".into(), {
         let mut b = pre.clone();
         b[1..33].copy_from_slice(&[0u8; 32]);
@@ -981,7 +1432,7 @@ fn wire_file() {
     let mut y_p3 = [0xffu8; 32];
     y_p3[0] = 0xf0;
     y_p3[31] = 0x7f;
-    bad.push(("prekey_message", "identity key not canonical (y = p + 3, a large-order point mod p)".into(), {
+    bad.push(("prekey_message", "identity key not canonical (y = p + 3)".into(), {
         let mut b = pre.clone();
         b[1..33].copy_from_slice(&y_p3);
         b
@@ -1055,6 +1506,8 @@ struct GroupScript {
     receivers: BTreeMap<(&'static str, &'static str), GroupReceiver>,
     /// The signing seed each sender drew last (from its listed randomness).
     signing_seeds: BTreeMap<&'static str, [u8; 32]>,
+    /// The chain key at iteration 0 each sender drew last.
+    chain_keys: BTreeMap<&'static str, [u8; 32]>,
     events: Vec<Value>,
     first_error: Option<ErrorCategory>,
 }
@@ -1077,6 +1530,7 @@ impl GroupScript {
             senders: BTreeMap::new(),
             receivers: BTreeMap::new(),
             signing_seeds: BTreeMap::new(),
+            chain_keys: BTreeMap::new(),
             events: Vec::new(),
             first_error: None,
         }
@@ -1087,6 +1541,7 @@ impl GroupScript {
         let s = GroupSender::new(&mut self.rng, self.group.clone(), self.members[who].1);
         let randomness = self.rng.take();
         self.signing_seeds.insert(who, hex::decode(&randomness[1]).unwrap().try_into().unwrap());
+        self.chain_keys.insert(who, hex::decode(&randomness[0]).unwrap().try_into().unwrap());
         let d = s.distribution().to_bytes().to_vec();
         self.senders.insert(who, s);
         self.events.push(json!({ "event": "create", "party": who, "randomness": randomness, "distribution": h(&d) }));
@@ -1100,6 +1555,7 @@ impl GroupScript {
         self.rng = rng;
         let randomness = self.rng.take();
         self.signing_seeds.insert(who, hex::decode(&randomness[1]).unwrap().try_into().unwrap());
+        self.chain_keys.insert(who, hex::decode(&randomness[0]).unwrap().try_into().unwrap());
         self.events.push(json!({ "event": "rotate", "party": who, "randomness": randomness, "distribution": h(&d) }));
         d
     }
@@ -1166,29 +1622,50 @@ impl GroupScript {
         self.events.push(ev);
     }
 
-    fn forget(&mut self, receiver: &'static str, sender: &'static str, below: u32, expect: Expect) {
-        let r = self.receivers.get_mut(&(receiver, sender)).unwrap().forget_below(below).map_err(|e| e.category());
+    fn forget(&mut self, receiver: &'static str, sender: &'static str, key_id: u32, below: u32, expect: Expect) {
+        let r =
+            self.receivers.get_mut(&(receiver, sender)).unwrap().forget_below(key_id, below).map_err(|e| e.category());
         assert_eq!(r, expect);
-        let mut ev = json!({ "event": "forget_below", "party": receiver, "sender": sender, "iteration": below });
+        let mut ev = json!({
+            "event": "forget_below", "party": receiver, "sender": sender, "keyId": key_id, "iteration": below,
+        });
         self.mark(&mut ev, r.map(|()| None));
         self.events.push(ev);
     }
 
-    /// Re-signs `body` (a group message without signature) as `who`, with
-    /// the given signature or a genuine one.
-    fn signature_input(&self, who: &'static str, body: &[u8]) -> Vec<u8> {
+    /// The current sender key's message key at `iteration`, stepped from the
+    /// drawn chain key with KDF_CK.
+    fn message_key(&self, who: &'static str, iteration: u32) -> [u8; 32] {
+        let mut ck = self.chain_keys[who];
+        for _ in 0..iteration {
+            ck = hazmat::kdf_ck(&ck).1;
+        }
+        hazmat::kdf_ck(&ck).0
+    }
+
+    /// The signature input of `body` (a group message without signature) as
+    /// `who` sends it (SPEC.md §7.3), with the commitment to `mk`.
+    fn signature_input(&self, who: &'static str, mk: &[u8; 32], body: &[u8]) -> Vec<u8> {
         let mut m = labels::GROUP_SIGNATURE_CONTEXT.to_vec();
         m.push(self.group.as_bytes().len() as u8);
         m.extend_from_slice(self.group.as_bytes());
         m.extend_from_slice(&self.members[who].1.to_bytes());
+        m.extend_from_slice(&hazmat::group_commitment(mk));
         m.extend_from_slice(body);
         m
     }
 
+    /// Signs `body` genuinely as `who`, with the commitment to the message
+    /// key of the body's iteration under `who`'s current sender key.
     fn sign(&self, who: &'static str, body: &[u8]) -> Vec<u8> {
+        let iteration = u32::from_be_bytes(body[5..9].try_into().unwrap());
+        self.sign_with(who, &self.message_key(who, iteration), body)
+    }
+
+    fn sign_with(&self, who: &'static str, mk: &[u8; 32], body: &[u8]) -> Vec<u8> {
         use ed25519_dalek::Signer;
         let sk = ed25519_dalek::SigningKey::from_bytes(&self.signing_seeds[who]);
-        [body, &sk.sign(&self.signature_input(who, body)).to_bytes()[..]].concat()
+        [body, &sk.sign(&self.signature_input(who, mk, body)).to_bytes()[..]].concat()
     }
 
     fn finish(self, f: &mut VectorFile, comment: &str, flags: &[&str]) -> Value {
@@ -1229,7 +1706,16 @@ fn sender_keys_file() {
     g.decrypt("bob", "alice", &a2, OK);
     g.decrypt("bob", "carol", &c0, OK);
     g.decrypt("bob", "alice", &a1, OK);
-    tests.push(g.finish(&mut f, "two senders interleaved, out of order", &["MultiSender", "OutOfOrder"]));
+    // Skipped keys used once are deleted: their replays are duplicates.
+    g.decrypt("bob", "carol", &c0, Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &a1, Err(ErrorCategory::Duplicate));
+    let a3 = g.encrypt("alice", b"alice 3");
+    g.decrypt("bob", "alice", &a3, OK);
+    tests.push(g.finish(
+        &mut f,
+        "two senders interleaved, out of order; a used skipped key is deleted",
+        &["MultiSender", "OutOfOrder"],
+    ));
 
     let mut g = GroupScript::new(51, b"book club", &["alice", "bob", "carol"]);
     let da = g.create("alice");
@@ -1291,22 +1777,43 @@ fn sender_keys_file() {
     g.decrypt("bob", "mallory", &real, Err(ErrorCategory::StateMismatch));
     g.decrypt("bob", "alice", &real, OK);
     g.decrypt("bob", "alice", &real, Err(ErrorCategory::Duplicate));
-    g.decrypt("bob", "alice", &t, Err(ErrorCategory::Authentication));
+    // An iteration already used is a duplicate before any signature check.
+    g.decrypt("bob", "alice", &t, Err(ErrorCategory::Duplicate));
     g.decrypt("bob", "mallory", &fake, OK);
     let next = g.encrypt("alice", b"signed strictly");
-    let body = &next[..next.len() - 64];
-    for (_, sig) in weak_signatures(&g.signing_seeds["alice"], &g.signature_input("alice", body)) {
-        g.decrypt("bob", "alice", &[body, &sig[..]].concat(), Err(ErrorCategory::Authentication));
+    let body = next[..next.len() - 64].to_vec();
+    let mk = g.message_key("alice", 1);
+    for (_, sig) in weak_signatures(&g.signing_seeds["alice"], &g.signature_input("alice", &mk, &body)) {
+        g.decrypt("bob", "alice", &[&body[..], &sig[..]].concat(), Err(ErrorCategory::Authentication));
     }
-    let mut last = body.to_vec();
+    // Signed without the commitment (revision 1's input): refused.
+    let no_commitment = {
+        use ed25519_dalek::Signer;
+        let mut m = labels::GROUP_SIGNATURE_CONTEXT.to_vec();
+        m.push(1);
+        m.extend_from_slice(b"g");
+        m.extend_from_slice(&g.members["alice"].1.to_bytes());
+        m.extend_from_slice(&body);
+        let sk = ed25519_dalek::SigningKey::from_bytes(&g.signing_seeds["alice"]);
+        [&body[..], &sk.sign(&m).to_bytes()[..]].concat()
+    };
+    g.decrypt("bob", "alice", &no_commitment, Err(ErrorCategory::Authentication));
+    // Iteration 0xFFFFFFFF is refused before the signature is looked at.
+    let mut last = next.clone();
     last[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
-    let last = g.sign("alice", &last);
     g.decrypt("bob", "alice", &last, Err(ErrorCategory::CounterExhausted));
+    // Signed by the sender's own key over the right commitment, but the tag
+    // is wrong: only the AEAD catches it.
+    let mut bad_tag = body.clone();
+    let bl = bad_tag.len();
+    bad_tag[bl - 1] ^= 0x01;
+    let bad_tag = g.sign("alice", &bad_tag);
+    g.decrypt("bob", "alice", &bad_tag, Err(ErrorCategory::Authentication));
     g.decrypt("bob", "alice", &next, OK);
     tests.push(g.finish(
         &mut f,
-        "signature by another member's key, forgeries under Alice's key id, signatures a strict verifier must reject, iteration 0xFFFFFFFF, a replay",
-        &["BadSignature", "Replay"],
+        "signature by another member's key, forgeries under Alice's key id, signatures VERIFY must reject, a signature without the key commitment, iteration 0xFFFFFFFF before the signature, a signed message whose AEAD fails, a replay",
+        &["BadSignature", "Replay", "Commitment"],
     ));
 
     let mut g = GroupScript::new(54, b"g", &["alice", "bob"]);
@@ -1322,14 +1829,26 @@ fn sender_keys_file() {
     let mut g = GroupScript::new(55, b"g", &["alice", "bob"]);
     let da = g.create("alice");
     g.join("bob", "alice", &da);
+    let id = g.senders["alice"].key_id();
     let ms: Vec<_> = (0..6u8).map(|i| g.encrypt("alice", &[i])).collect();
     g.decrypt("bob", "alice", &ms[5], OK);
-    g.forget("bob", "alice", 3, OK);
+    g.forget("bob", "alice", id, 3, OK);
     g.decrypt("bob", "alice", &ms[1], Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &ms[2], Err(ErrorCategory::Duplicate));
     g.decrypt("bob", "alice", &ms[3], OK);
-    g.forget("bob", "alice", 6 + MAX_GROUP_SKIP + 1, Err(ErrorCategory::SkipLimit));
+    g.forget("bob", "alice", id, 6 + MAX_GROUP_SKIP + 1, Err(ErrorCategory::SkipLimit));
+    g.forget("bob", "alice", id.wrapping_add(1), 4, Err(ErrorCategory::StateMismatch));
     g.decrypt("bob", "alice", &ms[4], OK);
-    tests.push(g.finish(&mut f, "forget keys below an iteration", &["Forget"]));
+    // Forgetting ahead of the chain steps it, exactly MAX_GROUP_SKIP at most.
+    let later: Vec<_> = (0..=MAX_GROUP_SKIP + 1).map(|i| g.encrypt("alice", &i.to_be_bytes())).collect();
+    g.forget("bob", "alice", id, 6 + MAX_GROUP_SKIP, OK);
+    g.decrypt("bob", "alice", &later[MAX_GROUP_SKIP as usize - 1], Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &later[MAX_GROUP_SKIP as usize], OK);
+    tests.push(g.finish(
+        &mut f,
+        "forget keys below an iteration: the boundary (n - 1 deleted, n kept), the skip bound, an unknown key id",
+        &["Forget"],
+    ));
 
     let mut g = GroupScript::new(56, b"tamper", &["alice", "bob"]);
     let da = g.create("alice");
@@ -1337,6 +1856,8 @@ fn sender_keys_file() {
     let m = g.encrypt("alice", b"tamper target");
     let n = m.len();
     g.decrypt("bob", "alice", &flip(&m, 0, 0x30), Err(ErrorCategory::UnknownVersion));
+    g.decrypt("bob", "alice", &flip(&m, 0, 0x3f), Err(ErrorCategory::UnknownVersion));
+    g.decrypt("bob", "alice", &flip(&m, 0, 0x0f), Err(ErrorCategory::Decode));
     g.decrypt("bob", "alice", &flip(&m, 2, 0x01), Err(ErrorCategory::StateMismatch));
     g.decrypt("bob", "alice", &flip(&m, 8, 0x01), Err(ErrorCategory::Authentication));
     g.decrypt("bob", "alice", &flip(&m, 10, 0x01), Err(ErrorCategory::Authentication));
@@ -1346,7 +1867,7 @@ fn sender_keys_file() {
     g.decrypt("bob", "alice", &m, OK);
     tests.push(g.finish(
         &mut f,
-        "tamper each field: version, key id, iteration, ciphertext, tag, signature, length",
+        "tamper each field: version (before type), type, key id, iteration, ciphertext, tag, signature, length",
         &["Tamper"],
     ));
 
@@ -1386,19 +1907,92 @@ fn sender_keys_file() {
     let mut g = GroupScript::new(59, b"g", &["alice", "bob"]);
     let da = g.create("alice");
     g.join("bob", "alice", &da);
-    let m0 = g.encrypt("alice", b"k0");
+    let old_id = g.senders["alice"].key_id();
+    let old: Vec<_> = (0..3u8).map(|i| g.encrypt("alice", &[b'o', i])).collect();
+    g.decrypt("bob", "alice", &old[2], OK);
     let d1 = g.rotate("alice");
     g.add("bob", "alice", &d1, OK);
-    let ms: Vec<_> = (0..3u8).map(|i| g.encrypt("alice", &[i])).collect();
+    let new_id = g.senders["alice"].key_id();
+    let new: Vec<_> = (0..3u8).map(|i| g.encrypt("alice", &[b'n', i])).collect();
+    // Forgetting the old key below 3 deletes its skipped keys; the new
+    // key's first messages (iterations 0..2) are untouched.
+    g.forget("bob", "alice", old_id, 3, OK);
+    g.decrypt("bob", "alice", &old[0], Err(ErrorCategory::Duplicate));
+    g.decrypt("bob", "alice", &new[1], OK);
+    g.decrypt("bob", "alice", &new[0], OK);
+    g.forget("bob", "alice", new_id, 3, OK);
+    g.decrypt("bob", "alice", &new[2], Err(ErrorCategory::Duplicate));
+    let after = g.encrypt("alice", b"after forgetting");
+    g.decrypt("bob", "alice", &after, OK);
+    tests.push(g.finish(
+        &mut f,
+        "forget below applies to one sender key: after a rotation the new key's first messages survive forgetting the old key",
+        &["Forget", "Rotation"],
+    ));
+
+    let mut g = GroupScript::new(60, b"g", &["alice", "bob"]);
+    let da = g.create("alice");
+    g.join("bob", "alice", &da);
+    let ms: Vec<_> = (0..4u8).map(|i| g.encrypt("alice", &[i])).collect();
+    g.decrypt("bob", "alice", &ms[1], OK);
+    // A distribution for the held key id, same signing key, at a later
+    // iteration: ignored; the held chain is kept exactly as it is.
+    let later = g.distribution("alice");
+    g.add("bob", "alice", &later, OK);
     g.decrypt("bob", "alice", &ms[2], OK);
-    // Forgetting below 2 in every state: key 0's chain is at 0 and its
-    // message 0 is lost; key 1 loses its skipped keys 0 and 1.
-    g.forget("bob", "alice", 2, OK);
-    g.decrypt("bob", "alice", &m0, Err(ErrorCategory::Duplicate));
-    g.decrypt("bob", "alice", &ms[1], Err(ErrorCategory::Duplicate));
-    let m1 = g.encrypt("alice", b"k1 after forgetting");
-    g.decrypt("bob", "alice", &m1, OK);
-    tests.push(g.finish(&mut f, "forget below applies to every sender key state held", &["Forget"]));
+    g.decrypt("bob", "alice", &ms[0], OK);
+    // Same key id and signing key, another chain key and iteration 0: also
+    // ignored, not a reset.
+    let mut reset = later.clone();
+    let l = 1;
+    reset[6 + l..10 + l].copy_from_slice(&0u32.to_be_bytes());
+    reset[10 + l..42 + l].copy_from_slice(&[0x42; 32]);
+    g.add("bob", "alice", &reset, OK);
+    g.decrypt("bob", "alice", &ms[3], OK);
+    tests.push(g.finish(
+        &mut f,
+        "a distribution for a key id already held (same signing key) is ignored whatever its iteration and chain key",
+        &["Distribution"],
+    ));
+
+    // The sender equivocates: Bob and Carol get different chain keys under
+    // one key id and signing key. One GCM ciphertext authenticates under both
+    // derived keys (it would decrypt to different plaintexts without the key
+    // commitment); the signature covers the commitment to one of them.
+    let mut g = GroupScript::new(61, b"equivocation", &["alice", "bob", "carol"]);
+    let da = g.create("alice");
+    g.join("bob", "alice", &da);
+    let mut dc = da.clone();
+    let l = b"equivocation".len();
+    let other_ck = [0x5a; 32];
+    dc[10 + l..42 + l].copy_from_slice(&other_ck);
+    g.join("carol", "alice", &dc);
+    let key_id = g.senders["alice"].key_id();
+    let mk_bob = hazmat::kdf_ck(&g.chain_keys["alice"]).0;
+    let mk_carol = hazmat::kdf_ck(&other_ck).0;
+    let (k1, n1) = hazmat::expand_group_message_key(&mk_bob);
+    let (k2, n2) = hazmat::expand_group_message_key(&mk_carol);
+    let mut header = vec![0x15];
+    header.extend(key_id.to_be_bytes());
+    header.extend(0u32.to_be_bytes());
+    let mut ad = vec![l as u8];
+    ad.extend_from_slice(b"equivocation");
+    ad.extend_from_slice(&g.members["alice"].1.to_bytes());
+    ad.extend_from_slice(&header);
+    salamander::self_check();
+    let ct = salamander::two_key_ciphertext(&k1, &n1, &k2, &n2, &ad, b"one message, two meanings", 2);
+    let body = [&header[..], &ct[..]].concat();
+    let for_bob = g.sign_with("alice", &mk_bob, &body);
+    let for_carol = g.sign_with("alice", &mk_carol, &body);
+    g.decrypt("bob", "alice", &for_carol, Err(ErrorCategory::Authentication));
+    g.decrypt("carol", "alice", &for_bob, Err(ErrorCategory::Authentication));
+    g.decrypt("bob", "alice", &for_bob, OK);
+    g.decrypt("carol", "alice", &for_carol, OK);
+    tests.push(g.finish(
+        &mut f,
+        "an equivocating sender: one AES-GCM ciphertext valid under two members' keys; each signature commits to one key, so each signed message decrypts for one member only",
+        &["Commitment"],
+    ));
 
     f.group("transcript", "Scripted group conversations", tests);
     f.write();
@@ -1410,8 +2004,8 @@ fn persistence_file() {
     let mut f = VectorFile::new("persistence");
     let mut tests = Vec::new();
 
-    // A responder with skipped keys and two receiving chains, and an initiator
-    // whose prekey header is still pending.
+    // A responder with skipped keys, and an initiator whose prekey header is
+    // still pending.
     let mut t = Transcript::new(60, true, b"persist");
     let m0 = t.encrypt("alice", b"0");
     let m1 = t.encrypt("alice", b"1");
@@ -1422,8 +2016,6 @@ fn persistence_file() {
     let mut rng = Recorder::new(61);
     let reply = t.bob.as_mut().unwrap().encrypt(&mut rng, b"reply").unwrap().to_bytes();
     let reply_randomness = rng.take();
-    let next = t.alice.encrypt(&mut rng, b"3").unwrap().to_bytes();
-    let next_randomness = rng.take();
     let restored = Session::from_bytes(&pending_alice).unwrap();
     assert_eq!(*restored.to_bytes(), pending_alice);
     tests.push(f.test(
@@ -1441,24 +2033,63 @@ fn persistence_file() {
             ],
         }),
     ));
-    let _ = next_randomness;
     let mut rng = Recorder::new(62);
     let mut a = Session::from_bytes(&pending_alice).unwrap();
     let again = a.encrypt(&mut rng, b"resent").unwrap().to_bytes();
+    let again_randomness = rng.take();
+    // A crafted prekey message naming Bob, around his genuine reply: the
+    // restored initiator still knows its role.
+    let mut crafted = m0[..74].to_vec();
+    crafted[1..33].copy_from_slice(&t.parties.store.identity.public_key().to_bytes());
+    crafted.extend_from_slice(&reply);
     tests.push(f.test(
-        "initiator before any reply: still sends prekey messages after restore",
-        &["Session"],
+        "initiator before any reply: still sends prekey messages after restore, and still refuses prekey messages",
+        &["Session", "Role"],
         None,
         json!({
             "kind": "session",
             "state": h(&pending_alice),
             "events": [
-                { "event": "encrypt", "plaintext": h(b"resent"), "randomness": rng.take(), "message": h(&again) },
+                { "event": "encrypt", "plaintext": h(b"resent"), "randomness": again_randomness, "message": h(&again) },
+                { "event": "decrypt", "message": h(&crafted), "result": "invalid", "error": "state-mismatch" },
                 { "event": "decrypt", "message": h(&reply), "result": "valid", "plaintext": h(b"reply") },
             ],
         }),
     ));
-    let _ = next;
+
+    // A session with closed chains: Bob after Alice's chain with a held-back
+    // message was closed by her next chain.
+    let mut c = Transcript::new(66, false, b"");
+    c.establish();
+    let held = c.encrypt("alice", b"held back");
+    let delivered = c.encrypt("alice", b"delivered");
+    c.decrypt("bob", &delivered, OK);
+    let r = c.encrypt("bob", b"r");
+    c.decrypt("alice", &r, OK);
+    let closing = c.encrypt("alice", b"closes the chain at PN = 2");
+    c.decrypt("bob", &closing, OK);
+    let closed_state = c.bob.as_ref().unwrap().to_bytes().to_vec();
+    let parsed = Saved::parse(&closed_state);
+    assert_eq!(parsed.closed.len(), 2);
+    let mut rng = Recorder::new(67);
+    let mut probe = Session::from_bytes(&closed_state).unwrap();
+    let answer = probe.encrypt(&mut rng, b"answer").unwrap().to_bytes();
+    let answer_randomness = rng.take();
+    tests.push(f.test(
+        "responder with two closed chains and a skipped key of one: restore, decrypt the late message once, send",
+        &["Session", "ClosedChain"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&closed_state),
+            "events": [
+                { "event": "decrypt", "message": h(&held), "result": "valid", "plaintext": h(b"held back") },
+                { "event": "decrypt", "message": h(&held), "result": "invalid", "error": "duplicate" },
+                { "event": "decrypt", "message": h(&delivered), "result": "invalid", "error": "duplicate" },
+                { "event": "encrypt", "plaintext": h(b"answer"), "randomness": answer_randomness, "message": h(&answer) },
+            ],
+        }),
+    ));
 
     let mut rng = Recorder::new(63);
     let id = IdentityKeyPair::from_seed(&[0x11; 32]).public_key();
@@ -1472,6 +2103,7 @@ fn persistence_file() {
     r.decrypt_bytes(&g1).unwrap();
     let receiver_state = r.to_bytes().to_vec();
     let g2 = s.encrypt(b"g2").unwrap().to_bytes();
+    let g3 = s.encrypt(b"g3").unwrap().to_bytes();
     tests.push(f.test(
         "group sender: restore and continue the chain",
         &["GroupSender"],
@@ -1482,8 +2114,12 @@ fn persistence_file() {
             "events": [ { "event": "encrypt", "plaintext": h(b"g2"), "message": h(&g2) } ],
         }),
     ));
+    let mut after_forget = GroupReceiver::from_bytes(&receiver_state).unwrap();
+    after_forget.decrypt_bytes(&g0).unwrap();
+    after_forget.decrypt_bytes(&g2).unwrap();
+    after_forget.forget_below(d.key_id(), 4).unwrap();
     tests.push(f.test(
-        "group receiver with a skipped key: restore and decrypt",
+        "group receiver with a skipped key: restore, decrypt, forget, and save again",
         &["GroupReceiver"],
         None,
         json!({
@@ -1493,38 +2129,50 @@ fn persistence_file() {
                 { "event": "decrypt", "message": h(&g0), "result": "valid", "plaintext": h(b"g0") },
                 { "event": "decrypt", "message": h(&g2), "result": "valid", "plaintext": h(b"g2") },
                 { "event": "decrypt", "message": h(&g1), "result": "invalid", "error": "duplicate" },
+                { "event": "forget_below", "keyId": d.key_id(), "iteration": 4, "result": "valid" },
+                { "event": "decrypt", "message": h(&g3), "result": "invalid", "error": "duplicate" },
+                { "event": "save", "state": h(&after_forget.to_bytes()) },
             ],
         }),
     ));
 
-    // Counters at their end: a sending chain at 0xFFFFFFFE sends once more.
-    let mut near_end = t.alice.to_bytes().to_vec();
-    // RK at 140, sending flag at 172, DHs.priv, CKs, then Ns.
-    let ns_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 32 + 1 + 32 + 32;
-    assert_eq!(near_end[ns_at - 65], 1, "sending chain active");
-    near_end[ns_at..ns_at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+    // Counters at their end: a sending chain at 0xFFFFFFFE sends once more,
+    // then refuses and changes nothing (the save after it shows).
+    let mut near = Saved::parse(&t.alice.to_bytes());
+    let (p, q, ck, _) = near.sending.unwrap();
+    near.sending = Some((p, q, ck, u32::MAX - 1));
+    let near_end = near.encode();
     let mut s = Session::from_bytes(&near_end).unwrap();
     let mut rng = Recorder::new(65);
     let last_msg = s.encrypt(&mut rng, b"last").unwrap().to_bytes();
     assert_eq!(rng.take().len(), 0);
+    let at_end = s.to_bytes().to_vec();
     assert_eq!(s.encrypt(&mut rng, b"one more").unwrap_err().category(), ErrorCategory::CounterExhausted);
-    tests.push(f.test("session whose sending chain is at 0xFFFFFFFE: one more message, then counter-exhausted", &["Session", "Counter"], None, json!({
-        "kind": "session",
-        "state": h(&near_end),
-        "events": [
-            { "event": "encrypt", "plaintext": h(b"last"), "randomness": [], "message": h(&last_msg) },
-            { "event": "encrypt", "plaintext": h(b"one more"), "randomness": [], "result": "invalid", "error": "counter-exhausted" },
-        ],
-    })));
+    assert_eq!(*s.to_bytes(), at_end);
+    tests.push(f.test(
+        "session whose sending chain is at 0xFFFFFFFE: one more message, then counter-exhausted with nothing changed",
+        &["Session", "Counter"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&near_end),
+            "events": [
+                { "event": "encrypt", "plaintext": h(b"last"), "randomness": [], "message": h(&last_msg) },
+                { "event": "encrypt", "plaintext": h(b"one more"), "randomness": [], "result": "invalid", "error": "counter-exhausted" },
+                { "event": "save", "state": h(&at_end) },
+            ],
+        }),
+    ));
     let gid_len = b"saved group".len();
     let it_at = 2 + 1 + gid_len + 32 + 4 + 32;
     let mut sender_end = sender_state.clone();
     sender_end[it_at..it_at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
     let mut se = GroupSender::from_bytes(&sender_end).unwrap();
     let g_last = se.encrypt(b"last").unwrap().to_bytes();
+    let sender_at_end = se.to_bytes().to_vec();
     assert_eq!(se.encrypt(b"one more").unwrap_err().category(), ErrorCategory::CounterExhausted);
     tests.push(f.test(
-        "group sender at iteration 0xFFFFFFFE: one more message, then counter-exhausted",
+        "group sender at iteration 0xFFFFFFFE: one more message, then counter-exhausted with nothing changed",
         &["GroupSender", "Counter"],
         None,
         json!({
@@ -1533,57 +2181,171 @@ fn persistence_file() {
             "events": [
                 { "event": "encrypt", "plaintext": h(b"last"), "message": h(&g_last) },
                 { "event": "encrypt", "plaintext": h(b"one more"), "result": "invalid", "error": "counter-exhausted" },
+                { "event": "save", "state": h(&sender_at_end) },
             ],
         }),
     ));
 
+    // A group receiver at exactly MAX_GROUP_SKIPPED_KEYS skipped keys (valid)
+    // and one more (refused by the count bound, every entry present).
+    let receiver_with = |skipped: u32| {
+        let mut b = receiver_state[..2 + 1 + gid_len + 32].to_vec();
+        b.push(1);
+        let state = &receiver_state[2 + 1 + gid_len + 32 + 1..];
+        b.extend_from_slice(&state[..4 + 32 + 32]);
+        b.extend_from_slice(&(skipped + 10).to_be_bytes()); // next iteration
+        b.extend_from_slice(&(skipped as u16).to_be_bytes());
+        for i in 0..skipped {
+            b.extend_from_slice(&i.to_be_bytes());
+            b.extend_from_slice(&[(i % 251) as u8; 32]);
+        }
+        b
+    };
+    let full = receiver_with(MAX_GROUP_SKIPPED_KEYS as u32);
+    assert!(GroupReceiver::from_bytes(&full).is_ok());
+    tests.push(f.test(
+        "group receiver holding exactly MAX_GROUP_SKIPPED_KEYS skipped keys",
+        &["GroupReceiver", "Bound"],
+        None,
+        json!({
+            "kind": "group_receiver",
+            "state": h(&full),
+            "events": [ { "event": "save", "state": h(&full) } ],
+        }),
+    ));
+
+    // ------------------------------------------------ invalid saved states
     let mut invalid: Vec<(&str, String, Vec<u8>)> = vec![
         ("session", "truncated".into(), bob_state[..bob_state.len() - 1].to_vec()),
         ("session", "trailing byte".into(), [bob_state.clone(), vec![0]].concat()),
         ("session", "unknown format revision".into(), flip(&bob_state, 1, 0x02)),
         ("session", "unknown version".into(), flip(&bob_state, 0, 0x30)),
+        (
+            "session",
+            "version 2 with a wrong type nibble: the version is checked first".into(),
+            flip(&bob_state, 0, 0x31),
+        ),
+        ("session", "a saved group sender's type nibble".into(), flip(&bob_state, 0, 0x01)),
         ("group_sender", "truncated".into(), sender_state[..sender_state.len() - 1].to_vec()),
+        ("group_sender", "a saved session's type nibble".into(), flip(&sender_state, 0, 0x01)),
         ("group_receiver", "trailing byte".into(), [receiver_state.clone(), vec![0]].concat()),
+        ("group_receiver", "a saved session's type nibble".into(), flip(&receiver_state, 0, 0x0e)),
     ];
-    // Receiving-chain count over the bound: 6 copies of the one chain.
-    let chains_at = 1 + 1 + 4 * 32 + 1 + 4 + 1 + 4 + 32 + 1;
-    assert_eq!(bob_state[chains_at], 1);
-    let chain = bob_state[chains_at + 1..chains_at + 1 + 68].to_vec();
-    let mut six = bob_state[..chains_at].to_vec();
-    six.push(MAX_RECEIVING_CHAINS as u8 + 1);
-    for _ in 0..=MAX_RECEIVING_CHAINS {
-        six.extend_from_slice(&chain);
+    // Ed25519 keys are checked on restore, in all three kinds.
+    let mut bad = bob_state.clone();
+    bad[2 + 64..2 + 96].copy_from_slice(&with_torsion(&t.parties.alice.public_key().to_bytes(), 2));
+    invalid.push(("session", "remote identity key with a torsion component".into(), bad));
+    let mut bad = bob_state.clone();
+    bad[2 + 32..2 + 64].copy_from_slice(&[0u8; 32]);
+    invalid.push(("session", "local identity key of small order".into(), bad));
+    let mut bad = sender_state.clone();
+    bad[3 + gid_len..3 + gid_len + 32].copy_from_slice(&with_torsion(&id.to_bytes(), 8));
+    invalid.push(("group_sender", "sender identity key with a torsion component".into(), bad));
+    let sk_at = 2 + 1 + gid_len + 32 + 1 + 4;
+    let mut bad = receiver_state.clone();
+    let sk: [u8; 32] = bad[sk_at..sk_at + 32].try_into().unwrap();
+    bad[sk_at..sk_at + 32].copy_from_slice(&with_torsion(&sk, 4));
+    invalid.push(("group_receiver", "signing key with a torsion component".into(), bad));
+    let mut zero_gid = sender_state.clone();
+    zero_gid[2] = 0;
+    invalid.push(("group_sender", "group id of length 0".into(), zero_gid));
+    let mut zero_gid = receiver_state.clone();
+    zero_gid[2] = 0;
+    invalid.push(("group_receiver", "group id of length 0".into(), zero_gid));
+
+    // Session consistency (SPEC.md §11.2), each state otherwise well formed.
+    let bob = Saved::parse(&bob_state);
+    assert_eq!(bob.skipped.len(), 2);
+    let open = bob.open.unwrap();
+    let mut s = bob.clone();
+    s.skipped.push(s.skipped[0]);
+    invalid.push(("session", "a skipped key stored twice".into(), s.encode()));
+    let mut s = bob.clone();
+    s.skipped.push((open.0, open.2, [7u8; 32]));
+    invalid.push(("session", "a skipped key at its open chain's next number Nr".into(), s.encode()));
+    let mut s = bob.clone();
+    s.skipped.push((open.0, open.2 + 5, [7u8; 32]));
+    invalid.push(("session", "a skipped key past its open chain's next number".into(), s.encode()));
+    let closed = Saved::parse(&closed_state);
+    let (old_key, old_len) = closed.closed[1];
+    let mut s = closed.clone();
+    s.skipped.push((old_key, old_len, [7u8; 32]));
+    invalid.push(("session", "a skipped key at a closed chain's PN".into(), s.encode()));
+    let mut s = closed.clone();
+    s.closed[0].0 = s.closed[1].0;
+    invalid.push(("session", "two closed chains with one ratchet key".into(), s.encode()));
+    let mut s = closed.clone();
+    s.closed[1].0 = s.open.unwrap().0;
+    invalid.push(("session", "a closed chain with the open chain's ratchet key".into(), s.encode()));
+    let mut s = bob.clone();
+    s.open = None;
+    invalid.push(("session", "a pending sending chain without an open receiving chain".into(), s.encode()));
+    let mut s = bob.clone();
+    s.head[2 + 4 * 32 + 1] = 1; // pending-prekey flag on a responder's session
+    invalid.push(("session", "the pending-prekey flag on a responder's session".into(), s.encode()));
+    let mut s = bob.clone();
+    s.head[2 + 4 * 32] = 2;
+    invalid.push(("session", "role flag 2".into(), s.encode()));
+    // Counts over their bounds, with every entry present and consistent.
+    let mut s = closed.clone();
+    while s.closed.len() <= MAX_CLOSED_CHAINS {
+        let n = s.closed.len() as u8;
+        s.closed.push(([0xc0 | n; 32], 1));
     }
-    six.extend_from_slice(&bob_state[chains_at + 1 + 68..]);
-    invalid.push(("session", "receiving-chain count MAX_RECEIVING_CHAINS + 1".into(), six));
-    let mut pending_no_chain = bob_state[..chains_at].to_vec();
-    pending_no_chain.extend_from_slice(&[0, 0, 0]);
-    invalid.push(("session", "pending sending chain without a receiving chain".into(), pending_no_chain));
+    invalid.push(("session", "MAX_CLOSED_CHAINS + 1 closed chains, all distinct".into(), s.encode()));
+    let mut s = bob.clone();
+    s.skipped = (0..=MAX_SKIPPED_KEYS as u32).map(|i| ([0x51; 32], i, [(i % 253) as u8; 32])).collect();
+    invalid.push(("session", "MAX_SKIPPED_KEYS + 1 skipped keys, all distinct".into(), s.encode()));
+    let at_max = {
+        let mut s = bob.clone();
+        s.skipped = (0..MAX_SKIPPED_KEYS as u32).map(|i| ([0x51; 32], i, [(i % 253) as u8; 32])).collect();
+        s.encode()
+    };
+    assert!(Session::from_bytes(&at_max).is_ok());
+
+    // Group receiver consistency and bounds.
     let states_at = 2 + 1 + gid_len + 32;
     assert_eq!(receiver_state[states_at], 1);
     let mut zero = receiver_state[..states_at].to_vec();
     zero.push(0);
     invalid.push(("group_receiver", "no sender key state".into(), zero));
     let state = receiver_state[states_at + 1..].to_vec();
-    let mut many = receiver_state[..states_at].to_vec();
-    many.push(MAX_SENDER_KEY_STATES as u8 + 1);
-    for _ in 0..=MAX_SENDER_KEY_STATES {
-        many.extend_from_slice(&state);
-    }
-    invalid.push(("group_receiver", "sender key state count MAX_SENDER_KEY_STATES + 1".into(), many));
-    // Skipped-key count over the bound.
-    let mut over = bob_state.clone();
-    let n = over.len();
-    let count_at = n - 2 - 2 * 68;
-    over[count_at..count_at + 2].copy_from_slice(&((MAX_SKIPPED_KEYS + 1) as u16).to_be_bytes());
-    invalid.push(("session", "skipped-key count MAX_SKIPPED_KEYS + 1".into(), over));
+    let with_states = |ids: &[u32]| {
+        let mut b = receiver_state[..states_at].to_vec();
+        b.push(ids.len() as u8);
+        for id in ids {
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(&state[4..]);
+        }
+        b
+    };
+    invalid.push(("group_receiver", "two sender key states with one key id".into(), with_states(&[7, 7])));
+    let six: Vec<u32> = (1..=MAX_SENDER_KEY_STATES as u32 + 1).collect();
+    invalid.push(("group_receiver", "MAX_SENDER_KEY_STATES + 1 states, distinct key ids".into(), with_states(&six)));
+    assert!(GroupReceiver::from_bytes(&with_states(&six[..MAX_SENDER_KEY_STATES])).is_ok());
+    // The one state: key id, signing key, CK, next = 2, one skipped key (0).
+    let skipped_at = states_at + 1 + 4 + 32 + 32 + 4 + 2;
+    assert_eq!(&receiver_state[skipped_at - 6..skipped_at], &[0, 0, 0, 2, 0, 1]);
+    let mut twice = receiver_state[..skipped_at - 2].to_vec();
+    twice.extend_from_slice(&2u16.to_be_bytes());
+    twice.extend_from_slice(&receiver_state[skipped_at..]);
+    twice.extend_from_slice(&receiver_state[skipped_at..]);
+    invalid.push(("group_receiver", "a skipped key stored twice".into(), twice));
+    let mut at_next = receiver_state.clone();
+    at_next[skipped_at..skipped_at + 4].copy_from_slice(&2u32.to_be_bytes());
+    invalid.push(("group_receiver", "a skipped key at the state's next iteration".into(), at_next));
+    invalid.push((
+        "group_receiver",
+        "MAX_GROUP_SKIPPED_KEYS + 1 skipped keys, all distinct".into(),
+        receiver_with(MAX_GROUP_SKIPPED_KEYS as u32 + 1),
+    ));
     for (kind, comment, bytes) in invalid {
         let e = match kind {
             "session" => Session::from_bytes(&bytes).err(),
             "group_sender" => GroupSender::from_bytes(&bytes).err(),
             _ => GroupReceiver::from_bytes(&bytes).err(),
         }
-        .unwrap()
+        .unwrap_or_else(|| panic!("{kind}: {comment} restored"))
         .category();
         tests.push(f.test(
             &format!("{kind}: {comment}"),
@@ -1619,15 +2381,18 @@ fn persistence_file() {
             "storageKey": h(&wrong), "sealed": h(&sealed),
         }),
     ));
+    let shortest = sealed[..1 + 12 + 16].to_vec();
+    let too_short = sealed[..1 + 12 + 15].to_vec();
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
     for (i, what) in [(0usize, "version"), (5, "nonce"), (20, "ciphertext"), (sealed.len() - 1, "tag")] {
-        let t2 = flip(&sealed, i, if i == 0 { 0x30 } else { 0x01 });
+        cases.push((format!("tampered {what}"), flip(&sealed, i, if i == 0 { 0x30 } else { 0x01 })));
+    }
+    cases.push(("a saved session's type nibble".into(), flip(&sealed, 0, 0x0f)));
+    cases.push(("exactly 1 + 12 + 16 bytes: an empty state that does not authenticate".into(), shortest));
+    cases.push(("1 + 12 + 15 bytes: shorter than the tag".into(), too_short));
+    for (comment, t2) in cases {
         let e = Session::unseal(&key, &t2).unwrap_err().category();
-        tests.push(f.test(
-            &format!("tampered {what}"),
-            &[],
-            Some(e),
-            json!({ "storageKey": h(&key), "sealed": h(&t2) }),
-        ));
+        tests.push(f.test(&comment, &[], Some(e), json!({ "storageKey": h(&key), "sealed": h(&t2) })));
     }
     f.group("sealed_state", "States sealed under a storage key (SPEC.md §11.4)", tests);
     f.write();

@@ -7,6 +7,8 @@
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::traits::IsIdentity;
 use ed25519_dalek::{Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -69,6 +71,13 @@ impl X25519KeyPair {
         Self { secret, public }
     }
 
+    /// Rebuilds a pair from a saved private key and its saved public key,
+    /// without the scalar multiplication. A wrong saved public key can only
+    /// make the peer's decryption fail (SPEC.md §11.1).
+    pub(crate) fn from_parts(secret: &Secret32, public: [u8; KEY_LEN]) -> Self {
+        Self { secret: StaticSecret::from(secret.0), public }
+    }
+
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         Self::from_secret(&random_secret(rng))
     }
@@ -91,6 +100,14 @@ impl X25519KeyPair {
 
 // `StaticSecret` wipes itself on drop; the public half is not secret.
 impl ZeroizeOnDrop for X25519KeyPair {}
+
+impl Zeroize for X25519KeyPair {
+    fn zeroize(&mut self) {
+        // `StaticSecret` has no `Zeroize`, but its `Drop` wipes it in place:
+        // the assignment drops the old value where it lies.
+        self.secret = StaticSecret::from([0u8; KEY_LEN]);
+    }
+}
 
 // ---------------------------------------------------------------- Ed25519
 
@@ -132,37 +149,25 @@ impl Ed25519KeyPair {
 // `SigningKey` wipes itself on drop.
 impl ZeroizeOnDrop for Ed25519KeyPair {}
 
-/// Whether the y-coordinate encoded in an Ed25519 point (the low 255 bits,
-/// little endian) is below p = 2^255 - 19. Decompression reduces y mod p,
-/// so without this check 2^255 - 19 + k would alias k (SPEC.md §3.1).
-fn y_is_canonical(bytes: &[u8; KEY_LEN]) -> bool {
-    let (low, high) = bytes.split_at(1);
-    let (middle, top) = high.split_at(KEY_LEN - 2);
-    // y >= p iff the top byte (sign bit masked) is 0x7f, the middle 30 bytes
-    // are 0xff and the low byte is >= 0xed.
-    let top_is_max = top.first().is_some_and(|b| b & 0x7f == 0x7f);
-    let middle_is_max = middle.iter().all(|b| *b == 0xff);
-    let low_is_high = low.first().is_some_and(|b| *b >= 0xed);
-    !(top_is_max && middle_is_max && low_is_high)
-}
-
-/// Checks an Ed25519 public key: canonical encoding (y < p) of a curve
-/// point that is not of small order. Returns its X25519 (Montgomery) form.
-/// (A point with x = 0 has small order, so a set sign bit on it is caught
-/// by the small-order check.)
+/// Accepts an Ed25519 public key (SPEC.md §3.1): the bytes are the
+/// canonical encoding (re-encoding the decoded point gives the same 32
+/// bytes, so y < p and no sign bit on x = 0) of a point of the prime-order
+/// subgroup ([L]P is the identity) other than the identity. Returns its
+/// X25519 (Montgomery) form.
 pub(crate) fn ed25519_public_to_x25519(public: &[u8; KEY_LEN]) -> Option<[u8; KEY_LEN]> {
-    if !y_is_canonical(public) {
-        return None;
-    }
-    let vk = VerifyingKey::from_bytes(public).ok()?;
-    if vk.is_weak() {
-        return None;
-    }
-    Some(vk.to_montgomery().to_bytes())
+    let point = accept_point(public)?;
+    Some(point.to_montgomery().to_bytes())
 }
 
-/// Strict Ed25519 verification (rejects small-order components and
-/// non-canonical encodings).
+fn accept_point(public: &[u8; KEY_LEN]) -> Option<EdwardsPoint> {
+    let point = CompressedEdwardsY(*public).decompress()?;
+    let canonical = point.compress().to_bytes() == *public;
+    (canonical && point.is_torsion_free() && !point.is_identity()).then_some(point)
+}
+
+/// VERIFY (SPEC.md §2.1): S < L, R the canonical encoding of a point not
+/// of small order, and the cofactorless equation [S]B = R + [k]A. This is
+/// ed25519-dalek's `verify_strict`; the key itself was accepted per §3.1.
 pub(crate) fn ed25519_verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
     let Ok(vk) = VerifyingKey::from_bytes(public) else {
         return false;
@@ -333,21 +338,28 @@ mod tests {
     }
 
     #[test]
-    fn rejects_non_canonical_y_that_decompresses_to_a_good_point() {
-        // y = p + 3 decompresses (mod p) to the point with y = 3, which is not
-        // of small order: only the canonical check can reject it.
-        let mut canonical = [0u8; KEY_LEN];
-        canonical[0] = 3;
-        assert!(ed25519_public_to_x25519(&canonical).is_some(), "y = 3 is a valid point");
+    fn rejects_every_non_canonical_y() {
         for k in 0..=18 {
             assert!(ed25519_public_to_x25519(&y(k)).is_none(), "y = p + {k} accepted");
             let mut signed = y(k);
             signed[31] |= 0x80;
             assert!(ed25519_public_to_x25519(&signed).is_none(), "y = p + {k} with sign accepted");
         }
-        // p - 1 is canonical.
-        let mut below = y(0);
-        below[0] = 0xec;
-        assert!(y_is_canonical(&below));
+    }
+
+    #[test]
+    fn rejects_keys_with_a_torsion_component() {
+        let seed = Secret32([7u8; KEY_LEN]);
+        let good = Ed25519KeyPair::from_seed(&seed).public();
+        assert!(ed25519_public_to_x25519(&good).is_some());
+        let a = CompressedEdwardsY(good).decompress().unwrap();
+        // Adding any of the 7 non-identity torsion points keeps the X25519
+        // form's DH results but must be rejected.
+        for t in curve25519_dalek::constants::EIGHT_TORSION.iter().skip(1) {
+            let bad = (a + t).compress().to_bytes();
+            assert!(ed25519_public_to_x25519(&bad).is_none());
+        }
+        // The identity is in the prime-order subgroup but is refused too.
+        assert!(ed25519_public_to_x25519(&EdwardsPoint::default().compress().to_bytes()).is_none());
     }
 }

@@ -95,6 +95,10 @@ pub enum DecodeError {
     },
     /// An Ed25519 public key that is not a canonical, non-small-order point.
     InvalidKey,
+    /// A saved state whose fields decode but contradict each other (SPEC.md
+    /// §11.1): e.g. a skipped key stored twice, or at or past its chain's
+    /// next number.
+    InconsistentState,
     /// A collection in a saved state is larger than its documented bound.
     LimitExceeded {
         /// The count that was found.
@@ -129,6 +133,7 @@ impl fmt::Display for DecodeError {
             Self::UnexpectedType(b) => write!(f, "unexpected message type in first byte {b:#04x}"),
             Self::InvalidField { offset } => write!(f, "invalid field value at offset {offset}"),
             Self::InvalidKey => f.write_str("invalid public key"),
+            Self::InconsistentState => f.write_str("saved state is inconsistent"),
             Self::LimitExceeded { got, max } => write!(f, "count {got} exceeds limit {max}"),
         }
     }

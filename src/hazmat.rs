@@ -97,6 +97,23 @@ pub fn expand_group_message_key(message_key: &[u8; KEY_LEN]) -> ([u8; KEY_LEN], 
     (*k.key(), *k.nonce())
 }
 
+/// A group message key's commitment, HMAC-SHA256(MK, GROUP_COMMITMENT_LABEL)
+/// (SPEC.md §7.3): what the group signature covers besides the message.
+pub fn group_commitment(message_key: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    crate::crypto::hmac_sha256(message_key, labels::GROUP_COMMITMENT_LABEL).0
+}
+
+/// Whether 32 bytes are an acceptable Ed25519 public key (SPEC.md §2.4:
+/// canonical, in the prime-order subgroup, not the identity).
+pub fn ed25519_key_acceptable(public: &[u8; KEY_LEN]) -> bool {
+    crate::crypto::ed25519_public_to_x25519(public).is_some()
+}
+
+/// VERIFY of SPEC.md §2.4 for an acceptable key (false for one that is not).
+pub fn ed25519_verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; crate::crypto::SIGNATURE_LEN]) -> bool {
+    ed25519_key_acceptable(public) && crate::crypto::ed25519_verify(public, message, signature)
+}
+
 /// The X25519 private key of an identity (SPEC.md §3.1): the clamped
 /// first 32 bytes of SHA-512(seed).
 pub fn identity_x25519_secret(identity: &IdentityKeyPair) -> [u8; KEY_LEN] {

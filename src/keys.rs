@@ -1,6 +1,5 @@
 //! Identity keys, prekeys and prekey bundles (SPEC.md §3).
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -10,6 +9,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{self, Ed25519KeyPair, KEY_LEN, SIGNATURE_LEN, Secret32, X25519KeyPair};
 use crate::error::{DecodeError, KeyAgreementError};
 use crate::labels::SIGNED_PREKEY_CONTEXT;
+use crate::secret_vec::SecretVec;
 use crate::wire::{Reader, Writer, first_byte, kind};
 
 /// The public identity key: an Ed25519 public key (32 bytes), whose X25519
@@ -211,6 +211,12 @@ impl SignedPreKey {
     }
 }
 
+impl zeroize::Zeroize for SignedPreKey {
+    fn zeroize(&mut self) {
+        self.key.zeroize();
+    }
+}
+
 impl fmt::Debug for SignedPreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self { id, key: _, signature: _ } = self;
@@ -261,6 +267,12 @@ impl OneTimePreKey {
 
     pub(crate) fn key(&self) -> &X25519KeyPair {
         &self.key
+    }
+}
+
+impl zeroize::Zeroize for OneTimePreKey {
+    fn zeroize(&mut self) {
+        self.key.zeroize();
     }
 }
 
@@ -411,8 +423,10 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
 /// ```
 pub struct Account {
     identity: IdentityKeyPair,
-    signed_prekeys: Vec<SignedPreKey>,
-    one_time_prekeys: BTreeMap<PreKeyId, OneTimePreKey>,
+    /// Oldest first. Secret collections wipe what they move or free.
+    signed_prekeys: SecretVec<SignedPreKey>,
+    /// In id order (ids only grow).
+    one_time_prekeys: SecretVec<OneTimePreKey>,
     next_prekey_id: u32,
 }
 
@@ -426,7 +440,9 @@ impl Account {
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         let spk = SignedPreKey::generate(rng, PreKeyId(1), &identity);
-        Self { identity, signed_prekeys: alloc::vec![spk], one_time_prekeys: BTreeMap::new(), next_prekey_id: 2 }
+        let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
+        signed_prekeys.push(spk);
+        Self { identity, signed_prekeys, one_time_prekeys: SecretVec::new(), next_prekey_id: 2 }
     }
 
     /// The public identity key.
@@ -453,7 +469,7 @@ impl Account {
         let mut ids = Vec::new();
         for _ in 0..count.min(room) {
             let Some(id) = self.next_id() else { break };
-            self.one_time_prekeys.insert(id, OneTimePreKey::generate(rng, id));
+            self.one_time_prekeys.push(OneTimePreKey::generate(rng, id));
             ids.push(id);
         }
         ids
@@ -466,15 +482,14 @@ impl Account {
         let id = self.next_id()?;
         let spk = SignedPreKey::generate(rng, id, &self.identity);
         self.signed_prekeys.push(spk);
-        while self.signed_prekeys.len() > MAX_SIGNED_PREKEYS {
-            self.signed_prekeys.remove(0);
-        }
+        let excess = self.signed_prekeys.len().saturating_sub(MAX_SIGNED_PREKEYS);
+        self.signed_prekeys.remove_front(excess);
         Some(id)
     }
 
     /// The ids of the one-time prekeys still held.
     pub fn one_time_prekey_ids(&self) -> Vec<PreKeyId> {
-        self.one_time_prekeys.keys().copied().collect()
+        self.one_time_prekeys.iter().map(|k| k.id).collect()
     }
 
     /// A bundle with the current signed prekey and, if given and still held,
@@ -482,7 +497,7 @@ impl Account {
     pub fn prekey_bundle(&self, one_time_prekey: Option<PreKeyId>) -> Option<PreKeyBundle> {
         let spk = self.signed_prekeys.last()?;
         let opk = match one_time_prekey {
-            Some(id) => Some(self.one_time_prekeys.get(&id)?),
+            Some(id) => Some(self.one_time_prekeys.iter().find(|k| k.id == id)?),
             None => None,
         };
         Some(PreKeyBundle::new(self.identity_key(), spk, opk))
@@ -499,11 +514,14 @@ impl PreKeyStore for Account {
     }
 
     fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
-        self.one_time_prekeys.get(&id)
+        self.one_time_prekeys.iter().find(|k| k.id == id)
     }
 
     fn remove_one_time_prekey(&mut self, id: PreKeyId) {
-        self.one_time_prekeys.remove(&id);
+        if let Some(i) = self.one_time_prekeys.iter().position(|k| k.id == id) {
+            // Wipes the key in place and the slot the shift vacates.
+            self.one_time_prekeys.remove(i);
+        }
     }
 }
 

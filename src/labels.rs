@@ -18,6 +18,9 @@ pub const SIGNED_PREKEY_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM
 pub const GROUP_MESSAGE_KEY_INFO: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/MessageKey";
 /// Prefix of the group message signature input (SPEC.md §7.3).
 pub const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/Signature";
+/// HMAC key input of a group message's key commitment (SPEC.md §7.3):
+/// `commitment = HMAC-SHA256(MK, GROUP_COMMITMENT_LABEL)`.
+pub const GROUP_COMMITMENT_LABEL: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/Commitment";
 /// AEAD associated data of a sealed saved state (SPEC.md §11.4).
 pub const SEALED_STATE_AD: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SealedState";
 
@@ -39,6 +42,7 @@ mod tests {
             SIGNED_PREKEY_CONTEXT,
             GROUP_MESSAGE_KEY_INFO,
             GROUP_SIGNATURE_CONTEXT,
+            GROUP_COMMITMENT_LABEL,
             SEALED_STATE_AD,
         ] {
             assert!(l.starts_with(SUITE.as_bytes()));
@@ -55,6 +59,7 @@ mod tests {
             SIGNED_PREKEY_CONTEXT,
             GROUP_MESSAGE_KEY_INFO,
             GROUP_SIGNATURE_CONTEXT,
+            GROUP_COMMITMENT_LABEL,
             SEALED_STATE_AD,
         ];
         for (i, a) in all.iter().enumerate() {

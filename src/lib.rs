@@ -33,7 +33,7 @@ pub use keys::{
     PreKeyId, PreKeyStore, SignedPreKey,
 };
 pub use message::{MESSAGE_OVERHEAD, Message, NormalMessage, PreKeyMessage};
-pub use ratchet::{MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS};
-pub use session::{InboundSession, Session, SessionId};
+pub use ratchet::{MAX_CLOSED_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS};
+pub use session::{InboundSession, Role, Session, SessionId};
 pub use snapshot::Snapshot;
 pub use x3dh::MAX_BINDING_LEN;

@@ -1,5 +1,6 @@
 //! Session message formats (SPEC.md §6.2, §6.3).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -8,28 +9,30 @@ use crate::error::DecodeError;
 use crate::keys::{IdentityKey, PreKeyId};
 use crate::wire::{Reader, Writer, first_byte, kind};
 
-/// Length of a normal message's header: first byte, DHs, N.
-pub(crate) const HEADER_LEN: usize = 1 + KEY_LEN + 4;
+/// Length of a normal message's header: first byte, DHs, PN, N.
+pub(crate) const HEADER_LEN: usize = 1 + KEY_LEN + 4 + 4;
 
 /// Bytes a normal message adds to its plaintext: header plus AEAD tag.
 ///
 /// ```
-/// assert_eq!(sottovoce::MESSAGE_OVERHEAD, 53);
+/// assert_eq!(sottovoce::MESSAGE_OVERHEAD, 57);
 /// ```
 pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 
 /// A Double Ratchet message (SPEC.md §6.2).
 ///
 /// ```text
-///  0      1                     33          37
-///  +------+---------------------+-----------+----------------------------+
-///  | 0x11 | DHs (X25519, 32)    | N (u32 BE)| ciphertext || tag (16)     |
-///  +------+---------------------+-----------+----------------------------+
+///  0      1                     33           37          41
+///  +------+---------------------+------------+-----------+------------------------+
+///  | 0x11 | DHs (X25519, 32)    | PN (u32 BE)| N (u32 BE)| ciphertext || tag (16) |
+///  +------+---------------------+------------+-----------+------------------------+
 /// ```
-/// The AEAD associated data is `SHA-256(AD) || bytes 0..37`.
+/// PN is the length of the sender's previous sending chain. The AEAD
+/// associated data is `SHA-256(AD) || bytes 0..41`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NormalMessage {
     pub(crate) ratchet_key: [u8; KEY_LEN],
+    pub(crate) previous_counter: u32,
     pub(crate) counter: u32,
     /// The whole encoding: header, ciphertext, 16-byte tag.
     pub(crate) bytes: Vec<u8>,
@@ -46,8 +49,18 @@ impl NormalMessage {
         self.counter
     }
 
+    /// PN: the length of the sender's previous sending chain.
+    pub fn previous_counter(&self) -> u32 {
+        self.previous_counter
+    }
+
     pub(crate) fn as_ref(&self) -> NormalMessageRef<'_> {
-        NormalMessageRef { ratchet_key: self.ratchet_key, counter: self.counter, body: self.ciphertext() }
+        NormalMessageRef {
+            ratchet_key: self.ratchet_key,
+            previous_counter: self.previous_counter,
+            counter: self.counter,
+            body: self.ciphertext(),
+        }
     }
 
     /// Ciphertext followed by the 16-byte tag.
@@ -74,12 +87,14 @@ impl NormalMessage {
     }
 }
 
-pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], counter: u32) -> [u8; HEADER_LEN] {
+pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], previous_counter: u32, counter: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     let (b0, rest) = h.split_at_mut(1);
-    let (rk, n) = rest.split_at_mut(KEY_LEN);
+    let (rk, rest) = rest.split_at_mut(KEY_LEN);
+    let (pn, n) = rest.split_at_mut(4);
     b0.copy_from_slice(&[first_byte(kind::MESSAGE)]);
     rk.copy_from_slice(ratchet_key);
+    pn.copy_from_slice(&previous_counter.to_be_bytes());
     n.copy_from_slice(&counter.to_be_bytes());
     h
 }
@@ -87,6 +102,7 @@ pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], counter: u32) -> [u8; HEADER_L
 /// A §6.2 message parsed in place, without allocating.
 pub(crate) struct NormalMessageRef<'a> {
     pub(crate) ratchet_key: [u8; KEY_LEN],
+    pub(crate) previous_counter: u32,
     pub(crate) counter: u32,
     /// Ciphertext and tag: at least `TAG_LEN` bytes.
     pub(crate) body: &'a [u8],
@@ -97,13 +113,14 @@ impl<'a> NormalMessageRef<'a> {
         let mut r = Reader::new(bytes);
         r.header(kind::MESSAGE)?;
         let ratchet_key = r.array()?;
+        let previous_counter = r.u32()?;
         let counter = r.u32()?;
         let offset = r.position();
         let body = r.rest();
         if body.len() < TAG_LEN {
             return Err(DecodeError::Truncated { offset: offset + body.len() });
         }
-        Ok(Self { ratchet_key, counter, body })
+        Ok(Self { ratchet_key, previous_counter, counter, body })
     }
 }
 
@@ -112,13 +129,19 @@ impl TryFrom<&[u8]> for NormalMessage {
 
     fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
         let m = NormalMessageRef::parse(bytes)?;
-        Ok(Self { ratchet_key: m.ratchet_key, counter: m.counter, bytes: bytes.to_vec() })
+        Ok(Self {
+            ratchet_key: m.ratchet_key,
+            previous_counter: m.previous_counter,
+            counter: m.counter,
+            bytes: bytes.to_vec(),
+        })
     }
 }
 
 impl fmt::Debug for NormalMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NormalMessage")
+            .field("previous_counter", &self.previous_counter)
             .field("counter", &self.counter)
             .field("ciphertext_len", &self.ciphertext().len())
             .finish_non_exhaustive()
@@ -230,10 +253,13 @@ impl fmt::Debug for PreKeyMessage {
 /// assert!(matches!(Message::try_from(&[0x11u8][..]), Err(DecodeError::Truncated { .. })));
 /// assert!(matches!(Message::try_from(&[0x21u8][..]), Err(DecodeError::UnknownVersion(0x21))));
 /// ```
+///
+/// The prekey variant is boxed so that both variants are small: a moved
+/// normal message carries no stale bytes of a larger variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// An X3DH prekey message (first byte 0x12).
-    PreKey(PreKeyMessage),
+    PreKey(Box<PreKeyMessage>),
     /// A normal ratchet message (first byte 0x11).
     Normal(NormalMessage),
 }
@@ -264,7 +290,7 @@ impl TryFrom<&[u8]> for Message {
             return Err(DecodeError::UnknownVersion(first));
         }
         match first & 0x0f {
-            kind::PREKEY_MESSAGE => Ok(Self::PreKey(PreKeyMessage::try_from(bytes)?)),
+            kind::PREKEY_MESSAGE => Ok(Self::PreKey(Box::new(PreKeyMessage::try_from(bytes)?))),
             kind::MESSAGE => Ok(Self::Normal(NormalMessage::try_from(bytes)?)),
             _ => Err(DecodeError::UnexpectedType(first)),
         }

@@ -72,9 +72,21 @@ pub struct Session {
     remote_identity: IdentityKey,
     ad_hash: [u8; KEY_LEN],
     prekey_ids: PreKeyIds,
+    /// Which side of X3DH this session was: an initiator's session rejects
+    /// every prekey message (SPEC.md §5.6).
+    role: Role,
     /// Initiator only: no reply decrypted yet, so messages carry the header.
     pending: bool,
     ratchet: DoubleRatchet,
+}
+
+/// The side of X3DH a session was created on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Created by [`Session::initiate`] (Alice).
+    Initiator,
+    /// Created by [`Session::respond`] (Bob).
+    Responder,
 }
 
 impl fmt::Debug for InboundSession {
@@ -124,6 +136,7 @@ impl Session {
                 signed_prekey_id: bundle.signed_prekey_id(),
                 one_time_prekey_id: bundle.one_time_prekey_id(),
             },
+            role: Role::Initiator,
             pending: true,
             ratchet,
         })
@@ -172,6 +185,7 @@ impl Session {
                     signed_prekey_id: message.signed_prekey_id,
                     one_time_prekey_id: message.one_time_prekey_id,
                 },
+                role: Role::Responder,
                 pending: false,
                 ratchet: DoubleRatchet::new_responder(&out.sk, spk.key()),
             };
@@ -202,11 +216,19 @@ impl Session {
         self.remote_identity
     }
 
-    /// Whether `message` is a prekey message of this session (same EK_A,
-    /// initiator and prekey ids): deliver it with [`Session::decrypt`]
-    /// rather than [`Session::respond`].
+    /// Which side of X3DH this session was created on.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether `message` is a prekey message of this session: this is a
+    /// responder's session, and the message has its EK_A (session id),
+    /// initiator identity and prekey ids. Deliver such a message with
+    /// [`Session::decrypt`], never [`Session::respond`] (SPEC.md §4.4). An
+    /// initiator's session matches no prekey message.
     pub fn matches(&self, message: &PreKeyMessage) -> bool {
-        message.base_key == self.session_id.0
+        self.role == Role::Responder
+            && message.base_key == self.session_id.0
             && message.identity_key == self.remote_identity
             && message.signed_prekey_id == self.prekey_ids.signed_prekey_id
             && message.one_time_prekey_id == self.prekey_ids.one_time_prekey_id
@@ -234,13 +256,13 @@ impl Session {
     pub fn encrypt<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, plaintext: &[u8]) -> Result<Message, EncryptError> {
         let message = self.ratchet.encrypt(rng, &self.ad_hash, plaintext)?;
         Ok(if self.pending {
-            Message::PreKey(PreKeyMessage {
+            Message::PreKey(alloc::boxed::Box::new(PreKeyMessage {
                 identity_key: self.local_identity,
                 base_key: self.session_id.0,
                 signed_prekey_id: self.prekey_ids.signed_prekey_id,
                 one_time_prekey_id: self.prekey_ids.one_time_prekey_id,
                 message,
-            })
+            }))
         } else {
             Message::Normal(message)
         })
@@ -366,7 +388,7 @@ impl Session {
     /// # let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
     /// # let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };
     /// # let mut b = Session::respond(&mut bob, &m, b"").unwrap().session;
-    /// let mut wire = [0u8; 64];
+    /// let mut wire = [0u8; 80];
     /// let n = b.encrypt_into(&mut rng, b"in place", &mut wire).unwrap();
     /// let mut plain = [0u8; 64];
     /// let len = a.decrypt_into(&wire[..n], &mut plain).unwrap();
@@ -402,7 +424,7 @@ impl Session {
     /// ```
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         // Exact capacity: growing would free an unwiped copy of the secrets.
-        let len = 2 + 4 * KEY_LEN + 1 + 4 + 1 + 4 + self.ratchet.encoded_len();
+        let len = 2 + 4 * KEY_LEN + 2 + 4 + 1 + 4 + self.ratchet.encoded_len();
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
         out.put_u8(first_byte(kind::SAVED_SESSION));
         out.put_u8(SAVED_SESSION_REVISION);
@@ -410,6 +432,7 @@ impl Session {
         out.put(&self.local_identity.to_bytes());
         out.put(&self.remote_identity.to_bytes());
         out.put(&self.ad_hash);
+        out.put_flag(self.role == Role::Initiator);
         out.put_flag(self.pending);
         out.put_u32(self.prekey_ids.signed_prekey_id.0);
         out.put_flag(self.prekey_ids.one_time_prekey_id.is_some());
@@ -435,13 +458,18 @@ impl Session {
         let local_identity = IdentityKey::from_bytes(&r.array()?)?;
         let remote_identity = IdentityKey::from_bytes(&r.array()?)?;
         let ad_hash = r.array()?;
+        let role = if r.flag()? { Role::Initiator } else { Role::Responder };
         let pending = r.flag()?;
         let signed_prekey_id = PreKeyId(r.u32()?);
         let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
         let prekey_ids = PreKeyIds { signed_prekey_id, one_time_prekey_id };
         let ratchet = DoubleRatchet::read(&mut r)?;
         r.finish()?;
-        Ok(Self { session_id, local_identity, remote_identity, ad_hash, prekey_ids, pending, ratchet })
+        if (pending && role == Role::Responder) || !ratchet.is_consistent() {
+            // Only an initiator wraps its messages in prekey messages.
+            return Err(DecodeError::InconsistentState);
+        }
+        Ok(Self { session_id, local_identity, remote_identity, ad_hash, prekey_ids, role, pending, ratchet })
     }
 }
 
@@ -459,8 +487,10 @@ crate::snapshot::persistence_methods!(Session);
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { session_id: _, local_identity, remote_identity, ad_hash: _, prekey_ids: _, pending, ratchet } = self;
+        let Self { session_id: _, local_identity, remote_identity, ad_hash: _, prekey_ids: _, role, pending, ratchet } =
+            self;
         f.debug_struct("Session")
+            .field("role", role)
             .field("local_identity", local_identity)
             .field("remote_identity", remote_identity)
             .field("pending_prekey", pending)
@@ -510,7 +540,7 @@ mod tests {
         assert_eq!(*before, *a.to_bytes());
         // The receiver refuses a counter of u32::MAX outright.
         let mut forged = last.to_bytes();
-        forged[33..37].copy_from_slice(&u32::MAX.to_be_bytes());
+        forged[37..41].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(b.decrypt_bytes(&forged).unwrap_err(), DecryptError::CounterExhausted);
     }
 

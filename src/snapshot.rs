@@ -33,12 +33,16 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 /// assert_eq!(restored.session_id(), session.session_id());
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+///
+/// Not `PartialEq`: comparing two snapshots would compare every secret of a
+/// state with an early exit. Compare what identifies a state instead.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Snapshot(Vec<u8>);
 
 impl Snapshot {
-    pub(crate) fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
-        Self(bytes.to_vec())
+    pub(crate) fn new(mut bytes: Zeroizing<Vec<u8>>) -> Self {
+        // Moves the buffer out: no copy left behind.
+        Self(core::mem::take(&mut *bytes))
     }
 
     /// The saved-state bytes.
@@ -125,6 +129,7 @@ mod serde_impl {
 
     use serde::de::{self, SeqAccess, Visitor};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use zeroize::{Zeroize, Zeroizing};
 
     use super::Snapshot;
 
@@ -157,14 +162,23 @@ mod serde_impl {
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Snapshot, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_SNAPSHOT_LEN));
+            // Every buffer that held saved bytes is wiped before it is freed:
+            // on growth, on error and on success alike.
+            let mut out = Zeroizing::new(Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_SNAPSHOT_LEN)));
             while let Some(b) = seq.next_element::<u8>()? {
                 if out.len() == MAX_SNAPSHOT_LEN {
                     return Err(de::Error::invalid_length(out.len() + 1, &self));
                 }
+                if out.len() == out.capacity() {
+                    let mut grown = Vec::with_capacity(out.capacity().saturating_mul(2).clamp(64, MAX_SNAPSHOT_LEN));
+                    grown.extend_from_slice(&out);
+                    // Wipe the old buffer's whole capacity before it is freed.
+                    out.zeroize();
+                    *out = grown;
+                }
                 out.push(b);
             }
-            Ok(Snapshot(out))
+            Ok(Snapshot(core::mem::take(&mut *out)))
         }
     }
 

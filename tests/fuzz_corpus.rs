@@ -1,11 +1,11 @@
-//! Replays every committed fuzz corpus file (`fuzz/corpus/<target>/*`)
+//! Replays every committed fuzz corpus file (`tests/corpus/<target>/*`)
 //! through the same checks the fuzz targets run, on stable, in a plain
 //! `cargo test`. Seeds are cut from the test vectors and from the fixtures;
 //! `SOTTOVOCE_WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_corpus` rewrites them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
-#[path = "../fuzz/checks.rs"]
+#[path = "support/checks.rs"]
 mod checks;
 
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ const TARGETS: [(&str, Check); 5] = [
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(target)
 }
 
 /// Every hex string under the vectors' byte-carrying keys.

@@ -204,7 +204,8 @@ fn forget_below_deletes_old_keys() {
     let mut r = receiver_of(&alice);
     let ms: Vec<_> = (0..10).map(|_| alice.sender.encrypt(b"m").unwrap()).collect();
     r.decrypt(&ms[9]).unwrap(); // 0..9 skipped
-    r.forget_below(5).unwrap();
+    let id = alice.sender.key_id();
+    r.forget_below(id, 5).unwrap();
     for m in &ms[..5] {
         assert_eq!(r.decrypt(m).unwrap_err(), DecryptError::Duplicate);
     }
@@ -213,11 +214,11 @@ fn forget_below_deletes_old_keys() {
     }
     // Forgetting ahead of the chain advances it, within the bound.
     let next: Vec<_> = (0..3).map(|_| alice.sender.encrypt(b"n").unwrap()).collect();
-    r.forget_below(12).unwrap();
+    r.forget_below(id, 12).unwrap();
     assert_eq!(r.decrypt(&next[1]).unwrap_err(), DecryptError::Duplicate);
     r.decrypt(&next[2]).unwrap();
     assert_eq!(
-        r.forget_below(13 + MAX_GROUP_SKIP + 1).unwrap_err(),
+        r.forget_below(id, 13 + MAX_GROUP_SKIP + 1).unwrap_err(),
         DecryptError::SkipLimit { got: MAX_GROUP_SKIP + 1, max: MAX_GROUP_SKIP }
     );
 }

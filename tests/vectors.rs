@@ -58,7 +58,7 @@ fn load(name: &str) -> Value {
     let path = format!("{}/test-vectors/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(v["schema"], format!("sottovoce-{name}-v1"));
-    assert_eq!(v["specRevision"], 1);
+    assert_eq!(v["specRevision"], 2);
     assert_eq!(v["suite"], labels::SUITE);
     let count: usize = v["testGroups"].as_array().unwrap().iter().map(|g| g["tests"].as_array().unwrap().len()).sum();
     assert_eq!(v["numberOfTests"], count);
@@ -154,6 +154,20 @@ fn kdf_vectors() {
                 };
                 assert_eq!(key.to_vec(), bytes(&t["key"]));
                 assert_eq!(nonce.to_vec(), bytes(&t["nonce"]));
+                if let Some(want) = t.get("commitment") {
+                    assert_eq!(hazmat::group_commitment(&mk).to_vec(), bytes(want));
+                }
+            }
+            "ed25519_key" => {
+                let key = arr(&t["public"]);
+                let r = IdentityKey::from_bytes(&key).map(|_| None);
+                assert_eq!(hazmat::ed25519_key_acceptable(&key), r.is_ok());
+                check(t, c(r), &format!("kdf tcId {}", t["tcId"]));
+            }
+            "ed25519_verify" => {
+                let ok = hazmat::ed25519_verify(&arr(&t["public"]), &bytes(&t["message"]), &arr(&t["signature"]));
+                let r = if ok { Ok(None) } else { Err(ErrorCategory::Authentication) };
+                check(t, r, &format!("kdf tcId {}", t["tcId"]));
             }
             "identity" => {
                 let ik = IdentityKeyPair::from_seed(&arr(&t["seed"]));
@@ -263,6 +277,7 @@ fn wire_vectors() {
         let r: Result<Vec<u8>, DecodeError> = match ty {
             "message" => NormalMessage::try_from(b.as_slice()).map(|m| {
                 assert_eq!(m.ratchet_key().to_vec(), bytes(&f["ratchetKey"]), "{ctx}");
+                assert_eq!(u64::from(m.previous_counter()), f["previousCounter"].as_u64().unwrap(), "{ctx}");
                 assert_eq!(u64::from(m.counter()), f["counter"].as_u64().unwrap(), "{ctx}");
                 m.to_bytes()
             }),
@@ -335,6 +350,10 @@ fn run_session_events(
                 }
                 check(ev, c(r.map(Some)), &ctx);
             }
+            "save" => {
+                let s = alice.as_ref().unwrap();
+                assert_eq!(*s.to_bytes(), bytes(&ev["state"]), "{ctx}: saved state");
+            }
             "respond" => {
                 let st = store.as_deref_mut().unwrap();
                 let opks_before: Vec<_> = st.one_time.keys().copied().collect();
@@ -370,6 +389,13 @@ fn session_vectors() {
         let mut rng = Replay::from(&events[0]["randomness"]);
         let mut alice = Some(Session::initiate(&mut rng, &alice_id, &bundle, &binding).unwrap());
         rng.done();
+        // SK and H_AD of this session, from the responder's side.
+        let opk = store.one_time.values().next();
+        let sid = alice.as_ref().unwrap().session_id().0;
+        let x =
+            hazmat::x3dh_respond(&store.identity, &store.signed, opk, &alice_id.public_key(), &sid, &binding).unwrap();
+        assert_eq!(x.sk.to_vec(), bytes(&t["sk"]), "{ctx}: SK");
+        assert_eq!(x.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}: H_AD");
         let mut bob = None;
         let rest = Value::from(events[1..].to_vec());
         run_session_events(&ctx, &rest, &mut alice, &mut bob, Some(&mut store));
@@ -449,7 +475,8 @@ fn sender_key_vectors() {
                 "forget_below" => {
                     let r = receivers.get_mut(&(party, sender.unwrap())).unwrap();
                     let before = r.to_bytes();
-                    let res = r.forget_below(ev["iteration"].as_u64().unwrap() as u32);
+                    let key_id = ev["keyId"].as_u64().unwrap() as u32;
+                    let res = r.forget_below(key_id, ev["iteration"].as_u64().unwrap() as u32);
                     if res.is_err() {
                         assert_eq!(*before, *r.to_bytes());
                     }
@@ -482,6 +509,10 @@ fn persistence_vectors() {
                         Ok(mut s) => {
                             assert_eq!(*s.to_bytes(), state, "{ctx}: re-save");
                             for ev in t["events"].as_array().unwrap() {
+                                if ev["event"] == "save" {
+                                    assert_eq!(*s.to_bytes(), bytes(&ev["state"]), "{ctx}: saved state");
+                                    continue;
+                                }
                                 let before = s.to_bytes();
                                 match s.encrypt(&bytes(&ev["plaintext"])) {
                                     Ok(m) => assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}"),
@@ -498,7 +529,15 @@ fn persistence_vectors() {
                         Ok(mut r) => {
                             assert_eq!(*r.to_bytes(), state, "{ctx}: re-save");
                             for ev in t["events"].as_array().unwrap() {
-                                check(ev, c(r.decrypt_bytes(&bytes(&ev["message"])).map(Some)), &ctx);
+                                match ev["event"].as_str().unwrap() {
+                                    "save" => assert_eq!(*r.to_bytes(), bytes(&ev["state"]), "{ctx}: saved state"),
+                                    "forget_below" => {
+                                        let key_id = ev["keyId"].as_u64().unwrap() as u32;
+                                        let it = ev["iteration"].as_u64().unwrap() as u32;
+                                        check(ev, c(r.forget_below(key_id, it).map(|()| None)), &ctx);
+                                    }
+                                    _ => check(ev, c(r.decrypt_bytes(&bytes(&ev["message"])).map(Some)), &ctx),
+                                }
                             }
                         }
                         Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),

@@ -1,7 +1,7 @@
-//! Fuzz target `conversation`: see `fuzz/checks.rs` for what it asserts.
+//! Fuzz target `conversation`: see `tests/support/checks.rs` for what it asserts.
 #![no_main]
 
-#[path = "../checks.rs"]
+#[path = "../../tests/support/checks.rs"]
 mod checks;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::conversation(data));

@@ -1,7 +1,7 @@
-//! Fuzz target `x3dh_respond`: see `fuzz/checks.rs` for what it asserts.
+//! Fuzz target `x3dh_respond`: see `tests/support/checks.rs` for what it asserts.
 #![no_main]
 
-#[path = "../checks.rs"]
+#[path = "../../tests/support/checks.rs"]
 mod checks;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::x3dh_respond(data));

@@ -19,7 +19,7 @@ pub use self::message::{GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, MAX_GROUP
 use crate::crypto::{self, Ed25519KeyPair, Ed25519Public, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
 use crate::error::{DecodeError, DecryptError, EncryptError};
 use crate::keys::IdentityKey;
-use crate::labels::{GROUP_MESSAGE_KEY_INFO, GROUP_SIGNATURE_CONTEXT};
+use crate::labels::{GROUP_COMMITMENT_LABEL, GROUP_MESSAGE_KEY_INFO, GROUP_SIGNATURE_CONTEXT};
 use crate::message::Message;
 use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::message_key::MessageKey;
@@ -70,13 +70,27 @@ impl GroupAd {
     }
 }
 
-/// The signature input: context || len || group id || sender IK || message
-/// bytes before the signature.
-fn signature_input(group_id: &GroupId, sender: &IdentityKey, signed_part: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(GROUP_SIGNATURE_CONTEXT.len() + 1 + MAX_GROUP_ID_LEN + KEY_LEN + signed_part.len());
+/// The key commitment of a group message key (SPEC.md §7.3):
+/// HMAC-SHA256(MK, GROUP_COMMITMENT_LABEL). Collision resistant in MK, so a
+/// signature over it commits the message to one AEAD key and nonce.
+fn commitment(mk: &MessageKey) -> [u8; KEY_LEN] {
+    crypto::hmac_sha256(&mk.key().0, GROUP_COMMITMENT_LABEL).0
+}
+
+/// The signature input: context || len || group id || sender IK ||
+/// commitment || message bytes before the signature.
+fn signature_input(
+    group_id: &GroupId,
+    sender: &IdentityKey,
+    commitment: &[u8; KEY_LEN],
+    signed_part: &[u8],
+) -> Vec<u8> {
+    let mut m =
+        Vec::with_capacity(GROUP_SIGNATURE_CONTEXT.len() + 1 + MAX_GROUP_ID_LEN + 2 * KEY_LEN + signed_part.len());
     m.put(GROUP_SIGNATURE_CONTEXT);
     group_id.write(&mut m);
     m.put(&sender.to_bytes());
+    m.put(commitment);
     m.put(signed_part);
     m
 }
@@ -193,7 +207,7 @@ impl GroupSender {
             .seal_in_place(ad.as_slice(), body)
             .map_err(|()| EncryptError::BufferTooSmall { needed: plaintext.len() })?;
         bytes.put(&tag);
-        let signature = self.signing.sign(&signature_input(&self.group_id, &self.identity, &bytes));
+        let signature = self.signing.sign(&signature_input(&self.group_id, &self.identity, &commitment(&mk), &bytes));
         bytes.put(&signature);
         self.chain_key = next;
         Ok(GroupMessage { key_id: self.key_id, iteration, bytes })
@@ -271,6 +285,17 @@ struct SenderKeyState {
     signing_key: Ed25519Public,
     chain_key: ChainKey,
     skipped: SecretVec<MessageKey>,
+}
+
+impl SenderKeyState {
+    /// SPEC.md §11.1: every skipped iteration once, and below the chain's
+    /// next iteration.
+    fn is_consistent(&self) -> bool {
+        let next = self.chain_key.index();
+        let mut seen: Vec<u32> = self.skipped.iter().map(|k| k.index()).collect();
+        seen.sort_unstable();
+        seen.iter().all(|i| *i < next) && !seen.windows(2).any(|w| w.first() == w.get(1))
+    }
 }
 
 impl Zeroize for SenderKeyState {
@@ -368,7 +393,8 @@ impl GroupReceiver {
     }
 
     /// Verifies and decrypts a group message (SPEC.md §7.4): key id, then
-    /// signature, then iteration bounds, then AEAD. Transactional.
+    /// iteration bounds, then the signature over the key commitment, then
+    /// AEAD. Transactional.
     ///
     /// # Errors
     /// [`DecryptError::StateMismatch`] for an unknown key id (e.g. after
@@ -392,12 +418,14 @@ impl GroupReceiver {
     pub fn decrypt(&mut self, message: &GroupMessage) -> Result<Vec<u8>, DecryptError> {
         let pos = self.states.iter().position(|s| s.key_id == message.key_id).ok_or(DecryptError::StateMismatch)?;
         let state = self.states.get(pos).ok_or(DecryptError::StateMismatch)?;
-        let signed = signature_input(&self.group_id, &self.sender, message.signed_part());
+        let (plan, mk) = plan(state, message.iteration)?;
+        // The signature covers the commitment to the key this receiver
+        // derived: a message authenticates for every member with one key.
+        let signed = signature_input(&self.group_id, &self.sender, &commitment(&mk), message.signed_part());
         let sig_ok = state.signing_key.verify(&signed, &message.signature());
         if !sig_ok && !crypto::auth_bypassed() {
             return Err(DecryptError::Authentication);
         }
-        let (plan, mk) = plan(state, message.iteration)?;
         let body = message.ciphertext();
         let split = body.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated { offset: GROUP_HEADER_LEN })?;
         let (ct, tag) = body.split_at(split);
@@ -438,13 +466,15 @@ impl GroupReceiver {
         self.decrypt(&GroupMessage::try_from(bytes)?)
     }
 
-    /// Forward secrecy on demand: deletes every key for iterations below
-    /// `iteration`, in every sender key held (SPEC.md §7.4). Chains behind
-    /// `iteration` are advanced, at most [`MAX_GROUP_SKIP`] steps each.
+    /// Forward secrecy on demand: deletes every key of sender key `key_id`
+    /// for iterations below `iteration` (SPEC.md §7.4). Other key ids are
+    /// untouched, so a rotation's new key keeps its first messages. A chain
+    /// behind `iteration` is advanced, at most [`MAX_GROUP_SKIP`] steps.
     ///
     /// # Errors
-    /// [`DecryptError::SkipLimit`] if a chain is further behind than
-    /// [`MAX_GROUP_SKIP`]; nothing changes then.
+    /// [`DecryptError::StateMismatch`] if `key_id` is not held;
+    /// [`DecryptError::SkipLimit`] if its chain is further behind than
+    /// [`MAX_GROUP_SKIP`]. Nothing changes then.
     ///
     /// ```
     /// # use sottovoce::*;
@@ -453,24 +483,21 @@ impl GroupReceiver {
     /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
     /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
     /// let old = sender.encrypt(b"old")?;
-    /// receiver.forget_below(sender.iteration())?;
+    /// receiver.forget_below(sender.key_id(), sender.iteration())?;
     /// assert_eq!(receiver.decrypt(&old), Err(DecryptError::Duplicate));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
-    pub fn forget_below(&mut self, iteration: u32) -> Result<(), DecryptError> {
-        for s in self.states.iter() {
-            let gap = iteration.saturating_sub(s.chain_key.index());
-            if gap > MAX_GROUP_SKIP {
-                return Err(DecryptError::SkipLimit { got: gap, max: MAX_GROUP_SKIP });
-            }
+    pub fn forget_below(&mut self, key_id: u32, iteration: u32) -> Result<(), DecryptError> {
+        let s = self.states.iter_mut().find(|s| s.key_id == key_id).ok_or(DecryptError::StateMismatch)?;
+        let gap = iteration.saturating_sub(s.chain_key.index());
+        if gap > MAX_GROUP_SKIP {
+            return Err(DecryptError::SkipLimit { got: gap, max: MAX_GROUP_SKIP });
         }
-        for s in self.states.iter_mut() {
-            s.skipped.retain(|k| k.index() >= iteration);
-            while s.chain_key.index() < iteration {
-                match s.chain_key.next() {
-                    Some(next) => s.chain_key = next,
-                    None => break,
-                }
+        s.skipped.retain(|k| k.index() >= iteration);
+        while s.chain_key.index() < iteration {
+            match s.chain_key.next() {
+                Some(next) => s.chain_key = next,
+                None => break,
             }
         }
         Ok(())
@@ -537,6 +564,11 @@ impl GroupReceiver {
             states.push(SenderKeyState { key_id, signing_key, chain_key, skipped });
         }
         r.finish()?;
+        let mut ids: Vec<u32> = states.iter().map(|s| s.key_id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w.first() == w.get(1)) || !states.iter().all(SenderKeyState::is_consistent) {
+            return Err(DecodeError::InconsistentState);
+        }
         Ok(Self { group_id, sender, states })
     }
 }

@@ -2,9 +2,11 @@
 //! (Signal's spec §6.5) and transactional decryption.
 //!
 //! State: RK; our ratchet key pair DHs (public key cached); the sending
-//! chain CKs or `Pending` (a new DHs is generated at the next send); up to
-//! [`MAX_RECEIVING_CHAINS`] receiving chains (DHr, CKr, Nr), newest last; up
-//! to [`MAX_SKIPPED_KEYS`] skipped message keys, oldest first.
+//! chain CKs or `Pending` (a new DHs is generated at the next send) and PN,
+//! the length of the previous sending chain; one open receiving chain
+//! (DHr, CKr, Nr); up to [`MAX_CLOSED_CHAINS`] closed chains (DHr, PN); up
+//! to [`MAX_SKIPPED_KEYS`] skipped message keys, oldest first. A new ratchet
+//! key closes the open chain at the PN its first message announces.
 
 pub(crate) mod chain_key;
 pub(crate) mod message_key;
@@ -17,7 +19,7 @@ use rand_core::CryptoRng;
 
 use self::chain_key::ChainKey;
 use self::message_key::MessageKey;
-use self::receiving::{ReceivingChain, SkippedKey, SkippedKeys};
+use self::receiving::{ClosedChain, ReceivingChain, SkippedKey, SkippedKeys};
 use self::root_key::RootKey;
 use crate::crypto::{KEY_LEN, Secret32, TAG_LEN, X25519KeyPair};
 use crate::error::{DecodeError, DecryptError, EncryptError};
@@ -35,9 +37,12 @@ pub const MAX_SKIP: u32 = 1000;
 /// oldest are deleted first.
 pub const MAX_SKIPPED_KEYS: usize = 2000;
 
-/// Most receiving chains a session keeps, the current one included (SPEC.md
-/// §9); past it the oldest chain is deleted (its skipped keys stay).
-pub const MAX_RECEIVING_CHAINS: usize = 5;
+/// Most closed receiving chains whose ratchet key and length a session
+/// remembers (SPEC.md §5.6, §9), so that a late message of a closed chain
+/// is told apart cheaply (`duplicate` below its length, `authentication` at
+/// or past it) instead of being tried as a new ratchet key. The oldest
+/// record is forgotten first. No key of a closed chain is kept.
+pub const MAX_CLOSED_CHAINS: usize = 5;
 
 pub(crate) enum Sending {
     Active(ChainKey),
@@ -52,7 +57,13 @@ pub(crate) struct DoubleRatchet {
     /// only until the first message authenticates (SPEC.md §5.1).
     ratchet_key: Option<X25519KeyPair>,
     sending: Sending,
-    receiving: SecretVec<ReceivingChain>,
+    /// PN: the length of our previous sending chain, sent in every header of
+    /// the current (or, while pending, the next) sending chain.
+    previous_counter: u32,
+    /// The one open receiving chain: the peer's newest ratchet key.
+    receiving: Option<ReceivingChain>,
+    /// Closed receiving chains, oldest first, at most [`MAX_CLOSED_CHAINS`].
+    closed: Vec<ClosedChain>,
     skipped: SkippedKeys,
 }
 
@@ -60,8 +71,8 @@ pub(crate) struct DoubleRatchet {
 /// if, the AEAD authenticates.
 enum Plan {
     Skipped(usize),
-    Chain { chain: usize, next: ChainKey, skipped: SecretVec<SkippedKey> },
-    NewChain { root_key: RootKey, chain: ReceivingChain, skipped: SecretVec<SkippedKey> },
+    Chain { next: ChainKey, skipped: SecretVec<SkippedKey> },
+    NewChain { root_key: RootKey, chain: ReceivingChain, closed: Option<ClosedChain>, skipped: SecretVec<SkippedKey> },
 }
 
 impl DoubleRatchet {
@@ -78,7 +89,9 @@ impl DoubleRatchet {
             root_key,
             ratchet_key: Some(ratchet_key),
             sending: Sending::Active(cks),
-            receiving: SecretVec::with_capacity(MAX_RECEIVING_CHAINS + 1),
+            previous_counter: 0,
+            receiving: None,
+            closed: Vec::new(),
             skipped: SkippedKeys::default(),
         })
     }
@@ -89,7 +102,9 @@ impl DoubleRatchet {
             root_key: RootKey(sk.clone()),
             ratchet_key: Some(signed_prekey.clone()),
             sending: Sending::Pending,
-            receiving: SecretVec::with_capacity(MAX_RECEIVING_CHAINS + 1),
+            previous_counter: 0,
+            receiving: None,
+            closed: Vec::new(),
             skipped: SkippedKeys::default(),
         }
     }
@@ -102,7 +117,7 @@ impl DoubleRatchet {
         rng: &mut R,
     ) -> Result<([u8; KEY_LEN], &mut ChainKey), EncryptError> {
         if let Sending::Pending = self.sending {
-            let their = self.receiving.last().map(|c| c.ratchet_key).ok_or(EncryptError::NonContributory)?;
+            let their = self.receiving.as_ref().map(|c| c.ratchet_key).ok_or(EncryptError::NonContributory)?;
             let ours = X25519KeyPair::generate(rng);
             let (rk, cks) = self.root_key.advance(&ours, &their).ok_or(EncryptError::NonContributory)?;
             self.root_key = rk;
@@ -125,7 +140,7 @@ impl DoubleRatchet {
         let mut bytes = alloc::vec![0u8; HEADER_LEN + plaintext.len() + TAG_LEN];
         let counter = self.encrypt_into(rng, ad_hash, plaintext, &mut bytes)?;
         let ratchet_key = *self.ratchet_key.as_ref().ok_or(EncryptError::NonContributory)?.public();
-        Ok(NormalMessage { ratchet_key, counter, bytes })
+        Ok(NormalMessage { ratchet_key, previous_counter: self.previous_counter, counter, bytes })
     }
 
     /// RatchetEncrypt into a caller's buffer of at least
@@ -143,10 +158,11 @@ impl DoubleRatchet {
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncryptError::BufferTooSmall { needed });
         };
+        let previous_counter = self.previous_counter;
         let (ratchet_public, chain) = self.sending_chain(rng)?;
         let (mk, next) = chain.step().ok_or(EncryptError::CounterExhausted)?;
         let counter = mk.index();
-        let header = header(&ratchet_public, counter);
+        let header = header(&ratchet_public, previous_counter, counter);
         let (h, rest) = out.split_at_mut(HEADER_LEN);
         h.copy_from_slice(&header);
         let (body, t) = rest.split_at_mut(plaintext.len());
@@ -187,11 +203,11 @@ impl DoubleRatchet {
         let Some(out) = out.get_mut(..ct.len()) else {
             return Err(DecryptError::BufferTooSmall { needed: ct.len() });
         };
-        let (plan, mk) = self.plan(&msg.ratchet_key, msg.counter)?;
+        let (plan, mk) = self.plan(msg)?;
         let mut tag_bytes = [0u8; TAG_LEN];
         tag_bytes.copy_from_slice(tag);
         out.copy_from_slice(ct);
-        let header = header(&msg.ratchet_key, msg.counter);
+        let header = header(&msg.ratchet_key, msg.previous_counter, msg.counter);
         let opened = mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &header), out, &tag_bytes);
         if opened.is_err() && !crate::crypto::auth_bypassed() {
             out.fill(0);
@@ -201,52 +217,81 @@ impl DoubleRatchet {
         Ok(ct.len())
     }
 
-    /// Works out the message key and the state change, touching nothing.
-    fn plan(&self, ratchet_key: &[u8; KEY_LEN], counter: u32) -> Result<(Plan, MessageKey), DecryptError> {
+    /// Works out the message key and the state change, touching nothing
+    /// (SPEC.md §5.6 steps 1 to 4).
+    fn plan(&self, msg: &NormalMessageRef<'_>) -> Result<(Plan, MessageKey), DecryptError> {
+        let (ratchet_key, counter) = (&msg.ratchet_key, msg.counter);
         if counter == u32::MAX {
             // Senders stop at u32::MAX - 1 (SPEC.md §9).
             return Err(DecryptError::CounterExhausted);
         }
-        // A stored skipped key, even of a chain since deleted.
+        // A stored skipped key, of the open chain or of a closed one.
         if let Some(idx) = self.skipped.find(ratchet_key, counter) {
             let mk = self.skipped.get(idx).ok_or(DecryptError::Duplicate)?.clone();
             return Ok((Plan::Skipped(idx), mk));
         }
-        if let Some(pos) = self.receiving.iter().rposition(|c| c.ratchet_key == *ratchet_key) {
-            let chain = self.receiving.get(pos).ok_or(DecryptError::StateMismatch)?;
+        if let Some(chain) = self.receiving.as_ref().filter(|c| c.ratchet_key == *ratchet_key) {
             if counter < chain.chain_key.index() {
                 return Err(DecryptError::Duplicate);
             }
             let (skipped, mk, next) = skip_to(&chain.chain_key, counter, ratchet_key)?;
-            return Ok((Plan::Chain { chain: pos, next, skipped }, mk));
+            return Ok((Plan::Chain { next, skipped }, mk));
         }
-        // A new ratchet key: check the bound before the DH.
+        // A closed chain: nothing at or past its length is ever accepted.
+        if let Some(closed) = self.closed.iter().find(|c| c.ratchet_key == *ratchet_key) {
+            return Err(if counter < closed.length { DecryptError::Duplicate } else { DecryptError::Authentication });
+        }
+        // A new ratchet key: every bound before any derivation.
         check_gap(0, counter)?;
+        let previous = msg.previous_counter;
+        let open_next = self.receiving.as_ref().map_or(0, |c| c.chain_key.index());
+        if previous < open_next || (self.receiving.is_none() && previous != 0) {
+            // No honest peer announces a previous chain shorter than what we
+            // already received of it, nor one before its first chain.
+            return Err(DecryptError::Authentication);
+        }
+        check_gap(open_next, previous)?;
         // With DHs deleted (sending pending), no honest peer can have a new
         // chain for us yet: the message cannot authenticate.
         let ours = self.ratchet_key.as_ref().ok_or(DecryptError::Authentication)?;
         let (root_key, ckr) = self.root_key.advance(ours, ratchet_key).ok_or(DecryptError::NonContributory)?;
-        let (skipped, mk, next) = skip_to(&ckr, counter, ratchet_key)?;
+        // Close the open chain at PN: its keys below PN become skipped keys.
+        let (mut skipped, closed) = match &self.receiving {
+            Some(open) => {
+                let (keys, _) = skip_keys(&open.chain_key, previous, &open.ratchet_key)?;
+                (keys, Some(ClosedChain { ratchet_key: open.ratchet_key, length: previous }))
+            }
+            None => (SecretVec::new(), None),
+        };
+        let (mut new_keys, mk, next) = skip_to(&ckr, counter, ratchet_key)?;
+        skipped.append(&mut new_keys);
         let chain = ReceivingChain { ratchet_key: *ratchet_key, chain_key: next };
-        Ok((Plan::NewChain { root_key, chain, skipped }, mk))
+        Ok((Plan::NewChain { root_key, chain, closed, skipped }, mk))
     }
 
     fn commit(&mut self, plan: Plan) {
         match plan {
             Plan::Skipped(idx) => self.skipped.remove(idx),
-            Plan::Chain { chain, next, skipped } => {
-                if let Some(c) = self.receiving.get_mut(chain) {
+            Plan::Chain { next, skipped } => {
+                if let Some(c) = self.receiving.as_mut() {
                     c.chain_key = next;
                 }
                 self.skipped.extend(skipped);
             }
-            Plan::NewChain { root_key, chain, skipped } => {
+            Plan::NewChain { root_key, chain, closed, skipped } => {
                 self.root_key = root_key;
-                self.receiving.push(chain);
-                if self.receiving.len() > MAX_RECEIVING_CHAINS {
-                    self.receiving.remove(0);
+                if let Some(closed) = closed {
+                    self.closed.push(closed);
+                    if self.closed.len() > MAX_CLOSED_CHAINS {
+                        self.closed.remove(0);
+                    }
                 }
+                // Replacing the open chain drops (and wipes) its chain key.
+                self.receiving = Some(chain);
                 self.skipped.extend(skipped);
+                if let Sending::Active(ck) = &self.sending {
+                    self.previous_counter = ck.index();
+                }
                 self.sending = Sending::Pending;
                 self.ratchet_key = None;
             }
@@ -262,59 +307,108 @@ impl DoubleRatchet {
     /// Bytes [`DoubleRatchet::write`] produces.
     pub(crate) fn encoded_len(&self) -> usize {
         let sending = match (&self.sending, &self.ratchet_key) {
-            (Sending::Active(_), Some(_)) => 1 + 3 * KEY_LEN + 4 - KEY_LEN,
+            (Sending::Active(_), Some(_)) => 1 + 3 * KEY_LEN + 4,
             _ => 1,
         };
-        KEY_LEN + sending + 1 + self.receiving.len() * (2 * KEY_LEN + 4) + self.skipped.encoded_len()
+        let receiving = if self.receiving.is_some() { 1 + 2 * KEY_LEN + 4 } else { 1 };
+        KEY_LEN + 4 + sending + receiving + 1 + self.closed.len() * (KEY_LEN + 4) + self.skipped.encoded_len()
     }
 
     /// SPEC.md §11.2, from "RK" on.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.put(&self.root_key.0.0);
+        out.put_u32(self.previous_counter);
         match (&self.sending, &self.ratchet_key) {
             (Sending::Active(ck), Some(dhs)) => {
                 out.put_flag(true);
                 out.put(&dhs.secret_bytes().0);
+                out.put(dhs.public());
                 out.put(&ck.key().0);
                 out.put_u32(ck.index());
             }
             _ => out.put_flag(false),
         }
-        out.put_u8(self.receiving.len() as u8);
-        for c in self.receiving.iter() {
+        match &self.receiving {
+            Some(c) => {
+                out.put_flag(true);
+                out.put(&c.ratchet_key);
+                out.put(&c.chain_key.key().0);
+                out.put_u32(c.chain_key.index());
+            }
+            None => out.put_flag(false),
+        }
+        out.put_u8(self.closed.len() as u8);
+        for c in &self.closed {
             out.put(&c.ratchet_key);
-            out.put(&c.chain_key.key().0);
-            out.put_u32(c.chain_key.index());
+            out.put_u32(c.length);
         }
         self.skipped.write(out);
     }
 
+    /// Reads SPEC.md §11.2 from "RK" on. The caller then checks
+    /// [`DoubleRatchet::is_consistent`] (§11.1): a pending sending chain
+    /// answers an open receiving chain; ratchet keys of the open and closed
+    /// chains are distinct; no skipped key is stored twice, nor at or past
+    /// its chain's next number or length.
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let root_key = RootKey(Secret32(r.array()?));
+        let previous_counter = r.u32()?;
         let (sending, ratchet_key) = if r.flag()? {
-            let dhs = X25519KeyPair::from_secret(&Secret32(r.array()?));
+            let secret = Secret32(r.array()?);
+            let public = r.array()?;
+            let dhs = X25519KeyPair::from_parts(&secret, public);
             let key = Secret32(r.array()?);
             (Sending::Active(ChainKey::new(key, r.u32()?)), Some(dhs))
         } else {
             (Sending::Pending, None)
         };
-        let offset = r.position();
-        let n = usize::from(r.u8()?);
-        if n > MAX_RECEIVING_CHAINS {
-            return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_RECEIVING_CHAINS as u32 });
-        }
-        let mut receiving = SecretVec::with_capacity(MAX_RECEIVING_CHAINS + 1);
-        for _ in 0..n {
+        let receiving = if r.flag()? {
             let ratchet_key = r.array()?;
             let key = Secret32(r.array()?);
-            receiving.push(ReceivingChain { ratchet_key, chain_key: ChainKey::new(key, r.u32()?) });
+            Some(ReceivingChain { ratchet_key, chain_key: ChainKey::new(key, r.u32()?) })
+        } else {
+            None
+        };
+        let n = usize::from(r.u8()?);
+        if n > MAX_CLOSED_CHAINS {
+            return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_CLOSED_CHAINS as u32 });
         }
-        // Invariant: a pending sending chain answers the newest receiving chain.
-        if matches!(sending, Sending::Pending) && receiving.is_empty() {
-            return Err(DecodeError::InvalidField { offset });
+        let mut closed = Vec::with_capacity(MAX_CLOSED_CHAINS + 1);
+        for _ in 0..n {
+            let ratchet_key = r.array()?;
+            closed.push(ClosedChain { ratchet_key, length: r.u32()? });
         }
         let skipped = SkippedKeys::read(r)?;
-        Ok(Self { root_key, ratchet_key, sending, receiving, skipped })
+        Ok(Self { root_key, ratchet_key, sending, previous_counter, receiving, closed, skipped })
+    }
+
+    /// SPEC.md §11.1's consistency rules for a restored ratchet.
+    pub(crate) fn is_consistent(&self) -> bool {
+        // A pending sending chain answers the open receiving chain.
+        if matches!(self.sending, Sending::Pending) && self.receiving.is_none() {
+            return false;
+        }
+        // Chain ratchet keys are distinct.
+        let mut keys: Vec<&[u8; KEY_LEN]> = self.closed.iter().map(|c| &c.ratchet_key).collect();
+        keys.extend(self.receiving.as_ref().map(|c| &c.ratchet_key));
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w.first() == w.get(1)) {
+            return false;
+        }
+        // Each skipped key once, and below its chain's next number / length.
+        let mut entries: Vec<(&[u8; KEY_LEN], u32)> = self.skipped.iter().collect();
+        for (dhr, n) in &entries {
+            if let Some(open) = self.receiving.as_ref().filter(|c| c.ratchet_key == **dhr)
+                && *n >= open.chain_key.index()
+            {
+                return false;
+            }
+            if self.closed.iter().any(|c| c.ratchet_key == **dhr && *n >= c.length) {
+                return false;
+            }
+        }
+        entries.sort_unstable();
+        !entries.windows(2).any(|w| w.first() == w.get(1))
     }
 }
 
@@ -335,6 +429,24 @@ fn check_gap(next: u32, counter: u32) -> Result<(), DecryptError> {
     Ok(())
 }
 
+/// Steps `chain` (at index Nr) to index `end`, keeping the keys for
+/// Nr..end as skipped keys of `ratchet_key`; returns them and the chain key
+/// at `end`. The caller has checked the bound.
+fn skip_keys(
+    chain: &ChainKey,
+    end: u32,
+    ratchet_key: &[u8; KEY_LEN],
+) -> Result<(SecretVec<SkippedKey>, ChainKey), DecryptError> {
+    let mut skipped = SecretVec::with_capacity(end.saturating_sub(chain.index()) as usize);
+    let mut ck = chain.clone();
+    while ck.index() < end {
+        let (key, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
+        skipped.push(SkippedKey { ratchet_key: *ratchet_key, key });
+        ck = next;
+    }
+    Ok((skipped, ck))
+}
+
 /// From `chain` (at index Nr) to message `counter` >= Nr: the skipped keys
 /// Nr..counter, MK_counter and CK_{counter+1}. Bound checked first.
 fn skip_to(
@@ -343,20 +455,14 @@ fn skip_to(
     ratchet_key: &[u8; KEY_LEN],
 ) -> Result<(SecretVec<SkippedKey>, MessageKey, ChainKey), DecryptError> {
     check_gap(chain.index(), counter)?;
-    let mut skipped = SecretVec::with_capacity(counter.saturating_sub(chain.index()) as usize);
-    let mut ck = chain.clone();
-    while ck.index() < counter {
-        let (key, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
-        skipped.push(SkippedKey { ratchet_key: *ratchet_key, key });
-        ck = next;
-    }
+    let (skipped, ck) = skip_keys(chain, counter, ratchet_key)?;
     let (mk, next) = ck.step().ok_or(DecryptError::CounterExhausted)?;
     Ok((skipped, mk, next))
 }
 
 impl core::fmt::Debug for DoubleRatchet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let Self { root_key: _, ratchet_key: _, sending, receiving, skipped } = self;
+        let Self { root_key: _, ratchet_key: _, sending, previous_counter, receiving, closed, skipped } = self;
         f.debug_struct("DoubleRatchet")
             .field(
                 "sending_index",
@@ -365,7 +471,9 @@ impl core::fmt::Debug for DoubleRatchet {
                     Sending::Pending => None,
                 },
             )
-            .field("receiving_chains", &receiving.len())
+            .field("previous_counter", previous_counter)
+            .field("receiving_index", &receiving.as_ref().map(|c| c.chain_key.index()))
+            .field("closed_chains", &closed.len())
             .field("skipped_keys", &skipped.len())
             .finish_non_exhaustive()
     }

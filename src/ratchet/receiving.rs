@@ -12,11 +12,20 @@ use crate::error::DecodeError;
 use crate::secret_vec::SecretVec;
 use crate::wire::{Reader, Writer};
 
-/// A receiving chain: the peer's ratchet key DHr and CKr at index Nr.
+/// The receiving chain: the peer's ratchet key DHr and CKr at index Nr.
 #[derive(Zeroize)]
 pub(crate) struct ReceivingChain {
     pub(crate) ratchet_key: [u8; KEY_LEN],
     pub(crate) chain_key: ChainKey,
+}
+
+/// A closed receiving chain (SPEC.md §5.6): its ratchet key and its length
+/// PN as the peer announced it. No key is kept; its messages below PN that
+/// were never received live on as skipped keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClosedChain {
+    pub(crate) ratchet_key: [u8; KEY_LEN],
+    pub(crate) length: u32,
 }
 
 /// One stored skipped message key: (DHr, N) -> MK.
@@ -40,6 +49,10 @@ impl SkippedKeys {
 
     pub(crate) fn find(&self, ratchet_key: &[u8; KEY_LEN], index: u32) -> Option<usize> {
         self.entries.iter().position(|e| e.key.index() == index && e.ratchet_key == *ratchet_key)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8; KEY_LEN], u32)> {
+        self.entries.iter().map(|e| (&e.ratchet_key, e.key.index()))
     }
 
     pub(crate) fn get(&self, idx: usize) -> Option<&MessageKey> {

@@ -1,0 +1,508 @@
+//! What every fuzz target asserts. Shared, file for file, by the cargo-fuzz
+//! targets (`fuzz/fuzz_targets/*.rs`) and by the crate's plain `cargo test`
+//! corpus replay (`tests/fuzz_corpus.rs`), so a corpus file is checked the
+//! same way on stable as under the fuzzer.
+//!
+//! Fixtures are deterministic (a fixed non-cryptographic stream): fuzzing
+//! needs reproducibility, not secrecy.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::OnceLock;
+
+use rand_core::{TryCryptoRng, TryRng};
+use sottovoce::*;
+
+/// A deterministic xorshift stream. NOT a CSPRNG: fixtures only.
+pub struct FixtureRng(u64);
+
+impl FixtureRng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+}
+
+impl TryRng for FixtureRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Ok(self.0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for FixtureRng {}
+
+/// Turns the fuzzing-only authentication bypass on for decrypt targets, so
+/// they explore the code behind the tag and signature checks. A no-op in
+/// every build without `--cfg fuzzing` (e.g. the stable corpus replay).
+fn bypass_authentication() {
+    #[cfg(fuzzing)]
+    sottovoce::hazmat::set_fuzzing_auth_bypass(true);
+}
+
+// ------------------------------------------------------------------ roundtrip
+
+/// Every decoder on the same bytes: whatever decodes must re-encode to
+/// exactly the input (all encodings are canonical) and decode again.
+pub fn roundtrip(data: &[u8]) {
+    if let Ok(m) = Message::try_from(data) {
+        assert_eq!(m.to_bytes(), data);
+        assert_eq!(Message::try_from(m.to_bytes().as_slice()).unwrap(), m);
+    }
+    if let Ok(m) = NormalMessage::try_from(data) {
+        assert_eq!(m.to_bytes(), data);
+    }
+    if let Ok(m) = PreKeyMessage::try_from(data) {
+        assert_eq!(m.to_bytes(), data);
+        assert_eq!(PreKeyMessage::try_from(m.to_bytes().as_slice()).unwrap(), m);
+    }
+    if let Ok(b) = PreKeyBundle::try_from(data) {
+        assert_eq!(b.to_bytes(), data);
+        assert_eq!(PreKeyBundle::try_from(b.to_bytes().as_slice()).unwrap(), b);
+        let _ = b.verify();
+    }
+    if let Ok(d) = SenderKeyDistribution::try_from(data) {
+        assert_eq!(*d.to_bytes(), data);
+        let again = SenderKeyDistribution::try_from(d.to_bytes().as_slice()).unwrap();
+        assert_eq!(*again.to_bytes(), *d.to_bytes());
+    }
+    if let Ok(g) = GroupMessage::try_from(data) {
+        assert_eq!(g.to_bytes(), data);
+        assert_eq!(GroupMessage::try_from(g.to_bytes().as_slice()).unwrap(), g);
+    }
+    if let Ok(s) = Session::from_bytes(data) {
+        assert_eq!(*s.to_bytes(), data);
+        assert_eq!(*Session::from_bytes(&s.to_bytes()).unwrap().to_bytes(), data);
+    }
+    if let Ok(s) = GroupSender::from_bytes(data) {
+        assert_eq!(*s.to_bytes(), data);
+    }
+    if let Ok(r) = GroupReceiver::from_bytes(data) {
+        assert_eq!(*r.to_bytes(), data);
+        assert_eq!(*GroupReceiver::from_bytes(&r.to_bytes()).unwrap().to_bytes(), data);
+    }
+    let _ = Session::unseal(&[0u8; 32], data);
+}
+
+// ------------------------------------------------------------------ fixtures
+
+/// Bob's account with one-time prekeys 2..=4 and signed prekey 1.
+pub fn bob_account() -> Account {
+    let mut rng = FixtureRng::new(0xB0B);
+    let mut bob = Account::new(&mut rng);
+    bob.generate_one_time_prekeys(&mut rng, 3);
+    bob
+}
+
+/// Genuine prekey messages to [`bob_account`] (with and without a one-time
+/// prekey): seeds for `x3dh_respond`.
+pub fn x3dh_seeds() -> Vec<Vec<u8>> {
+    let bob = bob_account();
+    let mut rng = FixtureRng::new(0xA11CE);
+    let alice = Account::new(&mut rng);
+    let mut out = Vec::new();
+    for opk in [None, Some(PreKeyId(2)), Some(PreKeyId(4))] {
+        let bundle = bob.prekey_bundle(opk).unwrap();
+        let mut s = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+        out.push(s.encrypt(&mut rng, b"fuzz seed").unwrap().to_bytes());
+    }
+    out
+}
+
+/// Arbitrary bytes as a prekey message to Bob: an error leaves his one-time
+/// prekeys untouched; a success consumes exactly the one named.
+pub fn x3dh_respond(data: &[u8]) {
+    let Ok(m) = PreKeyMessage::try_from(data) else { return };
+    let mut bob = bob_account();
+    let before = bob.one_time_prekey_ids();
+    match Session::respond(&mut bob, &m, b"") {
+        Ok(inbound) => {
+            let mut expected = before.clone();
+            if let Some(id) = m.one_time_prekey_id() {
+                expected.retain(|k| *k != id);
+            }
+            assert_eq!(bob.one_time_prekey_ids(), expected);
+            // The new session refuses the same message a second time.
+            let mut s = inbound.session;
+            assert!(s.decrypt(&Message::PreKey(Box::new(m))).is_err());
+        }
+        Err(_) => assert_eq!(bob.one_time_prekey_ids(), before, "one-time prekey burned by a failed message"),
+    }
+}
+
+struct SessionFixture {
+    /// Bob's saved session, established and with skipped keys.
+    bob: Vec<u8>,
+    /// Genuine messages still undelivered to Bob.
+    pending: Vec<Vec<u8>>,
+}
+
+fn session_fixture() -> &'static SessionFixture {
+    static F: OnceLock<SessionFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut rng = FixtureRng::new(0x5E55);
+        let alice = Account::new(&mut rng);
+        let mut bob = bob_account();
+        let bundle = bob.prekey_bundle(Some(PreKeyId(3))).unwrap();
+        let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"fuzz").unwrap();
+        let Message::PreKey(first) = a.encrypt(&mut rng, b"first").unwrap() else { unreachable!() };
+        let mut b = Session::respond(&mut bob, &first, b"fuzz").unwrap().session;
+        a.decrypt(&b.encrypt(&mut rng, b"reply").unwrap()).unwrap();
+        let skipped = a.encrypt(&mut rng, b"skipped").unwrap().to_bytes();
+        let delivered = a.encrypt(&mut rng, b"delivered").unwrap();
+        b.decrypt(&delivered).unwrap();
+        let next = a.encrypt(&mut rng, b"next in chain").unwrap().to_bytes();
+        let r = b.encrypt(&mut rng, b"bob again").unwrap();
+        a.decrypt(&r).unwrap();
+        let new_chain = a.encrypt(&mut rng, b"new chain").unwrap().to_bytes();
+        SessionFixture { bob: b.to_bytes().to_vec(), pending: vec![skipped, next, new_chain] }
+    })
+}
+
+/// Seeds for `session_decrypt`: genuine undelivered messages.
+pub fn session_seeds() -> Vec<Vec<u8>> {
+    session_fixture().pending.clone()
+}
+
+/// Arbitrary bytes decrypted by an established session: an error leaves the
+/// saved state byte-identical; a success can never happen twice.
+pub fn session_decrypt(data: &[u8]) {
+    bypass_authentication();
+    let f = session_fixture();
+    let mut bob = Session::from_bytes(&f.bob).unwrap();
+    match bob.decrypt_bytes(data) {
+        Ok(_) => assert!(bob.decrypt_bytes(data).is_err(), "a message decrypted twice"),
+        Err(_) => assert_eq!(*bob.to_bytes(), f.bob, "a rejected message changed the session"),
+    }
+}
+
+struct GroupFixture {
+    receiver: Vec<u8>,
+    pending: Vec<Vec<u8>>,
+}
+
+fn group_fixture() -> &'static GroupFixture {
+    static F: OnceLock<GroupFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut rng = FixtureRng::new(0x6E0);
+        let id = IdentityKeyPair::generate(&mut rng).public_key();
+        let mut s = GroupSender::new(&mut rng, GroupId::new(b"fuzz group").unwrap(), id);
+        let mut r = GroupReceiver::new(id, &s.distribution());
+        let skipped = s.encrypt(b"skipped").unwrap().to_bytes();
+        r.decrypt(&s.encrypt(b"delivered").unwrap()).unwrap();
+        let old_key = s.encrypt(b"old key").unwrap().to_bytes();
+        r.add_distribution(id, &s.rotate(&mut rng)).unwrap();
+        let new_key = s.encrypt(b"new key").unwrap().to_bytes();
+        GroupFixture { receiver: r.to_bytes().to_vec(), pending: vec![skipped, old_key, new_key] }
+    })
+}
+
+/// Seeds for `group_decrypt`.
+pub fn group_seeds() -> Vec<Vec<u8>> {
+    group_fixture().pending.clone()
+}
+
+/// Arbitrary bytes decrypted by a group receiver: as `session_decrypt`.
+pub fn group_decrypt(data: &[u8]) {
+    bypass_authentication();
+    let f = group_fixture();
+    let mut r = GroupReceiver::from_bytes(&f.receiver).unwrap();
+    match r.decrypt_bytes(data) {
+        Ok(_) => assert!(r.decrypt_bytes(data).is_err(), "a group message decrypted twice"),
+        Err(_) => assert_eq!(*r.to_bytes(), f.receiver, "a rejected group message changed the receiver"),
+    }
+}
+
+// ------------------------------------------------------------------ conversation
+
+struct Sent {
+    bytes: Vec<u8>,
+    plaintext: Vec<u8>,
+    chain: [u8; 32],
+    previous: u32,
+    counter: u32,
+    delivered: bool,
+}
+
+/// The receiver's view of the sender's chains: which genuine messages must
+/// still decrypt given SPEC.md §9's bounds. Shared with
+/// tests/proptest_delivery.rs.
+///
+/// Since revision 2 a new ratchet key closes the open chain at the length
+/// PN its header announces, storing the keys of every message below PN not
+/// yet received (SPEC.md §5.6). So a genuine message is lost only to a
+/// bound: a gap over `MAX_SKIP` on its chain, or eviction past
+/// `MAX_SKIPPED_KEYS`. The model tracks both.
+#[derive(Default)]
+pub struct Known {
+    /// Per chain: the next number the receiver's chain key is at.
+    next: HashMap<[u8; 32], u32>,
+    /// Skipped keys stored, in insertion order (chain, counter).
+    skipped: Vec<([u8; 32], u32)>,
+    open: Option<[u8; 32]>,
+}
+
+impl Known {
+    pub fn decryptable(&self, chain: &[u8; 32], counter: u32) -> bool {
+        if self.skipped.contains(&(*chain, counter)) {
+            return true;
+        }
+        match self.next.get(chain) {
+            Some(&n) => self.open == Some(*chain) && counter >= n && counter - n <= MAX_SKIP,
+            None => counter <= MAX_SKIP,
+        }
+    }
+
+    /// Records that `(chain, counter)` decrypted; `previous` is the PN of
+    /// its header (the length of the sender's previous chain).
+    pub fn learn(&mut self, chain: [u8; 32], previous: u32, counter: u32) {
+        if let Some(i) = self.skipped.iter().position(|k| *k == (chain, counter)) {
+            self.skipped.remove(i);
+            return;
+        }
+        if self.open != Some(chain) {
+            if let Some(old) = self.open {
+                let from = self.next.get(&old).copied().unwrap_or(0);
+                self.skipped.extend((from..previous).map(|n| (old, n)));
+            }
+            self.open = Some(chain);
+            self.next.insert(chain, 0);
+        }
+        let from = self.next.get(&chain).copied().unwrap_or(0);
+        self.skipped.extend((from..counter).map(|n| (chain, n)));
+        self.next.insert(chain, counter + 1);
+        let excess = self.skipped.len().saturating_sub(MAX_SKIPPED_KEYS);
+        self.skipped.drain(..excess);
+    }
+}
+
+fn reject_unchanged(s: &mut Session, bytes: &[u8]) {
+    let before = s.to_bytes();
+    assert!(s.decrypt_bytes(bytes).is_err(), "accepted a message that must be rejected");
+    assert_eq!(*before, *s.to_bytes(), "a rejection changed the session");
+}
+
+fn group_reject_unchanged(r: &mut GroupReceiver, bytes: &[u8]) {
+    let before = r.to_bytes();
+    assert!(r.decrypt_bytes(bytes).is_err(), "accepted a group message that must be rejected");
+    assert_eq!(*before, *r.to_bytes(), "a rejection changed the receiver");
+}
+
+/// The starting point of every `conversation` run, built once: Alice and
+/// Bob just after Bob answered Alice's first (prekey) message, three group
+/// senders and a fourth member's receivers for them.
+struct ConversationFixture {
+    alice: Vec<u8>,
+    bob: Vec<u8>,
+    first_chain: [u8; 32],
+    senders: Vec<Vec<u8>>,
+    receivers: Vec<Vec<u8>>,
+}
+
+fn conversation_fixture() -> &'static ConversationFixture {
+    static F: OnceLock<ConversationFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut rng = FixtureRng::new(0xC0);
+        let alice = Account::new(&mut rng);
+        let mut bob = bob_account();
+        let bundle = bob.prekey_bundle(Some(PreKeyId(2))).unwrap();
+        let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+        let Message::PreKey(first) = a.encrypt(&mut rng, b"start").unwrap() else { unreachable!() };
+        let b = Session::respond(&mut bob, &first, b"").unwrap().session;
+        let group = GroupId::new(b"fuzz conversation").unwrap();
+        let ids: Vec<IdentityKey> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng).public_key()).collect();
+        let senders: Vec<GroupSender> = ids.iter().map(|id| GroupSender::new(&mut rng, group.clone(), *id)).collect();
+        let receivers =
+            senders.iter().zip(&ids).map(|(s, id)| GroupReceiver::new(*id, &s.distribution()).to_bytes().to_vec());
+        ConversationFixture {
+            alice: a.to_bytes().to_vec(),
+            bob: b.to_bytes().to_vec(),
+            first_chain: first.message().ratchet_key(),
+            receivers: receivers.collect(),
+            senders: senders.iter().map(|s| s.to_bytes().to_vec()).collect(),
+        }
+    })
+}
+
+/// A group message in flight: (sender, bytes, plaintext, key id, delivered).
+type GroupSent = (usize, Vec<u8>, Vec<u8>, u32, bool);
+
+/// Reads the script one op at a time.
+struct Script<'a>(&'a [u8]);
+
+impl Script<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*b)
+    }
+    fn index(&mut self, len: usize) -> Option<usize> {
+        if len == 0 {
+            return None;
+        }
+        Some(usize::from(self.byte()?) % len)
+    }
+}
+
+/// Most ops one script runs: keeps each run fast and memory bounded.
+const MAX_OPS: usize = 96;
+
+/// A scripted conversation between Alice and Bob plus a three-member group
+/// with rotations: send / deliver / drop (never deliver) / reorder (deliver
+/// any pending) / duplicate / tamper / save-and-restore, asserting that every
+/// genuine message decrypts exactly once to what was sent (unless a bound
+/// predicted by the model made it undecryptable), tampered and replayed
+/// messages are rejected, and rejections change nothing. The authentication
+/// bypass stays off here.
+pub fn conversation(data: &[u8]) {
+    let f = conversation_fixture();
+    let mut script = Script(data);
+    let mut rng = FixtureRng::new(0xC0 ^ data.len() as u64);
+    let mut parties = [Session::from_bytes(&f.alice).unwrap(), Session::from_bytes(&f.bob).unwrap()];
+    let mut flights: [Vec<Sent>; 2] = [Vec::new(), Vec::new()];
+    let mut known = [Known::default(), Known::default()];
+    known[1].learn(f.first_chain, 0, 0);
+    let mut senders: Vec<GroupSender> = f.senders.iter().map(|b| GroupSender::from_bytes(b).unwrap()).collect();
+    // receivers[s]: a fourth member's receiver for sender s.
+    let mut receivers: Vec<GroupReceiver> = f.receivers.iter().map(|b| GroupReceiver::from_bytes(b).unwrap()).collect();
+    let mut key_ids: Vec<Vec<u32>> = senders.iter().map(|s| vec![s.key_id()]).collect();
+    let mut group_flight: Vec<GroupSent> = Vec::new();
+    let mut counter = 0u32;
+
+    for _ in 0..MAX_OPS {
+        let Some(op) = script.byte() else { break };
+        let d = usize::from(op >> 7); // direction / party for session ops
+        match op & 0x0f {
+            0 | 1 => {
+                counter += 1;
+                let plaintext = counter.to_be_bytes().to_vec();
+                let m = parties[d].encrypt(&mut rng, &plaintext).unwrap();
+                let n = match &m {
+                    Message::Normal(n) => n,
+                    Message::PreKey(p) => p.message(),
+                };
+                let (chain, previous, counter) = (n.ratchet_key(), n.previous_counter(), n.counter());
+                flights[d].push(Sent { bytes: m.to_bytes(), plaintext, chain, previous, counter, delivered: false });
+            }
+            2 | 3 => {
+                let pending: Vec<usize> = (0..flights[d].len()).filter(|&j| !flights[d][j].delivered).collect();
+                let Some(i) = script.index(pending.len()) else { continue };
+                let m = &mut flights[d][pending[i]];
+                let receiver = &mut parties[1 - d];
+                if known[1 - d].decryptable(&m.chain, m.counter) {
+                    assert_eq!(receiver.decrypt_bytes(&m.bytes).expect("genuine message must decrypt"), m.plaintext);
+                    known[1 - d].learn(m.chain, m.previous, m.counter);
+                    m.delivered = true;
+                } else {
+                    reject_unchanged(receiver, &m.bytes);
+                }
+            }
+            4 => {
+                let done: Vec<usize> = (0..flights[d].len()).filter(|&j| flights[d][j].delivered).collect();
+                let Some(i) = script.index(done.len()) else { continue };
+                let bytes = flights[d][done[i]].bytes.clone();
+                reject_unchanged(&mut parties[1 - d], &bytes);
+            }
+            5 => {
+                let Some(i) = script.index(flights[d].len()) else { continue };
+                let mut t = flights[d][i].bytes.clone();
+                let (Some(p), Some(x)) = (script.byte(), script.byte()) else { continue };
+                let p = usize::from(p) * t.len() / 256;
+                t[p] ^= x.max(1);
+                reject_unchanged(&mut parties[1 - d], &t);
+            }
+            6 => {
+                let saved = parties[d].to_bytes();
+                parties[d] = Session::from_bytes(&saved).unwrap();
+                assert_eq!(*parties[d].to_bytes(), *saved);
+            }
+            7 | 8 => {
+                let s = usize::from(op >> 5) % 3;
+                counter += 1;
+                let plaintext = counter.to_be_bytes().to_vec();
+                let m = senders[s].encrypt(&plaintext).unwrap();
+                group_flight.push((s, m.to_bytes(), plaintext, m.key_id(), false));
+            }
+            9 | 10 => {
+                let pending: Vec<usize> = (0..group_flight.len()).filter(|&j| !group_flight[j].4).collect();
+                let Some(i) = script.index(pending.len()) else { continue };
+                let (s, bytes, plaintext, key_id, delivered) = &mut group_flight[pending[i]];
+                let hist = &key_ids[*s];
+                let p = hist.iter().rposition(|k| k == key_id).unwrap();
+                if hist.len() - p <= MAX_SENDER_KEY_STATES {
+                    assert_eq!(
+                        receivers[*s].decrypt_bytes(bytes).expect("genuine group message must decrypt"),
+                        *plaintext
+                    );
+                    *delivered = true;
+                } else {
+                    group_reject_unchanged(&mut receivers[*s], bytes);
+                }
+            }
+            11 => {
+                let done: Vec<usize> = (0..group_flight.len()).filter(|&j| group_flight[j].4).collect();
+                let Some(i) = script.index(done.len()) else { continue };
+                let (s, bytes, ..) = &group_flight[done[i]];
+                group_reject_unchanged(&mut receivers[*s], &bytes.clone());
+            }
+            12 => {
+                let Some(i) = script.index(group_flight.len()) else { continue };
+                let (s, bytes, ..) = &group_flight[i];
+                let s = *s;
+                let mut t = bytes.clone();
+                let (Some(p), Some(x)) = (script.byte(), script.byte()) else { continue };
+                let p = usize::from(p) * t.len() / 256;
+                t[p] ^= x.max(1);
+                for r in receivers.iter_mut() {
+                    group_reject_unchanged(r, &t);
+                }
+                let _ = s;
+            }
+            13 => {
+                // A member leaves: every sender rotates; the receiver gets the new keys.
+                let s = usize::from(op >> 5) % 3;
+                let dist = senders[s].rotate(&mut rng);
+                receivers[s].add_distribution(senders[s].identity(), &dist).unwrap();
+                key_ids[s].push(dist.key_id());
+            }
+            14 => {
+                let s = usize::from(op >> 5) % 3;
+                let saved = receivers[s].to_bytes();
+                receivers[s] = GroupReceiver::from_bytes(&saved).unwrap();
+                let saved = senders[s].to_bytes();
+                senders[s] = GroupSender::from_bytes(&saved).unwrap();
+                assert_eq!(*senders[s].to_bytes(), *saved);
+            }
+            _ => {
+                // Seal and unseal a party.
+                let key = [op; 32];
+                let sealed = parties[d].seal(&mut rng, &key);
+                let before = parties[d].to_bytes();
+                parties[d] = Session::unseal(&key, &sealed).unwrap();
+                assert_eq!(*parties[d].to_bytes(), *before);
+            }
+        }
+    }
+}
