@@ -370,3 +370,97 @@ fn group_debug_output_hides_keys() {
         assert!(!text.contains(&format!("{:?}", &bytes[11..19]).trim_matches(|c| c == '[' || c == ']').to_string()));
     }
 }
+
+#[test]
+fn forget_below_is_per_key_id_and_spares_a_rotations_new_key() {
+    let mut rng = rng(40);
+    let mut alice = member(&mut rng, b"g");
+    let mut r = receiver_of(&alice);
+    let old_id = alice.sender.key_id();
+    let old: Vec<_> = (0..3).map(|_| alice.sender.encrypt(b"old").unwrap()).collect();
+    r.decrypt(&old[2]).unwrap();
+    let d = alice.sender.rotate(&mut rng);
+    r.add_distribution(alice.id, &d).unwrap();
+    let new: Vec<_> = (0..3).map(|_| alice.sender.encrypt(b"new").unwrap()).collect();
+    // Revision 1 applied this to every key id and burned new[0..2].
+    r.forget_below(old_id, 3).unwrap();
+    assert_eq!(r.decrypt(&old[0]).unwrap_err(), DecryptError::Duplicate);
+    for m in &new {
+        assert_eq!(r.decrypt(m).unwrap(), b"new");
+    }
+    assert_eq!(r.forget_below(old_id ^ d.key_id() ^ 1, 0).unwrap_err(), DecryptError::StateMismatch);
+}
+
+#[test]
+fn restore_refuses_a_receiver_that_could_decrypt_a_message_twice() {
+    let mut rng = rng(41);
+    let mut alice = member(&mut rng, b"g");
+    let mut r = receiver_of(&alice);
+    let skipped = alice.sender.encrypt(b"skipped").unwrap();
+    r.decrypt(&alice.sender.encrypt(b"ahead").unwrap()).unwrap();
+    let saved = r.to_bytes().to_vec();
+    // Layout (SPEC.md §11.3): ... | next iteration (u32) | u16 count | { iteration | MK }.
+    let n = saved.len();
+    let entry = saved[n - 36..].to_vec();
+    let mut twice = saved[..n - 38].to_vec();
+    twice.extend_from_slice(&2u16.to_be_bytes());
+    twice.extend_from_slice(&entry);
+    twice.extend_from_slice(&entry);
+    assert_eq!(GroupReceiver::from_bytes(&twice).unwrap_err(), DecodeError::InconsistentState);
+    let mut at_next = saved.clone();
+    at_next[n - 36..n - 32].copy_from_slice(&2u32.to_be_bytes());
+    assert_eq!(GroupReceiver::from_bytes(&at_next).unwrap_err(), DecodeError::InconsistentState);
+    let mut r = GroupReceiver::from_bytes(&saved).unwrap();
+    assert_eq!(r.decrypt(&skipped).unwrap(), b"skipped");
+    assert_eq!(r.decrypt(&skipped).unwrap_err(), DecryptError::Duplicate);
+}
+
+#[path = "../examples/support/salamander.rs"]
+mod salamander;
+
+#[test]
+fn an_equivocating_sender_cannot_make_one_message_mean_two_things() {
+    // Alice hands Bob and Carol different chain keys under one key id and
+    // one signing key, then sends one AES-GCM ciphertext that authenticates
+    // under both derived keys. The signature commits to one message key.
+    let mut rng = rng(42);
+    let alice = member(&mut rng, b"eq");
+    let d = alice.sender.distribution().to_bytes().to_vec();
+    let ck_bob: [u8; 32] = d[2 + 2 + 8..2 + 2 + 8 + 32].try_into().unwrap();
+    let mut dc = d.clone();
+    dc[12..44].copy_from_slice(&[0x5a; 32]);
+    let mut bob = GroupReceiver::new(alice.id, &SenderKeyDistribution::try_from(d.as_slice()).unwrap());
+    let mut carol = GroupReceiver::new(alice.id, &SenderKeyDistribution::try_from(dc.as_slice()).unwrap());
+    let mk = |ck: &[u8; 32]| hazmat::kdf_ck(ck).0;
+    let (mk_bob, mk_carol) = (mk(&ck_bob), mk(&[0x5a; 32]));
+    let (k1, n1) = hazmat::expand_group_message_key(&mk_bob);
+    let (k2, n2) = hazmat::expand_group_message_key(&mk_carol);
+    let mut header = vec![0x15];
+    header.extend(alice.sender.key_id().to_be_bytes());
+    header.extend(0u32.to_be_bytes());
+    let ad = [&[2u8][..], b"eq", &alice.id.to_bytes(), &header].concat();
+    let ct = salamander::two_key_ciphertext(&k1, &n1, &k2, &n2, &ad, b"two meanings", 2);
+    let body = [&header[..], &ct[..]].concat();
+    let seed: [u8; 32] = alice.sender.to_bytes()[alice.sender.to_bytes().len() - 32..].try_into().unwrap();
+    let sign = |mk: &[u8; 32]| {
+        use ed25519_dalek::Signer;
+        let input = [
+            labels::GROUP_SIGNATURE_CONTEXT,
+            &[2u8],
+            b"eq",
+            &alice.id.to_bytes(),
+            &hazmat::group_commitment(mk),
+            &body,
+        ]
+        .concat();
+        [&body[..], &ed25519_dalek::SigningKey::from_bytes(&seed).sign(&input).to_bytes()[..]].concat()
+    };
+    let for_bob = sign(&mk_bob);
+    assert_eq!(carol.decrypt_bytes(&for_bob).unwrap_err(), DecryptError::Authentication);
+    let bobs = bob.decrypt_bytes(&for_bob).unwrap();
+    let for_carol = sign(&mk_carol);
+    let carols = carol.decrypt_bytes(&for_carol).unwrap();
+    // Without the commitment both would have accepted one message; here each
+    // accepted only the message signed for its own key.
+    assert_ne!(bobs, carols);
+}

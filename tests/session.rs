@@ -692,3 +692,57 @@ fn account_prekey_limits_hold_at_and_past_their_bounds() {
     assert_eq!(Session::respond(&mut bob, &m_old, b"").unwrap_err(), KeyAgreementError::UnknownPreKey);
     let _ = MAX_SIGNED_PREKEYS;
 }
+
+#[path = "support/saved.rs"]
+mod saved;
+
+#[test]
+fn restore_refuses_states_that_could_decrypt_a_message_twice() {
+    // SPEC.md §11.2: revision 1 restored these and then decrypted one
+    // message twice.
+    let (mut rng, mut a, mut b) = talking_pair(40);
+    let skipped = a.encrypt(&mut rng, b"skipped").unwrap();
+    b.decrypt(&a.encrypt(&mut rng, b"ahead").unwrap()).unwrap();
+    let good = saved::Saved::parse(&b.to_bytes());
+    assert_eq!(good.skipped.len(), 1);
+    let open = good.open.unwrap();
+    let mut twice = good.clone();
+    twice.skipped.push(twice.skipped[0]);
+    let mut at_nr = good.clone();
+    at_nr.skipped.push((open.0, open.2, [9; 32]));
+    let mut closed_dup = good.clone();
+    closed_dup.closed.push((open.0, 1));
+    let mut pending_no_chain = good.clone();
+    pending_no_chain.open = None;
+    for bad in [twice, at_nr, closed_dup, pending_no_chain] {
+        assert_eq!(Session::from_bytes(&bad.encode()).unwrap_err(), DecodeError::InconsistentState);
+    }
+    // The consistent original restores and decrypts the skipped message once.
+    let mut again = Session::from_bytes(&good.encode()).unwrap();
+    assert_eq!(again.decrypt(&skipped).unwrap(), b"skipped");
+    assert_eq!(again.decrypt(&skipped).unwrap_err(), DecryptError::Duplicate);
+}
+
+#[test]
+fn a_saved_initiator_keeps_its_role() {
+    let (mut rng, a, mut b) = pair(41);
+    let mut restored = Session::from_bytes(&a.to_bytes()).unwrap();
+    assert_eq!(restored.role(), Role::Initiator);
+    assert_eq!(b.role(), Role::Responder);
+    // Bob's reply wrapped in a prekey header naming Bob: still refused.
+    let reply = normal(b.encrypt(&mut rng, b"reply").unwrap());
+    let Message::PreKey(own) = restored.encrypt(&mut rng, b"x").unwrap() else { panic!() };
+    let header_len = own.to_bytes().len() - own.message().to_bytes().len();
+    let mut crafted = own.to_bytes()[..header_len].to_vec();
+    crafted[1..33].copy_from_slice(&restored.remote_identity().to_bytes());
+    crafted.extend_from_slice(&reply.to_bytes());
+    assert_eq!(restored.decrypt_bytes(&crafted).unwrap_err(), DecryptError::StateMismatch);
+    assert_eq!(restored.decrypt_normal(&reply).unwrap(), b"reply");
+}
+
+#[test]
+fn a_normal_message_is_not_padded_to_the_prekey_variant() {
+    // A moved `Message::Normal` must not carry stale bytes of a larger
+    // variant into a caller's buffer: the prekey variant is boxed.
+    assert!(std::mem::size_of::<Message>() <= std::mem::size_of::<NormalMessage>() + 8);
+}
