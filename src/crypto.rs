@@ -159,6 +159,13 @@ pub(crate) fn ed25519_public_to_x25519(public: &[u8; KEY_LEN]) -> Option<[u8; KE
     Some(point.to_montgomery().to_bytes())
 }
 
+/// The X25519 form of an Ed25519 public key that was accepted before (a key
+/// read back from an authenticated sealed state): decompression only. An
+/// undecodable key gives the all-zero u, whose DHs fail as non-contributory.
+pub(crate) fn ed25519_public_to_x25519_unchecked(public: &[u8; KEY_LEN]) -> [u8; KEY_LEN] {
+    CompressedEdwardsY(*public).decompress().map_or([0u8; KEY_LEN], |p| p.to_montgomery().to_bytes())
+}
+
 fn accept_point(public: &[u8; KEY_LEN]) -> Option<EdwardsPoint> {
     let point = CompressedEdwardsY(*public).decompress()?;
     let canonical = point.compress().to_bytes() == *public;
@@ -186,6 +193,12 @@ pub(crate) struct Ed25519Public {
 impl Ed25519Public {
     pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> Option<Self> {
         ed25519_public_to_x25519(bytes)?;
+        Some(Self { key: VerifyingKey::from_bytes(bytes).ok()? })
+    }
+
+    /// A key accepted before, read back from an authenticated sealed state:
+    /// decompressed (needed to verify) but not checked again.
+    pub(crate) fn trusted(bytes: &[u8; KEY_LEN]) -> Option<Self> {
         Some(Self { key: VerifyingKey::from_bytes(bytes).ok()? })
     }
 

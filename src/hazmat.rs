@@ -133,7 +133,7 @@ pub fn sign_signed_prekey(
 /// The X25519 form of an identity public key: the Montgomery u-coordinate
 /// of the Ed25519 point (SPEC.md §3.1).
 pub fn identity_public_x25519(identity: &IdentityKey) -> [u8; KEY_LEN] {
-    *identity.x25519()
+    identity.x25519()
 }
 
 /// ⚠️ Fuzzing builds only (`--cfg fuzzing`): treat failed AEAD tags and

@@ -20,7 +20,6 @@ use crate::wire::{Reader, Writer, first_byte, kind};
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IdentityKey {
     ed25519: [u8; KEY_LEN],
-    x25519: [u8; KEY_LEN],
 }
 
 impl IdentityKey {
@@ -35,8 +34,22 @@ impl IdentityKey {
     /// assert!(IdentityKey::from_bytes(&[0u8; 32]).is_err()); // small order
     /// ```
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Result<Self, DecodeError> {
-        let x25519 = crypto::ed25519_public_to_x25519(bytes).ok_or(DecodeError::InvalidKey)?;
-        Ok(Self { ed25519: *bytes, x25519 })
+        crypto::ed25519_public_to_x25519(bytes).ok_or(DecodeError::InvalidKey)?;
+        Ok(Self { ed25519: *bytes })
+    }
+
+    /// A key that was accepted when it was first received, read back from an
+    /// authenticated sealed state (SPEC.md §11.4): not checked again.
+    pub(crate) fn trusted(bytes: &[u8; KEY_LEN]) -> Self {
+        Self { ed25519: *bytes }
+    }
+
+    /// Decodes with the checks `keys` asks for.
+    pub(crate) fn read(bytes: &[u8; KEY_LEN], keys: crate::wire::Keys) -> Result<Self, DecodeError> {
+        match keys {
+            crate::wire::Keys::Check => Self::from_bytes(bytes),
+            crate::wire::Keys::Trust => Ok(Self::trusted(bytes)),
+        }
     }
 
     /// The 32-byte Ed25519 encoding.
@@ -51,8 +64,10 @@ impl IdentityKey {
         self.ed25519
     }
 
-    pub(crate) fn x25519(&self) -> &[u8; KEY_LEN] {
-        &self.x25519
+    /// The X25519 form (SPEC.md §3.1), computed when X3DH needs it: only
+    /// X3DH uses it, so a restored session never pays for it.
+    pub(crate) fn x25519(&self) -> [u8; KEY_LEN] {
+        crypto::ed25519_public_to_x25519_unchecked(&self.ed25519)
     }
 
     /// Verifies an Ed25519 signature made by this identity.
@@ -108,10 +123,9 @@ impl IdentityKeyPair {
     fn from_seed_secret(seed: &Secret32) -> Self {
         let ed25519 = Ed25519KeyPair::from_seed(seed);
         let x25519 = ed25519.to_x25519();
-        let ed_pub = ed25519.public();
         // The public key of a seed-derived key pair is always a valid,
         // prime-order point; its Montgomery form is X25519(scalar, 9).
-        let public = IdentityKey { ed25519: ed_pub, x25519: *x25519.public() };
+        let public = IdentityKey { ed25519: ed25519.public() };
         Self { ed25519, x25519, public }
     }
 

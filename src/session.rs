@@ -11,7 +11,7 @@ use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PreKeyStore};
 use crate::message::{HEADER_LEN, Message, NormalMessage, PreKeyMessage};
 use crate::ratchet::DoubleRatchet;
-use crate::wire::{Reader, Writer, first_byte, kind};
+use crate::wire::{Keys, Reader, Writer, first_byte, kind};
 use crate::x3dh::{self, MAX_BINDING_LEN};
 
 /// The prekeys X3DH used: the initiator repeats them in its prekey messages
@@ -448,6 +448,10 @@ impl Session {
     /// # Errors
     /// [`DecodeError`] for anything malformed, out of bounds or trailing.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, Keys::Check)
+    }
+
+    pub(crate) fn decode(bytes: &[u8], keys: Keys) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(kind::SAVED_SESSION)?;
         let offset = r.position();
@@ -455,8 +459,8 @@ impl Session {
             return Err(DecodeError::InvalidField { offset });
         }
         let session_id = SessionId(r.array()?);
-        let local_identity = IdentityKey::from_bytes(&r.array()?)?;
-        let remote_identity = IdentityKey::from_bytes(&r.array()?)?;
+        let local_identity = IdentityKey::read(&r.array()?, keys)?;
+        let remote_identity = IdentityKey::read(&r.array()?, keys)?;
         let ad_hash = r.array()?;
         let role = if r.flag()? { Role::Initiator } else { Role::Responder };
         let pending = r.flag()?;
@@ -542,6 +546,39 @@ mod tests {
         let mut forged = last.to_bytes();
         forged[37..41].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(b.decrypt_bytes(&forged).unwrap_err(), DecryptError::CounterExhausted);
+    }
+
+    #[test]
+    fn unseal_skips_only_the_key_checks() {
+        // A sealed blob is trusted for its keys (SPEC.md §11.4), never for
+        // its bounds or consistency.
+        let (mut rng, _a, b) = talking(3);
+        let key = [7u8; 32];
+        let good = b.to_bytes();
+        let mut trailing = good.to_vec();
+        trailing.push(0);
+        let sealed = crate::sealed::seal(&mut rng, &key, &trailing);
+        assert_eq!(
+            Session::unseal(&key, &sealed).unwrap_err(),
+            crate::RestoreError::Decode(DecodeError::TrailingBytes { extra: 1 })
+        );
+        // Responder role with the pending-prekey flag: inconsistent.
+        let mut bad = good.to_vec();
+        bad[2 + 4 * KEY_LEN + 1] = 1;
+        let sealed = crate::sealed::seal(&mut rng, &key, &bad);
+        assert_eq!(
+            Session::unseal(&key, &sealed).unwrap_err(),
+            crate::RestoreError::Decode(DecodeError::InconsistentState)
+        );
+        // A torsion-free check is skipped: the same bytes through from_bytes
+        // with a small-order identity key fail, unsealed they restore.
+        let mut small = good.to_vec();
+        small[2 + KEY_LEN..2 + 2 * KEY_LEN].copy_from_slice(&[0u8; KEY_LEN]);
+        assert_eq!(Session::from_bytes(&small).unwrap_err(), DecodeError::InvalidKey);
+        let sealed = crate::sealed::seal(&mut rng, &key, &small);
+        assert!(Session::unseal(&key, &sealed).is_ok());
+        let sealed = b.seal(&mut rng, &key);
+        assert_eq!(*Session::unseal(&key, &sealed).unwrap().to_bytes(), *good);
     }
 
     #[test]

@@ -103,7 +103,11 @@ macro_rules! persistence_methods {
                 crate::sealed::seal(rng, storage_key, &self.to_bytes())
             }
 
-            /// Opens a state sealed by `seal`.
+            /// Opens a state sealed by `seal`. Bounds and consistency are
+            /// checked as by `from_bytes`; the Ed25519 keys inside, accepted
+            /// when they first arrived and authenticated by the storage key
+            /// now, are not validated again (SPEC.md §11.4), which makes
+            /// this the fast way to restore a state around each message.
             ///
             /// # Errors
             /// [`crate::RestoreError::Authentication`] for a wrong key or
@@ -114,7 +118,7 @@ macro_rules! persistence_methods {
                 sealed: &[u8],
             ) -> Result<Self, crate::RestoreError> {
                 let plain = crate::sealed::open(storage_key, sealed)?;
-                Ok(Self::from_bytes(&plain)?)
+                Ok(Self::decode(&plain, crate::wire::Keys::Trust)?)
             }
         }
     };

@@ -28,6 +28,17 @@ pub(crate) const fn first_byte(kind: u8) -> u8 {
     (VERSION << 4) | kind
 }
 
+/// Which Ed25519 key checks a decode makes (SPEC.md §11.1, §11.4): all of
+/// them for bytes from anywhere, none for a state read back from a sealed
+/// blob that authenticated under the caller's storage key (every key in it
+/// was accepted when it first arrived). Bounds and consistency are checked
+/// either way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keys {
+    Check,
+    Trust,
+}
+
 /// A cursor over untrusted bytes.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],

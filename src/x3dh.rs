@@ -71,7 +71,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     let ik_b = bundle.identity_key();
     let mut dhs = Vec::with_capacity(4);
     dhs.push(dh(identity.x25519(), bundle.signed_prekey())?);
-    dhs.push(dh(&ek, ik_b.x25519())?);
+    dhs.push(dh(&ek, &ik_b.x25519())?);
     dhs.push(dh(&ek, bundle.signed_prekey())?);
     if let Some(opk) = bundle.one_time_prekey() {
         dhs.push(dh(&ek, opk)?);
@@ -90,7 +90,7 @@ pub(crate) fn respond(
     binding: &[u8],
 ) -> Result<Agreement, KeyAgreementError> {
     let mut dhs = Vec::with_capacity(4);
-    dhs.push(dh(signed_prekey.key(), initiator.x25519())?);
+    dhs.push(dh(signed_prekey.key(), &initiator.x25519())?);
     dhs.push(dh(identity.x25519(), ephemeral)?);
     dhs.push(dh(signed_prekey.key(), ephemeral)?);
     if let Some(opk) = one_time_prekey {

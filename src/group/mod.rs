@@ -25,7 +25,7 @@ use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::message_key::MessageKey;
 use crate::secret_vec::SecretVec;
 use crate::session::Session;
-use crate::wire::{Reader, Writer, first_byte, kind};
+use crate::wire::{Keys, Reader, Writer, first_byte, kind};
 
 /// Largest gap a group message may be ahead of its chain (SPEC.md §9);
 /// exactly `MAX_GROUP_SKIP` ahead decrypts, one more is
@@ -236,11 +236,15 @@ impl GroupSender {
     /// # Errors
     /// [`DecodeError`] for malformed bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, Keys::Check)
+    }
+
+    pub(crate) fn decode(bytes: &[u8], keys: Keys) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(kind::SAVED_GROUP_SENDER)?;
         read_revision(&mut r)?;
         let group_id = GroupId::read(&mut r)?;
-        let identity = IdentityKey::from_bytes(&r.array()?)?;
+        let identity = IdentityKey::read(&r.array()?, keys)?;
         let key_id = r.u32()?;
         let ck = Secret32(r.array()?);
         let chain_key = ChainKey::new(ck, r.u32()?);
@@ -536,11 +540,15 @@ impl GroupReceiver {
     /// # Errors
     /// [`DecodeError`] for malformed bytes or counts over their bounds.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, Keys::Check)
+    }
+
+    pub(crate) fn decode(bytes: &[u8], keys: Keys) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(kind::SAVED_GROUP_RECEIVER)?;
         read_revision(&mut r)?;
         let group_id = GroupId::read(&mut r)?;
-        let sender = IdentityKey::from_bytes(&r.array()?)?;
+        let sender = IdentityKey::read(&r.array()?, keys)?;
         let offset = r.position();
         let n = usize::from(r.u8()?);
         if n == 0 {
@@ -552,7 +560,10 @@ impl GroupReceiver {
         let mut states = SecretVec::with_capacity(MAX_SENDER_KEY_STATES + 1);
         for _ in 0..n {
             let key_id = r.u32()?;
-            let signing_key = signing_key(&r.array()?)?;
+            let signing_key = match keys {
+                Keys::Check => signing_key(&r.array()?)?,
+                Keys::Trust => Ed25519Public::trusted(&r.array()?).ok_or(DecodeError::InvalidKey)?,
+            };
             let ck = Secret32(r.array()?);
             let chain_key = ChainKey::new(ck, r.u32()?);
             let m = r.count_u16(MAX_GROUP_SKIPPED_KEYS)?;
