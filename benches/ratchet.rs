@@ -376,6 +376,85 @@ fn persistence(c: &mut Criterion) {
         });
     }
     g.finish();
+    stateless(c);
+}
+
+/// The loop deployments run per message when sessions live in storage:
+/// unseal the state, decrypt (or encrypt) one 100-byte chain message, seal
+/// the state again (SPEC.md §11.4). Its floor: the chain message floor plus
+/// AES-256-GCM open and seal over the saved state's length.
+fn stateless(c: &mut Criterion) {
+    let mut r = rng();
+    let (mut a, mut b) = talking_pair(&mut r);
+    // Bob receives on Alice's chain; Alice sends on it (both established).
+    b.decrypt(&a.encrypt(&mut r, b"open the chain").unwrap()).unwrap();
+    let key = [3u8; 32];
+    let pt = [0u8; 100];
+    let state_len = b.to_bytes().len();
+    let mut ck = [1u8; 32];
+    let mut msg = [0u8; 100];
+    let mut state = vec![0u8; state_len];
+    c.benchmark_group("floor").bench_function("stateless_chain_message/100", |bn| {
+        bn.iter(|| {
+            chain_floor(&mut ck, black_box(&mut msg));
+            seal_open(&key, black_box(&mut state));
+        })
+    });
+    let mut bob_sealed = b.seal(&mut r, &key);
+    let mut r2 = rng();
+    c.benchmark_group("stateless").bench_function("unseal_decrypt_seal/100", |bn| {
+        bn.iter_batched(
+            || a.encrypt(&mut r, &pt).unwrap().to_bytes(),
+            |m| {
+                let mut s = Session::unseal(&key, &bob_sealed).unwrap();
+                let out = s.decrypt_bytes(&m).unwrap();
+                bob_sealed = s.seal(&mut r2, &key);
+                out
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut alice_sealed = a.seal(&mut r, &key);
+    c.benchmark_group("floor").bench_function("stateless_chain_message_encrypt/100", |bn| {
+        bn.iter(|| {
+            chain_floor(&mut ck, black_box(&mut msg));
+            seal_open(&key, black_box(&mut state));
+        })
+    });
+    c.benchmark_group("stateless").bench_function("unseal_encrypt_seal/100", |bn| {
+        bn.iter(|| {
+            let mut s = Session::unseal(&key, &alice_sealed).unwrap();
+            let m = s.encrypt(&mut r2, &pt).unwrap();
+            alice_sealed = s.seal(&mut r2, &key);
+            m
+        })
+    });
+    // Restore alone, against the AEAD open it cannot avoid.
+    let sealed = b.seal(&mut r, &key);
+    let mut buf = vec![0u8; state_len];
+    c.benchmark_group("floor").bench_function("state_open", |bn| bn.iter(|| seal_open(&key, black_box(&mut buf))));
+    c.benchmark_group("stateless")
+        .bench_function("unseal_session", |bn| bn.iter(|| Session::unseal(&key, black_box(&sealed)).unwrap()));
+    let saved = b.to_bytes();
+    c.benchmark_group("stateless").bench_function("from_bytes_session_all_checks", |bn| {
+        bn.iter(|| Session::from_bytes(black_box(&saved)).unwrap())
+    });
+    let id = IdentityKeyPair::generate(&mut r).public_key();
+    let mut sender = GroupSender::new(&mut r, GroupId::new(b"bench").unwrap(), id);
+    let mut receiver = GroupReceiver::new(id, &sender.distribution());
+    receiver.decrypt(&sender.encrypt(b"x").unwrap()).unwrap();
+    let sealed = receiver.seal(&mut r, &key);
+    let mut buf = vec![0u8; receiver.to_bytes().len()];
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]).verifying_key().to_bytes();
+    c.benchmark_group("floor").bench_function("group_receiver_open", |bn| {
+        bn.iter(|| {
+            seal_open(&key, black_box(&mut buf));
+            ed25519_dalek::VerifyingKey::from_bytes(black_box(&signing)).unwrap()
+        })
+    });
+    c.benchmark_group("stateless").bench_function("unseal_group_receiver", |bn| {
+        bn.iter(|| GroupReceiver::unseal(&key, black_box(&sealed)).unwrap())
+    });
 }
 
 criterion_group!(benches, all, persistence);

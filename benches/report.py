@@ -53,6 +53,11 @@ def main():
         ("save session, 100 skipped keys", "persistence/save_session/100_skipped", None, "", None),
         ("restore session, 100 skipped keys", "persistence/restore_session/100_skipped", None, "", None),
         ("unseal session, 100 skipped keys", "persistence/unseal_session/100_skipped", None, "", None),
+        ("stateless: unseal + decrypt + seal, 100 B chain message", "stateless/unseal_decrypt_seal/100", m("floor/stateless_chain_message/100"), "", 2.0),
+        ("stateless: unseal + encrypt + seal, 100 B chain message", "stateless/unseal_encrypt_seal/100", m("floor/stateless_chain_message_encrypt/100"), "", 2.0),
+        ("restore: unseal a session (goal: 1 µs)", "stateless/unseal_session", m("floor/state_open"), " (AEAD)", None),
+        ("restore: from_bytes with every key check", "stateless/from_bytes_session_all_checks", None, "", None),
+        ("restore: unseal a group receiver", "stateless/unseal_group_receiver", m("floor/group_receiver_open"), " (AEAD + key decoding)", None),
     ]
     print("| Operation | Median (µs) | Floor (µs) | Ratio | Goal |")
     print("|---|---:|---:|---:|---:|")

@@ -23,6 +23,11 @@ mod x3dh;
 #[cfg(feature = "hazmat")]
 pub mod hazmat;
 
+/// The `rand_core` this crate takes its `CryptoRng` from, so callers name the
+/// same version (an OS generator: `getrandom::SysRng` with getrandom's
+/// `sys_rng` feature, wrapped in `rand_core::UnwrapErr`).
+pub use rand_core;
+
 pub use error::{DecodeError, DecryptError, EncryptError, ErrorCategory, KeyAgreementError, RestoreError};
 pub use group::{
     GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, GroupReceiver, GroupSender, MAX_GROUP_ID_LEN, MAX_GROUP_SKIP,

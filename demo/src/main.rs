@@ -1,4 +1,4 @@
-//! A whole conversation, end to end: `cargo run --example chat`.
+//! A whole conversation, end to end: `cargo run -p sottovoce-chat`.
 //!
 //! Alice and Bob publish prekeys, Alice starts a session while Bob is
 //! offline, and they talk over a network that loses one message and swaps
@@ -16,7 +16,7 @@ fn show(from: &str, to: &str, wire: &[u8], plaintext: &[u8]) {
 
 /// A pairwise session between two named accounts, established via X3DH.
 fn connect(
-    rng: &mut impl rand_core::CryptoRng,
+    rng: &mut impl sottovoce::rand_core::CryptoRng,
     from: &Account,
     to: &mut Account,
     binding: &[u8],
@@ -31,7 +31,7 @@ fn connect(
 }
 
 fn main() {
-    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 
     println!("== 1:1 session (X3DH + Double Ratchet) ==");
     let alice = Account::new(&mut rng);
@@ -58,6 +58,13 @@ fn main() {
     );
     println!("  Bob's one-time prekey {:?} is now deleted ({} left).", published[0], bob.one_time_prekey_ids().len());
 
+    println!("Mallory replays Alice's first message. It names Bob's session (its id is Alice's");
+    println!("ephemeral key), so it goes to that session, never to a new one (SPEC.md §4.5):");
+    let replayed = Message::try_from(first.as_slice()).unwrap();
+    let Message::PreKey(p) = &replayed else { unreachable!() };
+    assert!(b.matches(p));
+    println!("  replayed first message -> {}", b.decrypt(&replayed).unwrap_err());
+
     let reply = b.encrypt(&mut rng, b"Hey Alice! Good to hear from you.").unwrap().to_bytes();
     show("bob", "alice", &reply, &a.decrypt_bytes(&reply).unwrap());
 
@@ -74,7 +81,7 @@ fn main() {
     println!("Mallory replays #3, and forges #2 from a copy she caught by flipping one bit:");
     println!("  replay   -> {}", b.decrypt_bytes(&wires[2]).unwrap_err());
     let mut tampered = wires[1].clone();
-    tampered[40] ^= 1;
+    tampered[45] ^= 1; // a ciphertext byte
     println!("  tampered -> {}", b.decrypt_bytes(&tampered).unwrap_err());
 
     let r = b.encrypt(&mut rng, b"Friday works. Send me the address!").unwrap().to_bytes();
