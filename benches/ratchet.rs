@@ -439,6 +439,7 @@ fn stateless(c: &mut Criterion) {
     c.benchmark_group("stateless").bench_function("from_bytes_session_all_checks", |bn| {
         bn.iter(|| Session::from_bytes(black_box(&saved)).unwrap())
     });
+    forged(c);
     let id = IdentityKeyPair::generate(&mut r).public_key();
     let mut sender = GroupSender::new(&mut r, GroupId::new(b"bench").unwrap(), id);
     let mut receiver = GroupReceiver::new(id, &sender.distribution());
@@ -459,3 +460,49 @@ fn stateless(c: &mut Criterion) {
 
 criterion_group!(benches, all, persistence);
 criterion_main!(benches);
+
+/// What one forged message costs a receiver (SPEC.md §9), each as far ahead
+/// as the bounds allow; a rejection changes nothing, so it repeats.
+fn forged(c: &mut Criterion) {
+    let mut r = rng();
+    let (mut a, mut b) = talking_pair(&mut r);
+    b.decrypt(&a.encrypt(&mut r, b"open").unwrap()).unwrap();
+    let genuine = a.encrypt(&mut r, &[0u8; 100]).unwrap().to_bytes();
+    let with = |dhs: Option<[u8; 32]>, pn: u32, n: u32| {
+        let mut m = genuine.clone();
+        if let Some(k) = dhs {
+            m[1..33].copy_from_slice(&k);
+        }
+        m[33..37].copy_from_slice(&pn.to_be_bytes());
+        m[37..41].copy_from_slice(&n.to_be_bytes());
+        let last = m.len() - 1;
+        m[last] ^= 1;
+        m
+    };
+    let mut g = c.benchmark_group("forged");
+    // On the open chain, MAX_SKIP ahead of Nr = 1.
+    let known = with(None, 1, 1 + MAX_SKIP);
+    g.bench_function("known_chain_max_skip", |bn| bn.iter(|| b.decrypt_bytes(black_box(&known)).unwrap_err()));
+    // A new ratchet key with N = MAX_SKIP and PN = Nr + MAX_SKIP, while Bob's
+    // DHs exists (he has sent since): the DH and N chain steps are paid, the
+    // PN steps are not (they wait for authentication).
+    let _ = b.encrypt(&mut r, b"so that DHs exists").unwrap();
+    let new_chain = with(Some([9u8; 32]), 1 + MAX_SKIP, MAX_SKIP);
+    g.bench_function("new_chain_max_skip", |bn| bn.iter(|| b.decrypt_bytes(black_box(&new_chain)).unwrap_err()));
+    // A prekey message with N = MAX_SKIP to a responder: X3DH, then the
+    // first chain (PN must be 0).
+    let alice = Account::new(&mut r);
+    let mut bob = Account::new(&mut r);
+    let bundle = bob.prekey_bundle(None).unwrap();
+    let mut s = Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let mut pre = s.encrypt(&mut r, &[0u8; 100]).unwrap().to_bytes();
+    let inner = pre.len() - (100 + MESSAGE_OVERHEAD);
+    pre[inner + 37..inner + 41].copy_from_slice(&MAX_SKIP.to_be_bytes());
+    let last = pre.len() - 1;
+    pre[last] ^= 1;
+    let pre = PreKeyMessage::try_from(pre.as_slice()).unwrap();
+    g.bench_function("prekey_message_max_skip", |bn| {
+        bn.iter(|| Session::respond(&mut bob, black_box(&pre), b"").unwrap_err())
+    });
+    g.finish();
+}

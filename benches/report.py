@@ -58,6 +58,9 @@ def main():
         ("restore: unseal a session (goal: 1 µs)", "stateless/unseal_session", m("floor/state_open"), " (AEAD)", None),
         ("restore: from_bytes with every key check", "stateless/from_bytes_session_all_checks", None, "", None),
         ("restore: unseal a group receiver", "stateless/unseal_group_receiver", m("floor/group_receiver_open"), " (AEAD + key decoding)", None),
+        ("forged message, MAX_SKIP ahead on the open chain", "forged/known_chain_max_skip", None, "", None),
+        ("forged message, new ratchet key, N and PN gap at MAX_SKIP", "forged/new_chain_max_skip", None, "", None),
+        ("forged prekey message, N = MAX_SKIP", "forged/prekey_message_max_skip", None, "", None),
     ]
     print("| Operation | Median (µs) | Floor (µs) | Ratio | Goal |")
     print("|---|---:|---:|---:|---:|")

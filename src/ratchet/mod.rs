@@ -71,8 +71,19 @@ pub(crate) struct DoubleRatchet {
 /// if, the AEAD authenticates.
 enum Plan {
     Skipped(usize),
-    Chain { next: ChainKey, skipped: SecretVec<SkippedKey> },
-    NewChain { root_key: RootKey, chain: ReceivingChain, closed: Option<ClosedChain>, skipped: SecretVec<SkippedKey> },
+    Chain {
+        next: ChainKey,
+        skipped: SecretVec<SkippedKey>,
+    },
+    /// `close`: the open chain to close at PN. Its keys below PN are derived
+    /// only once the message has authenticated, so a forgery never pays for
+    /// them (at most `MAX_SKIP + 1` chain steps per forged message).
+    NewChain {
+        root_key: RootKey,
+        chain: ReceivingChain,
+        close: Option<(ReceivingChain, u32)>,
+        skipped: SecretVec<SkippedKey>,
+    },
 }
 
 impl DoubleRatchet {
@@ -255,18 +266,15 @@ impl DoubleRatchet {
         // chain for us yet: the message cannot authenticate.
         let ours = self.ratchet_key.as_ref().ok_or(DecryptError::Authentication)?;
         let (root_key, ckr) = self.root_key.advance(ours, ratchet_key).ok_or(DecryptError::NonContributory)?;
-        // Close the open chain at PN: its keys below PN become skipped keys.
-        let (mut skipped, closed) = match &self.receiving {
-            Some(open) => {
-                let (keys, _) = skip_keys(&open.chain_key, previous, &open.ratchet_key)?;
-                (keys, Some(ClosedChain { ratchet_key: open.ratchet_key, length: previous }))
-            }
-            None => (SecretVec::new(), None),
-        };
-        let (mut new_keys, mk, next) = skip_to(&ckr, counter, ratchet_key)?;
-        skipped.append(&mut new_keys);
+        // The open chain is closed at PN on commit (its keys below PN become
+        // skipped keys then: every bound was checked above, so that step
+        // cannot fail).
+        let close = self.receiving.as_ref().map(|open| {
+            (ReceivingChain { ratchet_key: open.ratchet_key, chain_key: open.chain_key.clone() }, previous)
+        });
+        let (skipped, mk, next) = skip_to(&ckr, counter, ratchet_key)?;
         let chain = ReceivingChain { ratchet_key: *ratchet_key, chain_key: next };
-        Ok((Plan::NewChain { root_key, chain, closed, skipped }, mk))
+        Ok((Plan::NewChain { root_key, chain, close, skipped }, mk))
     }
 
     fn commit(&mut self, plan: Plan) {
@@ -278,10 +286,15 @@ impl DoubleRatchet {
                 }
                 self.skipped.extend(skipped);
             }
-            Plan::NewChain { root_key, chain, closed, skipped } => {
+            Plan::NewChain { root_key, chain, close, skipped } => {
                 self.root_key = root_key;
-                if let Some(closed) = closed {
-                    self.closed.push(closed);
+                if let Some((open, length)) = close {
+                    // Bounded by MAX_SKIP in `plan`; the steps stay below
+                    // u32::MAX (length <= u32::MAX), so this cannot fail.
+                    if let Ok((keys, _)) = skip_keys(&open.chain_key, length, &open.ratchet_key) {
+                        self.skipped.extend(keys);
+                    }
+                    self.closed.push(ClosedChain { ratchet_key: open.ratchet_key, length });
                     if self.closed.len() > MAX_CLOSED_CHAINS {
                         self.closed.remove(0);
                     }
