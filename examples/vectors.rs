@@ -2122,6 +2122,41 @@ fn persistence_file() {
         }),
     ));
 
+    // An account with a rotated signed prekey and one-time prekeys, one of
+    // them consumed: restore, re-save, and the bundles it gives.
+    let mut rng = Recorder::new(68);
+    let mut account = Account::new(&mut rng);
+    let opks = account.generate_one_time_prekeys(&mut rng, 4);
+    account.rotate_signed_prekey(&mut rng).unwrap();
+    account.generate_one_time_prekeys(&mut rng, 2);
+    rng.take();
+    let account_bundle = account.prekey_bundle(None).unwrap();
+    let mut a = Session::initiate(
+        &mut rng,
+        &IdentityKeyPair::from_seed(&[0x22; 32]),
+        &account.prekey_bundle(Some(opks[1])).unwrap(),
+        b"",
+    )
+    .unwrap();
+    let Message::PreKey(first) = a.encrypt(&mut rng, b"consumes one").unwrap() else { unreachable!() };
+    Session::respond(&mut account, &first, b"").unwrap();
+    let account_state = account.to_bytes().to_vec();
+    let mut bundle_events =
+        vec![json!({ "event": "bundle", "oneTimePreKeyId": null, "bundle": h(&account_bundle.to_bytes()) })];
+    for id in account.one_time_prekey_ids().into_iter().take(2) {
+        bundle_events.push(json!({ "event": "bundle", "oneTimePreKeyId": id.0, "bundle": h(&account.prekey_bundle(Some(id)).unwrap().to_bytes()) }));
+    }
+    bundle_events.push(
+        json!({ "event": "bundle", "oneTimePreKeyId": opks[1].0, "result": "invalid", "error": "unknown-prekey" }),
+    );
+    bundle_events.push(json!({ "event": "save", "state": h(&account_state) }));
+    tests.push(f.test(
+        "account with two signed prekeys and five one-time prekeys (one consumed): restore, bundles, save",
+        &["Account"],
+        None,
+        json!({ "kind": "account", "state": h(&account_state), "events": bundle_events }),
+    ));
+
     // ------------------------------------------------ invalid saved states
     let mut invalid: Vec<(&str, String, Vec<u8>)> = vec![
         ("session", "truncated".into(), bob_state[..bob_state.len() - 1].to_vec()),
@@ -2247,10 +2282,47 @@ fn persistence_file() {
         "MAX_GROUP_SKIPPED_KEYS + 1 skipped keys, all distinct".into(),
         receiver_with(MAX_GROUP_SKIPPED_KEYS as u32 + 1),
     ));
+    // Saved accounts (SPEC.md §11.5): layout after the seed: next id (u32),
+    // u8 count { id | priv }, u16 count { id | priv }.
+    let acc = |next: u32, signed: &[u32], one_time: &[u32]| {
+        let mut b = account_state[..2 + 32].to_vec();
+        b.extend(next.to_be_bytes());
+        b.push(signed.len() as u8);
+        for id in signed {
+            b.extend(id.to_be_bytes());
+            b.extend([0x33u8; 32]);
+        }
+        b.extend((one_time.len() as u16).to_be_bytes());
+        for id in one_time {
+            b.extend(id.to_be_bytes());
+            b.extend([(*id % 251) as u8; 32]);
+        }
+        b
+    };
+    assert!(Account::from_bytes(&acc(10, &[1, 2], &[3, 4, 9])).is_ok());
+    let thousand: Vec<u32> = (3..1003).collect();
+    assert!(Account::from_bytes(&acc(2000, &[1, 2], &thousand)).is_ok());
+    let thousand_one: Vec<u32> = (3..1004).collect();
+    for (comment, b) in [
+        ("no signed prekey", acc(10, &[], &[3])),
+        ("three signed prekeys", acc(10, &[1, 2, 3], &[])),
+        ("MAX one-time prekeys + 1, all distinct", acc(2000, &[1, 2], &thousand_one)),
+        ("a prekey id at the next prekey id", acc(9, &[1, 2], &[3, 4, 9])),
+        ("a one-time prekey id used by a signed prekey", acc(10, &[1, 3], &[3, 4])),
+        ("one-time prekeys out of id order", acc(10, &[1], &[4, 3])),
+        ("a one-time prekey id twice", acc(10, &[1], &[4, 4])),
+        ("trailing byte", [account_state.clone(), vec![0]].concat()),
+        ("truncated", account_state[..account_state.len() - 1].to_vec()),
+        ("unknown format revision", flip(&account_state, 1, 0x02)),
+        ("a saved session's type nibble", flip(&account_state, 0, 0x0c)),
+    ] {
+        invalid.push(("account", comment.into(), b));
+    }
     for (kind, comment, bytes) in invalid {
         let e = match kind {
             "session" => Session::from_bytes(&bytes).err(),
             "group_sender" => GroupSender::from_bytes(&bytes).err(),
+            "account" => Account::from_bytes(&bytes).err(),
             _ => GroupReceiver::from_bytes(&bytes).err(),
         }
         .unwrap_or_else(|| panic!("{kind}: {comment} restored"))

@@ -120,7 +120,7 @@ impl IdentityKeyPair {
         Self::from_seed_secret(&Secret32(*seed))
     }
 
-    fn from_seed_secret(seed: &Secret32) -> Self {
+    pub(crate) fn from_seed_secret(seed: &Secret32) -> Self {
         let ed25519 = Ed25519KeyPair::from_seed(seed);
         let x25519 = ed25519.to_x25519();
         // The public key of a seed-derived key pair is always a valid,
@@ -444,6 +444,9 @@ pub struct Account {
     next_prekey_id: u32,
 }
 
+/// Saved-account format revision written by [`Account::to_bytes`].
+const SAVED_ACCOUNT_REVISION: u8 = 1;
+
 /// How many signed prekeys an [`Account`] keeps: the current one and its
 /// predecessor, so prekey messages in flight across a rotation still work.
 pub const MAX_SIGNED_PREKEYS: usize = 2;
@@ -453,10 +456,121 @@ impl Account {
     /// Consumes from `rng`: the identity seed, then the signed prekey.
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
+        Self::from_identity(rng, identity)
+    }
+
+    /// An account around an existing identity (e.g. one restored from its
+    /// seed), with a fresh signed prekey (id 1) and no one-time prekeys.
+    /// Consumes 32 bytes of `rng` (the signed prekey).
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let identity = IdentityKeyPair::generate(&mut rng);
+    /// let public = identity.public_key();
+    /// let account = Account::from_identity(&mut rng, identity);
+    /// assert_eq!(account.identity_key(), public);
+    /// ```
+    pub fn from_identity<R: CryptoRng + ?Sized>(rng: &mut R, identity: IdentityKeyPair) -> Self {
         let spk = SignedPreKey::generate(rng, PreKeyId(1), &identity);
         let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
         signed_prekeys.push(spk);
         Self { identity, signed_prekeys, one_time_prekeys: SecretVec::new(), next_prekey_id: 2 }
+    }
+
+    /// Saves the account (SPEC.md §11.5): identity seed, the next prekey id,
+    /// and every prekey's id and private key. Signatures are recomputed on
+    /// restore (Ed25519 is deterministic).
+    ///
+    /// # Security
+    /// Holds the identity seed and every prekey secret: store it sealed
+    /// ([`Account::seal`]). Restoring an older copy brings back one-time
+    /// prekeys that were already consumed.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut bob = Account::new(&mut rng);
+    /// bob.generate_one_time_prekeys(&mut rng, 3);
+    /// let again = Account::from_bytes(&bob.to_bytes())?;
+    /// assert_eq!(again.identity_key(), bob.identity_key());
+    /// assert_eq!(again.one_time_prekey_ids(), bob.one_time_prekey_ids());
+    /// # Ok::<(), DecodeError>(())
+    /// ```
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        // Exact capacity: growing would free an unwiped copy of the secrets.
+        let len = 2 + KEY_LEN + 4 + 1 + 36 * self.signed_prekeys.len() + 2 + 36 * self.one_time_prekeys.len();
+        let mut out = Zeroizing::new(Vec::with_capacity(len));
+        out.put_u8(first_byte(kind::SAVED_ACCOUNT));
+        out.put_u8(SAVED_ACCOUNT_REVISION);
+        out.put(&self.identity.to_seed()[..]);
+        out.put_u32(self.next_prekey_id);
+        out.put_u8(self.signed_prekeys.len() as u8);
+        for k in self.signed_prekeys.iter() {
+            out.put_u32(k.id.0);
+            out.put(&k.key.secret_bytes().0);
+        }
+        out.put_u16(self.one_time_prekeys.len() as u16);
+        for k in self.one_time_prekeys.iter() {
+            out.put_u32(k.id.0);
+            out.put(&k.key.secret_bytes().0);
+        }
+        out
+    }
+
+    /// Restores an account saved by [`Account::to_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] for anything malformed, over a bound, trailing, or
+    /// inconsistent (SPEC.md §11.5: prekey ids distinct, below the next id,
+    /// one-time prekeys in increasing id order).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, crate::wire::Keys::Check)
+    }
+
+    pub(crate) fn decode(bytes: &[u8], _keys: crate::wire::Keys) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(kind::SAVED_ACCOUNT)?;
+        let offset = r.position();
+        if r.u8()? != SAVED_ACCOUNT_REVISION {
+            return Err(DecodeError::InvalidField { offset });
+        }
+        let identity = IdentityKeyPair::from_seed_secret(&Secret32(r.array()?));
+        let next_prekey_id = r.u32()?;
+        let offset = r.position();
+        let n = usize::from(r.u8()?);
+        if n == 0 {
+            return Err(DecodeError::InvalidField { offset });
+        }
+        if n > MAX_SIGNED_PREKEYS {
+            return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_SIGNED_PREKEYS as u32 });
+        }
+        let mut signed = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = PreKeyId(r.u32()?);
+            signed.push((id, Secret32(r.array()?)));
+        }
+        let m = r.count_u16(MAX_ONE_TIME_PREKEYS)?;
+        let mut one_time_prekeys = SecretVec::with_capacity(m);
+        for _ in 0..m {
+            let id = PreKeyId(r.u32()?);
+            one_time_prekeys.push(OneTimePreKey { id, key: X25519KeyPair::from_secret(&Secret32(r.array()?)) });
+        }
+        r.finish()?;
+        // Consistency: ids below the next id, distinct, one-time ids rising.
+        let mut ids: Vec<u32> = signed.iter().map(|(id, _)| id.0).collect();
+        ids.extend(one_time_prekeys.iter().map(|k| k.id.0));
+        let rising = one_time_prekeys.iter().zip(one_time_prekeys.iter().skip(1)).all(|(a, b)| a.id < b.id);
+        ids.sort_unstable();
+        let distinct = !ids.windows(2).any(|w| w.first() == w.get(1));
+        if !rising || !distinct || ids.iter().any(|id| *id >= next_prekey_id) {
+            return Err(DecodeError::InconsistentState);
+        }
+        let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
+        for (id, secret) in &signed {
+            signed_prekeys.push(SignedPreKey::from_secret(*id, secret, &identity));
+        }
+        Ok(Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id })
     }
 
     /// The public identity key.
@@ -549,3 +663,5 @@ impl fmt::Debug for Account {
             .finish()
     }
 }
+
+crate::snapshot::persistence_methods!(Account);

@@ -21,6 +21,7 @@ pub(crate) mod kind {
     pub(crate) const SAVED_GROUP_SENDER: u8 = 0x7;
     pub(crate) const SAVED_GROUP_RECEIVER: u8 = 0x8;
     pub(crate) const SEALED_STATE: u8 = 0x9;
+    pub(crate) const SAVED_ACCOUNT: u8 = 0xA;
 }
 
 /// The first byte of an encoding of the given type.

@@ -746,3 +746,31 @@ fn a_normal_message_is_not_padded_to_the_prekey_variant() {
     // variant into a caller's buffer: the prekey variant is boxed.
     assert!(std::mem::size_of::<Message>() <= std::mem::size_of::<NormalMessage>() + 8);
 }
+
+#[test]
+fn an_account_survives_save_and_restore_and_keeps_answering() {
+    let mut rng = rng(42);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let opks = bob.generate_one_time_prekeys(&mut rng, 3);
+    bob.rotate_signed_prekey(&mut rng).unwrap();
+    let bundle = bob.prekey_bundle(Some(opks[0])).unwrap();
+    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+    let Message::PreKey(m) = a.encrypt(&mut rng, b"after a restart").unwrap() else { panic!() };
+    // Bob's app restarts between publishing and receiving.
+    let key = [9u8; 32];
+    let mut bob = Account::unseal(&key, &bob.seal(&mut rng, &key)).unwrap();
+    assert_eq!(bob.prekey_bundle(Some(opks[0])).unwrap(), bundle);
+    let inbound = Session::respond(&mut bob, &m, b"").unwrap();
+    assert_eq!(inbound.plaintext, b"after a restart");
+    let again = Account::from_bytes(&bob.to_bytes()).unwrap();
+    assert_eq!(again.one_time_prekey_ids(), &opks[1..]);
+    // New prekeys never reuse an id, even after a restore.
+    let mut again = again;
+    let fresh = again.generate_one_time_prekeys(&mut rng, 1)[0];
+    assert!(fresh.0 > opks[2].0 && fresh.0 > bundle.signed_prekey_id().0);
+    // Built around an existing identity.
+    let seed = alice.identity_key_pair().to_seed();
+    let rebuilt = Account::from_identity(&mut rng, IdentityKeyPair::from_seed(&seed));
+    assert_eq!(rebuilt.identity_key(), alice.identity_key());
+}

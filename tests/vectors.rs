@@ -525,6 +525,24 @@ fn persistence_vectors() {
                         }
                         Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),
                     },
+                    "account" => match Account::from_bytes(&state) {
+                        Ok(a) => {
+                            assert_eq!(*a.to_bytes(), state, "{ctx}: re-save");
+                            for ev in t["events"].as_array().unwrap() {
+                                match ev["event"].as_str().unwrap() {
+                                    "save" => assert_eq!(*a.to_bytes(), bytes(&ev["state"]), "{ctx}: saved state"),
+                                    _ => {
+                                        let id = ev["oneTimePreKeyId"].as_u64().map(|i| PreKeyId(i as u32));
+                                        match a.prekey_bundle(id) {
+                                            Some(b) => assert_eq!(b.to_bytes(), bytes(&ev["bundle"]), "{ctx}"),
+                                            None => check(ev, Err(ErrorCategory::UnknownPreKey), &ctx),
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => check(t, c(Err::<Option<Vec<u8>>, _>(e)), &ctx),
+                    },
                     _ => match GroupReceiver::from_bytes(&state) {
                         Ok(mut r) => {
                             assert_eq!(*r.to_bytes(), state, "{ctx}: re-save");

@@ -49,10 +49,19 @@ fn forget_below(r: &mut GroupReceiver, key_id: u32, iteration: u32) -> Result<()
     r.forget_below(key_id, iteration)
 }
 
-/// Account persistence round trip: a no-op until `Account` has
-/// `to_bytes`/`from_bytes`/`seal`.
+/// Account persistence round trip: `to_bytes`/`from_bytes`, then a
+/// `Snapshot` through serde JSON and `restore` (no randomness drawn).
 fn account_roundtrip(account: Account) -> R<Account> {
-    Ok(account)
+    let saved = account.to_bytes();
+    drop(account);
+    let restored = must(Account::from_bytes(&saved), "Account::from_bytes")?;
+    drop(saved);
+    let snapshot = restored.snapshot();
+    drop(restored);
+    let json = must(serde_json::to_string(&snapshot), "serde_json::to_string(account snapshot)")?;
+    drop(snapshot);
+    let back: sottovoce::Snapshot = must(serde_json::from_str(&json), "serde_json::from_str(account snapshot)")?;
+    must(Account::restore(&back), "Account::restore")
 }
 
 // ------------------------------------------------ steps
