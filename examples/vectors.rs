@@ -971,6 +971,43 @@ fn kdf_file() {
         ));
     }
     f.group("identity", "Identity key and its X25519 form (SPEC.md §3.1)", tests);
+    let mut tests = Vec::new();
+    let ids: [(&[u8], &[u8]); 4] = [
+        (b"alice@example.org", b"bob@example.org"),
+        (b"+14155550100", b"+14155550123"),
+        (b"", b"carol"),
+        (&[0x61; 255], &[0x62; 255]),
+    ];
+    for (i, (id_a, id_b)) in ids.iter().enumerate() {
+        let ik_a = IdentityKeyPair::from_seed(&rng.bytes::<32>()).public_key();
+        let ik_b = IdentityKeyPair::from_seed(&rng.bytes::<32>()).public_key();
+        let n = SafetyNumber::new((&ik_a, id_a), (&ik_b, id_b)).unwrap();
+        let other = SafetyNumber::new((&ik_b, id_b), (&ik_a, id_a)).unwrap();
+        assert_eq!(n.digits(), other.digits());
+        assert!(other.matches_scanned(&n.scannable()));
+        tests.push(f.test(
+            &format!("safety number {i}"),
+            &[],
+            None,
+            json!({
+                "identityKeyA": h(&ik_a.to_bytes()), "userIdA": h(id_a),
+                "identityKeyB": h(&ik_b.to_bytes()), "userIdB": h(id_b),
+                "digits": n.digits(), "scannableA": h(&n.scannable()), "scannableB": h(&other.scannable()),
+            }),
+        ));
+    }
+    let ik = IdentityKeyPair::from_seed(&[0x33; 32]).public_key();
+    let e = SafetyNumber::new((&ik, &[0x61; 256]), (&ik, b"b")).unwrap_err().category();
+    tests.push(f.test(
+        "a user id of 256 bytes is refused",
+        &[],
+        Some(e),
+        json!({
+            "identityKeyA": h(&ik.to_bytes()), "userIdA": h(&[0x61; 256]),
+            "identityKeyB": h(&ik.to_bytes()), "userIdB": h(b"b"),
+        }),
+    ));
+    f.group("safety_number", "Safety numbers and their scannable form (SPEC.md §3.5)", tests);
     ed25519_groups(&mut f, &mut rng);
     f.write();
 }

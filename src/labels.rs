@@ -21,6 +21,8 @@ pub const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256G
 /// HMAC key input of a group message's key commitment (SPEC.md §7.3):
 /// `commitment = HMAC-SHA256(MK, GROUP_COMMITMENT_LABEL)`.
 pub const GROUP_COMMITMENT_LABEL: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/Commitment";
+/// Prefix of a safety-number fingerprint's first hash input (SPEC.md §3.5).
+pub const SAFETY_NUMBER_LABEL: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SafetyNumber";
 /// AEAD associated data of a sealed saved state (SPEC.md §11.4).
 pub const SEALED_STATE_AD: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SealedState";
 
@@ -43,6 +45,7 @@ mod tests {
             GROUP_MESSAGE_KEY_INFO,
             GROUP_SIGNATURE_CONTEXT,
             GROUP_COMMITMENT_LABEL,
+            SAFETY_NUMBER_LABEL,
             SEALED_STATE_AD,
         ] {
             assert!(l.starts_with(SUITE.as_bytes()));
@@ -60,6 +63,7 @@ mod tests {
             GROUP_MESSAGE_KEY_INFO,
             GROUP_SIGNATURE_CONTEXT,
             GROUP_COMMITMENT_LABEL,
+            SAFETY_NUMBER_LABEL,
             SEALED_STATE_AD,
         ];
         for (i, a) in all.iter().enumerate() {

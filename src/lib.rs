@@ -13,6 +13,7 @@ mod keys;
 pub mod labels;
 mod message;
 mod ratchet;
+mod safety;
 mod sealed;
 mod secret_vec;
 mod session;
@@ -39,6 +40,7 @@ pub use keys::{
 };
 pub use message::{MESSAGE_OVERHEAD, Message, NormalMessage, PreKeyMessage};
 pub use ratchet::{MAX_CLOSED_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS};
+pub use safety::{MAX_USER_ID_LEN, SAFETY_NUMBER_ITERATIONS, SafetyNumber};
 pub use session::{InboundSession, Role, Session, SessionId};
 pub use snapshot::Snapshot;
 pub use x3dh::MAX_BINDING_LEN;

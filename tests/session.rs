@@ -774,3 +774,43 @@ fn an_account_survives_save_and_restore_and_keeps_answering() {
     let rebuilt = Account::from_identity(&mut rng, IdentityKeyPair::from_seed(&seed));
     assert_eq!(rebuilt.identity_key(), alice.identity_key());
 }
+
+#[test]
+fn safety_numbers_follow_spec_3_5_and_agree_on_both_sides() {
+    use sha2::{Digest, Sha512};
+    let mut rng = rng(43);
+    let a = IdentityKeyPair::generate(&mut rng).public_key();
+    let b = IdentityKeyPair::generate(&mut rng).public_key();
+    let n = SafetyNumber::new((&a, b"alice"), (&b, b"bob")).unwrap();
+    // SPEC.md §3.5 written out again, independently of src/safety.rs.
+    let fp = |ik: &IdentityKey, id: &[u8]| {
+        let mut f: Vec<u8> =
+            Sha512::digest([labels::SAFETY_NUMBER_LABEL, &[id.len() as u8], id, &ik.to_bytes()].concat()).to_vec();
+        for _ in 0..5200 {
+            f = Sha512::digest([&f[..], &ik.to_bytes()].concat()).to_vec();
+        }
+        f
+    };
+    let half = |f: &[u8]| -> String {
+        (0..6)
+            .map(|j| {
+                let v = f[5 * j..5 * j + 5].iter().fold(0u64, |acc, x| acc << 8 | u64::from(*x));
+                format!("{:05}", v % 100_000)
+            })
+            .collect()
+    };
+    let (fa, fb) = (fp(&a, b"alice"), fp(&b, b"bob"));
+    let (ha, hb) = (half(&fa), half(&fb));
+    let want = if ha <= hb { ha + &hb } else { hb + &ha };
+    assert_eq!(n.digits(), want);
+    assert_eq!(n.scannable(), [&[1u8][..], &fa[..32], &fb[..32]].concat());
+    let theirs = SafetyNumber::new((&b, b"bob"), (&a, b"alice")).unwrap();
+    assert_eq!(theirs.digits(), n.digits());
+    assert!(theirs.matches_scanned(&n.scannable()) && n.matches_scanned(&theirs.scannable()));
+    // A different key or a different user id changes it.
+    let c = IdentityKeyPair::generate(&mut rng).public_key();
+    assert_ne!(SafetyNumber::new((&a, b"alice"), (&c, b"bob")).unwrap().digits(), n.digits());
+    assert!(!theirs.matches_scanned(&SafetyNumber::new((&c, b"alice"), (&b, b"bob")).unwrap().scannable()));
+    assert_ne!(SafetyNumber::new((&a, b"alice"), (&b, b"bob2")).unwrap().digits(), n.digits());
+    assert_eq!(n.to_string().len(), 60 + 11);
+}

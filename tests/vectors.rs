@@ -158,6 +158,19 @@ fn kdf_vectors() {
                     assert_eq!(hazmat::group_commitment(&mk).to_vec(), bytes(want));
                 }
             }
+            "safety_number" => {
+                let ik_a = IdentityKey::from_bytes(&arr(&t["identityKeyA"])).unwrap();
+                let ik_b = IdentityKey::from_bytes(&arr(&t["identityKeyB"])).unwrap();
+                let (id_a, id_b) = (bytes(&t["userIdA"]), bytes(&t["userIdB"]));
+                let r = SafetyNumber::new((&ik_a, &id_a), (&ik_b, &id_b));
+                if let Ok(n) = &r {
+                    assert_eq!(n.digits(), t["digits"].as_str().unwrap());
+                    assert_eq!(n.scannable(), bytes(&t["scannableA"]));
+                    assert!(n.matches_scanned(&bytes(&t["scannableB"])));
+                    assert!(!n.matches_scanned(&bytes(&t["scannableA"])));
+                }
+                check(t, c(r.map(|_| None)), &format!("kdf tcId {}", t["tcId"]));
+            }
             "ed25519_key" => {
                 let key = arr(&t["public"]);
                 let r = IdentityKey::from_bytes(&key).map(|_| None);

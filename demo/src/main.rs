@@ -65,6 +65,20 @@ fn main() {
     assert!(b.matches(p));
     println!("  replayed first message -> {}", b.decrypt(&replayed).unwrap_err());
 
+    // Alice and Bob compare safety numbers in person (SPEC.md §3.5).
+    let on_alices =
+        SafetyNumber::new((&alice.identity_key(), b"alice@example.org"), (&b.local_identity(), b"bob@example.org"))
+            .unwrap();
+    let on_bobs =
+        SafetyNumber::new((&bob.identity_key(), b"bob@example.org"), (&b.remote_identity(), b"alice@example.org"))
+            .unwrap();
+    println!("They compare safety numbers. Alice's phone: {on_alices}");
+    println!("                               Bob's phone: {on_bobs}");
+    println!(
+        "  Bob scans Alice's code: {}",
+        if on_bobs.matches_scanned(&on_alices.scannable()) { "match" } else { "MISMATCH" }
+    );
+
     let reply = b.encrypt(&mut rng, b"Hey Alice! Good to hear from you.").unwrap().to_bytes();
     show("bob", "alice", &reply, &a.decrypt_bytes(&reply).unwrap());
 
