@@ -183,7 +183,15 @@ impl fmt::Display for KeyAgreementError {
     }
 }
 
-impl core::error::Error for KeyAgreementError {}
+impl core::error::Error for KeyAgreementError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::Decrypt(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Encryption failures (SPEC.md §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,8 +295,12 @@ impl fmt::Display for DecryptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Decode(e) => write!(f, "malformed message: {e}"),
-            Self::Authentication => f.write_str("message failed authentication"),
-            Self::Duplicate => f.write_str("duplicate or already-deleted message key"),
+            Self::Authentication => f.write_str(
+                "message failed authentication (tampered or forged, meant for another session, or sent with a different binding)",
+            ),
+            Self::Duplicate => f.write_str(
+                "message key already used or deleted (a replay, a message from before this receiver's start, or one evicted by a bound)",
+            ),
             Self::SkipLimit { got, max } => write!(f, "message {got} ahead of its chain; at most {max} allowed"),
             Self::CounterExhausted => f.write_str("message counter exhausted"),
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
@@ -298,7 +310,14 @@ impl fmt::Display for DecryptError {
     }
 }
 
-impl core::error::Error for DecryptError {}
+impl core::error::Error for DecryptError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Failure to restore a saved or sealed state (SPEC.md §11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -335,4 +354,11 @@ impl fmt::Display for RestoreError {
     }
 }
 
-impl core::error::Error for RestoreError {}
+impl core::error::Error for RestoreError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::Authentication => None,
+        }
+    }
+}

@@ -30,8 +30,8 @@ impl GroupId {
     /// Checks the length.
     ///
     /// # Errors
-    /// [`DecodeError::InvalidField`] for an empty id or one longer than
-    /// [`MAX_GROUP_ID_LEN`].
+    /// [`DecodeError::InvalidField`] for an empty id,
+    /// [`DecodeError::LimitExceeded`] for one longer than [`MAX_GROUP_ID_LEN`].
     ///
     /// ```
     /// # use sottovoce::GroupId;
@@ -39,8 +39,12 @@ impl GroupId {
     /// assert!(GroupId::new(b"").is_err());
     /// ```
     pub fn new(id: &[u8]) -> Result<Self, DecodeError> {
-        if id.is_empty() || id.len() > MAX_GROUP_ID_LEN {
+        if id.is_empty() {
             return Err(DecodeError::InvalidField { offset: 0 });
+        }
+        if id.len() > MAX_GROUP_ID_LEN {
+            let got = u32::try_from(id.len()).unwrap_or(u32::MAX);
+            return Err(DecodeError::LimitExceeded { got, max: MAX_GROUP_ID_LEN as u32 });
         }
         Ok(Self(id.to_vec()))
     }
