@@ -65,6 +65,27 @@ impl TryRng for Recorder {
 
 impl TryCryptoRng for Recorder {}
 
+/// Serves the given bytes, for a draw the generator chooses (a reused key).
+struct Fixed(Vec<u8>);
+
+impl TryRng for Fixed {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        unreachable!("the crate draws bytes")
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        unreachable!("the crate draws bytes")
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        let n = dst.len();
+        dst.copy_from_slice(&self.0[..n]);
+        self.0.drain(..n);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for Fixed {}
+
 fn h(b: &[u8]) -> String {
     hex::encode(b)
 }
@@ -620,7 +641,14 @@ fn session_file() {
     t.decrypt("bob", &m, Err(ErrorCategory::Duplicate));
     t.decrypt("bob", &flip(&m, 40, 0x01), Err(ErrorCategory::StateMismatch));
     t.decrypt("bob", &flip(&m, 68, 0x01), Err(ErrorCategory::StateMismatch));
+    // The prekey ids are checked before the embedded message's counter.
+    let mut wrong_spk_max = flip(&m, 68, 0x01);
+    wrong_spk_max[74 + 37..74 + 41].copy_from_slice(&u32::MAX.to_be_bytes());
+    t.decrypt("bob", &wrong_spk_max, Err(ErrorCategory::StateMismatch));
     t.decrypt("bob", &flip(&m, 73, 0x01), Err(ErrorCategory::StateMismatch));
+    // A prekey message with another EK_A names no session of Bob's, so it is
+    // routed to X3DH (SPEC.md §4.5): its one-time prekey is gone.
+    t.respond(&flip(&m, 40, 0x01), Err(ErrorCategory::UnknownPreKey));
     let mut other_ik = m.clone();
     other_ik[1..33].copy_from_slice(&t.parties.store.identity.public_key().to_bytes());
     t.decrypt("bob", &other_ik, Err(ErrorCategory::StateMismatch));
@@ -758,12 +786,11 @@ fn session_file() {
     };
     let zero = Some([0u8; 32]);
     t.decrypt("bob", &with(&m, zero, None, Some(MAX_SKIP + 1)), Err(ErrorCategory::SkipLimit));
-    // N over the bound comes before a PN below Nr.
     t.decrypt("bob", &with(&m, zero, Some(0), Some(MAX_SKIP + 1)), Err(ErrorCategory::SkipLimit));
-    // PN below Nr comes before the PN gap and the DH.
-    t.decrypt("bob", &with(&m, zero, Some(0), None), Err(ErrorCategory::Authentication));
-    // A PN gap over MAX_SKIP is refused before the DH.
-    t.decrypt("bob", &with(&m, zero, Some(1 + MAX_SKIP + 1), None), Err(ErrorCategory::SkipLimit));
+    // With an open chain, no PN is refused before the DH: a PN below Nr or
+    // far past it only matters once a message authenticates.
+    t.decrypt("bob", &with(&m, zero, Some(0), None), Err(ErrorCategory::NonContributory));
+    t.decrypt("bob", &with(&m, zero, Some(1 + MAX_SKIP + 1), None), Err(ErrorCategory::NonContributory));
     t.decrypt("bob", &with(&m, zero, Some(MAX_SKIP), Some(MAX_SKIP)), Err(ErrorCategory::NonContributory));
     t.decrypt("bob", &m, OK);
     // Bob's sending is now pending and his DHs deleted: a new ratchet key
@@ -771,14 +798,14 @@ fn session_file() {
     // skip bounds still come first.
     let other = Some(flip(&m, 5, 0x01)[1..33].try_into().unwrap());
     t.decrypt("bob", &with(&m, other, None, Some(MAX_SKIP + 1)), Err(ErrorCategory::SkipLimit));
-    t.decrypt("bob", &with(&m, other, Some(1 + MAX_SKIP + 1), None), Err(ErrorCategory::SkipLimit));
+    t.decrypt("bob", &with(&m, other, Some(1 + MAX_SKIP + 1), None), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &with(&m, other, None, None), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &with(&m, zero, None, None), Err(ErrorCategory::Authentication));
     let next = t.encrypt("alice", b"same chain");
     t.decrypt("bob", &next, OK);
     tests.push(t.finish(
         &mut f,
-        "the order of a new ratchet key's checks: N bound, PN below Nr, PN gap, all before the DH; with DHs deleted a new ratchet key fails as authentication without a DH",
+        "the order of a new ratchet key's checks: the N bound before the DH, no PN check while a chain is open; with DHs deleted a new ratchet key fails as authentication without a DH",
         &["SkipLimit", "DeletedRatchetKey", "PreviousCounter"],
     ));
 
@@ -793,40 +820,51 @@ fn session_file() {
 
     let mut t = Transcript::new(17, false, b"");
     t.establish();
-    for i in 0..3u8 {
-        let m = t.encrypt("alice", &[i]);
-        t.decrypt("bob", &m, OK);
-    }
+    let m = t.encrypt("alice", b"A2 0");
+    t.decrypt("bob", &m, OK);
+    // An attacker who learned this chain's key (a copy of Alice's state)
+    // forges a message MAX_SKIP ahead: Bob accepts it, as anyone would.
+    let mut attacker = t.copy("alice");
+    let mut scratch = Recorder::new(0xB7);
+    let forged: Vec<_> =
+        (0..=MAX_SKIP).map(|_| attacker.encrypt(&mut scratch, b"forged").unwrap().to_bytes()).collect();
+    t.decrypt("bob", &forged[MAX_SKIP as usize], OK);
     let r = t.encrypt("bob", b"reply");
     t.decrypt("alice", &r, OK);
-    // Alice's second chain has 3 messages, all received (Bob's Nr = 3): her
-    // next chain must announce PN = 3. The liars draw fresh ratchet keys (Alice's
-    // sending is pending), so no message key is used twice.
-    let mut scratch = Recorder::new(0xB7);
-    let short = t.liar("alice", 2).encrypt(&mut scratch, b"PN 2 < Nr 3").unwrap().to_bytes();
-    t.decrypt("bob", &short, Err(ErrorCategory::Authentication));
-    let far = t.liar("alice", 3 + MAX_SKIP + 1).encrypt(&mut scratch, b"PN past MAX_SKIP").unwrap().to_bytes();
-    t.decrypt("bob", &far, Err(ErrorCategory::SkipLimit));
-    let honest = t.encrypt("alice", b"PN 3");
-    t.decrypt("bob", &honest, OK);
+    // Alice's next chain says her previous one had 1 message (PN = 1 < Nr):
+    // Bob closes it there and deletes the keys the forgery left behind.
+    let next = t.encrypt("alice", b"A3 0, PN = 1");
+    t.decrypt("bob", &next, OK);
+    t.decrypt("bob", &forged[1], Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &forged[500], Err(ErrorCategory::Authentication));
+    let more = t.encrypt("alice", b"A3 1");
+    t.decrypt("bob", &more, OK);
     tests.push(t.finish(
         &mut f,
-        "a genuine AEAD under a lying PN: below what Bob received of the chain it closes is authentication, more than MAX_SKIP past it is skip-limit",
-        &["PreviousCounter"],
+        "healing after a leaked chain key: a PN below Nr closes the chain at its real length and deletes the skipped keys a forgery left; the session goes on",
+        &["PreviousCounter", "ClosedChain"],
     ));
 
     let mut t = Transcript::new(18, false, b"");
     t.establish();
-    let m = t.encrypt("alice", b"one");
+    let m = t.encrypt("alice", b"A2 0");
     t.decrypt("bob", &m, OK);
+    let lost: Vec<_> = (0..MAX_SKIP + 5).map(|i| t.encrypt("alice", &i.to_be_bytes())).collect();
     let r = t.encrypt("bob", b"reply");
     t.decrypt("alice", &r, OK);
-    let mut scratch = Recorder::new(0xB8);
-    let edge = t.liar("alice", 1 + MAX_SKIP).encrypt(&mut scratch, b"PN exactly MAX_SKIP past Nr").unwrap().to_bytes();
-    t.decrypt("bob", &edge, OK);
+    // PN = 1 + MAX_SKIP + 5: Bob stores the keys for Nr .. Nr + MAX_SKIP - 1
+    // only; the rest of the chain is lost, not the session.
+    let next = t.encrypt("alice", b"A3 0");
+    t.decrypt("bob", &next, OK);
+    t.decrypt("bob", &lost[0], OK);
+    t.decrypt("bob", &lost[MAX_SKIP as usize - 1], OK);
+    t.decrypt("bob", &lost[MAX_SKIP as usize], Err(ErrorCategory::Duplicate));
+    t.decrypt("bob", &lost[MAX_SKIP as usize + 4], Err(ErrorCategory::Duplicate));
+    let r = t.encrypt("bob", b"still talking");
+    t.decrypt("alice", &r, OK);
     tests.push(t.finish(
         &mut f,
-        "a PN exactly MAX_SKIP past Nr is accepted (the closed chain's keys up to it are stored)",
+        "a chain that lost more than MAX_SKIP messages: closing it stores MAX_SKIP keys and the later numbers are duplicates; the session goes on",
         &["PreviousCounter", "SkipLimit"],
     ));
 
@@ -858,11 +896,49 @@ fn session_file() {
     crafted[1..33].copy_from_slice(&t.parties.store.identity.public_key().to_bytes());
     crafted.extend_from_slice(&reply);
     t.decrypt("alice", &crafted, Err(ErrorCategory::StateMismatch));
+    // The role is checked before the embedded message's counter.
+    let mut crafted_max = crafted.clone();
+    crafted_max[74 + 37..74 + 41].copy_from_slice(&u32::MAX.to_be_bytes());
+    t.decrypt("alice", &crafted_max, Err(ErrorCategory::StateMismatch));
     t.decrypt("alice", &reply, OK);
     tests.push(t.finish(
         &mut f,
         "an initiator's session rejects every prekey message, even one naming its peer, its session id and prekey ids around a genuine reply",
         &["Role"],
+    ));
+
+    let mut t = Transcript::new(21, false, b"");
+    t.establish();
+    let skipped = t.encrypt("alice", b"A2 0: skipped over, its key stays stored");
+    // The ratchet key A2 that Alice drew for this chain.
+    let a2_priv: [u8; 32] =
+        hex::decode(t.events.last().unwrap()["randomness"][0].as_str().unwrap()).unwrap().try_into().unwrap();
+    let d = t.encrypt("alice", b"A2 1");
+    t.decrypt("bob", &d, OK);
+    for _ in 0..=MAX_CLOSED_CHAINS {
+        let r = t.encrypt("bob", b"b");
+        t.decrypt("alice", &r, OK);
+        let m = t.encrypt("alice", b"a");
+        t.decrypt("bob", &m, OK);
+    }
+    let r = t.encrypt("bob", b"b");
+    t.decrypt("alice", &r, OK);
+    // A2's closed record is forgotten, its skipped key is not. A peer that
+    // starts a "new" chain with the old ratchet key A2 (here a copy of
+    // Alice's state drawing A2's private key again) is refused before any DH,
+    // though its AEAD would authenticate.
+    let mut liar = t.copy("alice");
+    let mut again = Fixed(a2_priv.to_vec());
+    let _n0 = liar.encrypt(&mut again, b"reused ratchet key, N = 0").unwrap();
+    let n1 = liar.encrypt(&mut again, b"reused ratchet key, N = 1").unwrap().to_bytes();
+    t.decrypt("bob", &n1, Err(ErrorCategory::Authentication));
+    t.decrypt("bob", &skipped, OK);
+    let m = t.encrypt("alice", b"the real next chain");
+    t.decrypt("bob", &m, OK);
+    tests.push(t.finish(
+        &mut f,
+        "a new chain under the ratchet key of a forgotten closed chain that still has a stored key is refused (no honest peer reuses a ratchet key)",
+        &["ClosedChain", "ReusedRatchetKey"],
     ));
 
     f.group("transcript", "Scripted sessions between Alice (initiator) and Bob (responder)", tests);
@@ -1059,7 +1135,7 @@ fn ed25519_groups(f: &mut VectorFile, rng: &mut Recorder) {
         }
     }
     keys.push((
-        "y = p + 3: non-canonical; its point (y = 3) is also outside the prime-order subgroup, as every point with y < 19 is, so the canonical rule is not pinnable alone for keys (SPEC.md §2.4)".into(),
+        "y = p + 3: non-canonical; its point (y = 3) is also outside the prime-order subgroup, as every point with y < 19 but the identity is, so the canonical rule is not pinnable alone for keys (SPEC.md §2.4)".into(),
         non_canonical(3, false),
     ));
     let mut tests = Vec::new();
@@ -1289,6 +1365,26 @@ fn wire_file() {
             }),
         ));
     }
+    // A group id of exactly MAX_GROUP_ID_LEN bytes decodes.
+    let long_gid = GroupId::new(&[0x67; MAX_GROUP_ID_LEN]).unwrap();
+    let long_dist =
+        GroupSender::new(&mut rng, long_gid, t.parties.alice.public_key()).distribution().to_bytes().to_vec();
+    {
+        let d = SenderKeyDistribution::try_from(long_dist.as_slice()).unwrap();
+        let l = MAX_GROUP_ID_LEN;
+        valid.push(f.test(
+            "sender key distribution with a group id of MAX_GROUP_ID_LEN bytes",
+            &[],
+            None,
+            json!({
+                "type": "sender_key_distribution", "encoded": h(&long_dist),
+                "fields": {
+                    "groupId": h(d.group_id().as_bytes()), "keyId": d.key_id(), "iteration": d.iteration(),
+                    "chainKey": h(&long_dist[10 + l..42 + l]), "signingKey": h(&long_dist[42 + l..74 + l]),
+                },
+            }),
+        ));
+    }
     let d = SenderKeyDistribution::try_from(dist.as_slice()).unwrap();
     let l = d.group_id().as_bytes().len();
     valid.push(f.test(
@@ -1432,6 +1528,18 @@ fn wire_file() {
         b
     }));
     bad.push(("group_message", "shorter than header + tag + signature".into(), gm[..88].to_vec()));
+    // Fields are read in order and the first failure is reported: a bad key
+    // before a truncation later on is invalid-key.
+    bad.push(("prekey_message", "identity key with a torsion component, truncated in the SPK id".into(), {
+        let mut b = pre[..67].to_vec();
+        b[1..33].copy_from_slice(&with_torsion(&p_ik, 8));
+        b
+    }));
+    bad.push(("sender_key_distribution", "group id of 65 bytes via the length byte, truncated".into(), {
+        let mut b = dist.clone();
+        b[1] = 65;
+        b
+    }));
     for (ty, comment, b) in bad {
         let e = decode(ty, &b).expect_err(&comment).category();
         invalid.push(f.test(&format!("{ty}: {comment}"), &[], Some(e), json!({ "type": ty, "encoded": h(&b) })));
@@ -1684,7 +1792,15 @@ fn sender_keys_file() {
     let n = other_key.len();
     other_key[n - 32..].copy_from_slice(&g.members["carol"].1.to_bytes());
     g.add("bob", "alice", &other_key, Err(ErrorCategory::StateMismatch));
+    // A new key id from the wrong member is refused and not installed.
+    let mut fresh_id = d2.clone();
+    let gl = b"book club".len();
+    fresh_id[2 + gl..6 + gl].copy_from_slice(&0x0badf00du32.to_be_bytes());
+    g.add_from("bob", "alice", "carol", &fresh_id, Err(ErrorCategory::StateMismatch));
     let fine = g.encrypt("alice", b"still fine");
+    let mut under_fresh = fine.clone();
+    under_fresh[1..5].copy_from_slice(&0x0badf00du32.to_be_bytes());
+    g.decrypt("bob", "alice", &under_fresh, Err(ErrorCategory::StateMismatch));
     g.decrypt("bob", "alice", &fine, OK);
     tests.push(g.finish(
         &mut f,
@@ -1804,6 +1920,10 @@ fn sender_keys_file() {
     g.decrypt("bob", "alice", &flip(&m, 0, 0x3f), Err(ErrorCategory::UnknownVersion));
     g.decrypt("bob", "alice", &flip(&m, 0, 0x0f), Err(ErrorCategory::Decode));
     g.decrypt("bob", "alice", &flip(&m, 2, 0x01), Err(ErrorCategory::StateMismatch));
+    // The key id is looked up before the iteration is checked.
+    let mut unknown_max = flip(&m, 2, 0x01);
+    unknown_max[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+    g.decrypt("bob", "alice", &unknown_max, Err(ErrorCategory::StateMismatch));
     g.decrypt("bob", "alice", &flip(&m, 8, 0x01), Err(ErrorCategory::Authentication));
     g.decrypt("bob", "alice", &flip(&m, 10, 0x01), Err(ErrorCategory::Authentication));
     g.decrypt("bob", "alice", &flip(&m, n - 70, 0x01), Err(ErrorCategory::Authentication));
@@ -2194,11 +2314,93 @@ fn persistence_file() {
         json!({ "kind": "account", "state": h(&account_state), "events": bundle_events }),
     ));
 
+    // A pending sending chain whose open chain's ratchet key is of low order
+    // (only a faulty or restored state holds one): the deferred DH step of
+    // the next encrypt is non-contributory, and nothing changes.
+    let mut low = Saved::parse(&bob_state);
+    low.open.as_mut().unwrap().0 = [0u8; 32];
+    low.skipped.clear();
+    let low = low.encode();
+    let mut probe = Session::from_bytes(&low).unwrap();
+    let mut rng = Recorder::new(69);
+    assert_eq!(probe.encrypt(&mut rng, b"x").unwrap_err().category(), ErrorCategory::NonContributory);
+    tests.push(f.test(
+        "a pending sending chain towards a low-order ratchet key: encrypt is non-contributory and changes nothing",
+        &["Session", "NonContributory"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&low),
+            "events": [
+                { "event": "encrypt", "plaintext": h(b"x"), "randomness": rng.take(), "result": "invalid", "error": "non-contributory" },
+                { "event": "save", "state": h(&low) },
+            ],
+        }),
+    ));
+
+    // A skipped key stored for N = 0xFFFFFFFF of a chain that is neither
+    // open nor closed: the counter check comes before the skipped lookup.
+    let mut max = Saved::parse(&bob_state);
+    max.skipped.push(([0x77; 32], u32::MAX, [0x01; 32]));
+    let max = max.encode();
+    let mut msg = vec![0x11];
+    msg.extend([0x77; 32]);
+    msg.extend(0u32.to_be_bytes());
+    msg.extend(u32::MAX.to_be_bytes());
+    msg.extend([0u8; 20]);
+    tests.push(f.test(
+        "a stored skipped key for N = 0xFFFFFFFF is never used: counter-exhausted first",
+        &["Session", "Counter"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&max),
+            "events": [
+                { "event": "decrypt", "message": h(&msg), "result": "invalid", "error": "counter-exhausted" },
+                { "event": "save", "state": h(&max) },
+            ],
+        }),
+    ));
+
+    // A new chain that closes the open one at PN > Nr, received at N > 0:
+    // the closed chain's keys are stored before the new chain's.
+    let mut o = Transcript::new(70, false, b"");
+    o.establish();
+    let x0 = o.encrypt("alice", b"A2 0");
+    let _x1 = o.encrypt("alice", b"A2 1, never delivered");
+    let _x2 = o.encrypt("alice", b"A2 2, never delivered");
+    o.decrypt("bob", &x0, OK);
+    let r = o.encrypt("bob", b"reply");
+    o.decrypt("alice", &r, OK);
+    let _y0 = o.encrypt("alice", b"A3 0, never delivered");
+    let y1 = o.encrypt("alice", b"A3 1, PN = 3");
+    let before_close = o.bob.as_ref().unwrap().to_bytes().to_vec();
+    o.decrypt("bob", &y1, OK);
+    let after_close = o.bob.as_ref().unwrap().to_bytes().to_vec();
+    let parsed = Saved::parse(&after_close);
+    assert_eq!(parsed.skipped.iter().map(|k| k.1).collect::<Vec<_>>(), vec![1, 2, 0]);
+    tests.push(f.test(
+        "closing a chain at PN = 3 with Nr = 1 while opening the next at N = 1: skipped keys A2:1, A2:2, then A3:0",
+        &["Session", "ClosedChain"],
+        None,
+        json!({
+            "kind": "session",
+            "state": h(&before_close),
+            "events": [
+                { "event": "decrypt", "message": h(&y1), "result": "valid", "plaintext": h(b"A3 1, PN = 3") },
+                { "event": "save", "state": h(&after_close) },
+            ],
+        }),
+    ));
+
     // ------------------------------------------------ invalid saved states
     let mut invalid: Vec<(&str, String, Vec<u8>)> = vec![
         ("session", "truncated".into(), bob_state[..bob_state.len() - 1].to_vec()),
         ("session", "trailing byte".into(), [bob_state.clone(), vec![0]].concat()),
         ("session", "unknown format revision".into(), flip(&bob_state, 1, 0x02)),
+        ("session", "revision 1's pre-release format byte 0x01".into(), flip(&bob_state, 1, 0x03)),
+        ("group_receiver", "revision 1's pre-release format byte 0x01".into(), flip(&receiver_state, 1, 0x03)),
+        ("group_sender", "revision 1's pre-release format byte 0x01".into(), flip(&sender_state, 1, 0x03)),
         ("session", "unknown version".into(), flip(&bob_state, 0, 0x30)),
         (
             "session",
@@ -2217,7 +2419,10 @@ fn persistence_file() {
     invalid.push(("session", "remote identity key with a torsion component".into(), bad));
     let mut bad = bob_state.clone();
     bad[2 + 32..2 + 64].copy_from_slice(&[0u8; 32]);
-    invalid.push(("session", "local identity key of small order".into(), bad));
+    invalid.push(("session", "local identity key of small order".into(), bad.clone()));
+    // Keys are checked as they are read, before the trailing-bytes check.
+    bad.push(0);
+    invalid.push(("session", "local identity key of small order and a trailing byte: invalid-key first".into(), bad));
     let mut bad = sender_state.clone();
     bad[3 + gid_len..3 + gid_len + 32].copy_from_slice(&with_torsion(&id.to_bytes(), 8));
     invalid.push(("group_sender", "sender identity key with a torsion component".into(), bad));
@@ -2405,6 +2610,16 @@ fn persistence_file() {
         cases.push((format!("tampered {what}"), flip(&sealed, i, if i == 0 { 0x30 } else { 0x01 })));
     }
     cases.push(("a saved session's type nibble".into(), flip(&sealed, 0, 0x0f)));
+    // Sealed contents are restored with every bound and consistency check.
+    let mut inconsistent = Saved::parse(&state);
+    inconsistent.head[2 + 4 * 32 + 1] = 1;
+    inconsistent.head[2 + 4 * 32] = 0; // a responder with the pending-prekey flag
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
+    cases.push((
+        "a sealed state that authenticates but is inconsistent".into(),
+        seal_raw(&key, &nonce, &inconsistent.encode()),
+    ));
     cases.push(("exactly 1 + 12 + 16 bytes: an empty state that does not authenticate".into(), shortest));
     cases.push(("1 + 12 + 15 bytes: shorter than the tag".into(), too_short));
     for (comment, t2) in cases {
@@ -2413,6 +2628,17 @@ fn persistence_file() {
     }
     f.group("sealed_state", "States sealed under a storage key (SPEC.md §11.4)", tests);
     f.write();
+}
+
+/// SPEC.md §11.4 sealing of arbitrary bytes (the library only seals states
+/// it holds): `0x19 || nonce || AES-256-GCM(key, nonce, SEALED_STATE_AD || 0x19, bytes)`.
+fn seal_raw(key: &[u8; 32], nonce: &[u8; 12], bytes: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let cipher = aes_gcm::Aes256Gcm::new(&(*key).into());
+    let ad = [labels::SEALED_STATE_AD, &[0x19]].concat();
+    let mut body = bytes.to_vec();
+    let tag = cipher.encrypt_inout_detached(&(*nonce).into(), &ad, body.as_mut_slice().into()).unwrap();
+    [&[0x19u8][..], &nonce[..], &body, &tag[..]].concat()
 }
 
 fn main() {

@@ -93,7 +93,9 @@ pub enum DecodeError {
         /// Offset of the offending field.
         offset: usize,
     },
-    /// An Ed25519 public key that is not a canonical, non-small-order point.
+    /// An Ed25519 public key that is not acceptable (SPEC.md §2.4): not the
+    /// canonical encoding of a point of the prime-order subgroup other than
+    /// the identity.
     InvalidKey,
     /// A saved state whose fields decode but contradict each other (SPEC.md
     /// §11.1): e.g. a skipped key stored twice, or at or past its chain's

@@ -15,8 +15,10 @@ use crate::wire::{Reader, Writer, first_byte, kind};
 /// The public identity key: an Ed25519 public key (32 bytes), whose X25519
 /// form is used in X3DH (SPEC.md §3.1).
 ///
-/// Decoding checks that the bytes are a canonical Ed25519 point not of small
-/// order, so every `IdentityKey` has a valid X25519 form.
+/// Decoding checks that the bytes are acceptable (SPEC.md §2.4: a canonical
+/// point of the prime-order subgroup, not the identity), so every
+/// `IdentityKey` has a valid X25519 form. (A key read back from a sealed
+/// state is trusted, not checked again: it was checked when it arrived.)
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IdentityKey {
     ed25519: [u8; KEY_LEN],
@@ -445,7 +447,7 @@ pub struct Account {
 }
 
 /// Saved-account format revision written by [`Account::to_bytes`].
-const SAVED_ACCOUNT_REVISION: u8 = 1;
+const SAVED_ACCOUNT_REVISION: u8 = 2;
 
 /// How many signed prekeys an [`Account`] keeps: the current one and its
 /// predecessor, so prekey messages in flight across a rotation still work.

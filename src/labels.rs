@@ -18,7 +18,7 @@ pub const SIGNED_PREKEY_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM
 pub const GROUP_MESSAGE_KEY_INFO: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/MessageKey";
 /// Prefix of the group message signature input (SPEC.md §7.3).
 pub const GROUP_SIGNATURE_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/Signature";
-/// HMAC key input of a group message's key commitment (SPEC.md §7.3):
+/// HMAC data of a group message's key commitment (SPEC.md §7.3):
 /// `commitment = HMAC-SHA256(MK, GROUP_COMMITMENT_LABEL)`.
 pub const GROUP_COMMITMENT_LABEL: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SenderKey/Commitment";
 /// Prefix of a safety-number fingerprint's first hash input (SPEC.md §3.5).

@@ -73,7 +73,7 @@ pub struct Session {
     ad_hash: [u8; KEY_LEN],
     prekey_ids: PreKeyIds,
     /// Which side of X3DH this session was: an initiator's session rejects
-    /// every prekey message (SPEC.md §5.6).
+    /// every prekey message (SPEC.md §5.7).
     role: Role,
     /// Initiator only: no reply decrypted yet, so messages carry the header.
     pending: bool,
@@ -97,7 +97,9 @@ impl fmt::Debug for InboundSession {
 }
 
 /// Saved-session format revision written by [`Session::to_bytes`].
-const SAVED_SESSION_REVISION: u8 = 1;
+/// 2 since SPEC.md revision 2: revision 1's saved sessions (a pre-release
+/// format) are refused.
+const SAVED_SESSION_REVISION: u8 = 2;
 
 impl Session {
     /// X3DH as initiator from the responder's `bundle` (SPEC.md §4.2, §5.1).

@@ -165,6 +165,16 @@ mod serde_impl {
             Ok(Snapshot(v.to_vec()))
         }
 
+        /// An owned buffer (reader-based formats): moved in, never copied,
+        /// so no unwiped copy is left behind.
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Snapshot, E> {
+            let mut v = Zeroizing::new(v);
+            if v.len() > MAX_SNAPSHOT_LEN {
+                return Err(E::invalid_length(v.len(), &self));
+            }
+            Ok(Snapshot(core::mem::take(&mut *v)))
+        }
+
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Snapshot, A::Error> {
             // Every buffer that held saved bytes is wiped before it is freed:
             // on growth, on error and on success alike.

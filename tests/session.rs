@@ -255,28 +255,45 @@ fn nothing_at_or_past_pn_on_a_closed_chain_is_accepted() {
 }
 
 #[test]
-fn a_pn_below_what_was_received_is_rejected() {
+fn a_leaked_chain_key_stops_working_at_the_next_ratchet_step() {
+    // An attacker who learned Bob's receiving chain key forges a message far
+    // ahead on it; Bob accepts it (nothing can tell). Revision 2's first draft
+    // then refused every later chain of Alice's, whose PN is below Bob's Nr;
+    // now Alice's next chain closes the old one at its real length, deletes
+    // the keys the forgery left, and the session heals.
     let (mut rng, mut a, mut b) = talking_pair(21);
-    for _ in 0..3 {
-        b.decrypt(&a.encrypt(&mut rng, b"m").unwrap()).unwrap();
-    }
-    a.decrypt(&b.encrypt(&mut rng, b"r").unwrap()).unwrap();
-    // Alice's next chain must say PN = 3. A peer that claims 2 (it would
-    // let Bob close the chain short) is refused even though its AEAD is
-    // genuine, and so is one that claims more than MAX_SKIP past Nr.
-    let mut liar = with_previous_counter(&a, 2);
-    let short = liar.encrypt(&mut rng, b"short").unwrap();
-    assert_eq!(assert_rejects_unchanged(&mut b, |s| s.decrypt(&short)), DecryptError::Authentication);
-    let mut far = with_previous_counter(&a, 3 + MAX_SKIP + 1);
-    let long = far.encrypt(&mut rng, b"long").unwrap();
-    assert_eq!(
-        assert_rejects_unchanged(&mut b, |s| s.decrypt(&long)),
-        DecryptError::SkipLimit { got: MAX_SKIP + 1, max: MAX_SKIP }
-    );
-    let mut edge = with_previous_counter(&a, 3 + MAX_SKIP);
-    let ok = edge.encrypt(&mut rng, b"edge").unwrap();
-    assert_eq!(b.decrypt(&ok).unwrap(), b"edge");
+    b.decrypt(&a.encrypt(&mut rng, b"0").unwrap()).unwrap();
+    let mut attacker = Session::from_bytes(&a.to_bytes()).unwrap();
+    let forged: Vec<_> = (0..=MAX_SKIP).map(|_| attacker.encrypt(&mut rng, b"forged").unwrap()).collect();
+    assert_eq!(b.decrypt(&forged[MAX_SKIP as usize]).unwrap(), b"forged");
     assert_eq!(b.skipped_keys(), MAX_SKIP as usize);
+    a.decrypt(&b.encrypt(&mut rng, b"r").unwrap()).unwrap();
+    let next = a.encrypt(&mut rng, b"Alice's next chain, PN = 1").unwrap();
+    assert_eq!(b.decrypt(&next).unwrap(), b"Alice's next chain, PN = 1");
+    assert_eq!(b.skipped_keys(), 0, "the forgery's keys are gone");
+    for m in &forged[..3] {
+        assert_eq!(assert_rejects_unchanged(&mut b, |s| s.decrypt(m)), DecryptError::Authentication);
+    }
+    // And the conversation goes on both ways.
+    a.decrypt(&b.encrypt(&mut rng, b"still here").unwrap()).unwrap();
+    b.decrypt(&a.encrypt(&mut rng, b"me too").unwrap()).unwrap();
+}
+
+#[test]
+fn losing_more_than_max_skip_of_a_chain_loses_only_those_messages() {
+    let (mut rng, mut a, mut b) = talking_pair(22);
+    b.decrypt(&a.encrypt(&mut rng, b"0").unwrap()).unwrap();
+    let lost: Vec<_> = (0..MAX_SKIP + 5).map(|_| a.encrypt(&mut rng, b"lost").unwrap()).collect();
+    a.decrypt(&b.encrypt(&mut rng, b"r").unwrap()).unwrap();
+    // PN = 1 + MAX_SKIP + 5: Bob stores MAX_SKIP keys and goes on.
+    assert_eq!(b.decrypt(&a.encrypt(&mut rng, b"next chain").unwrap()).unwrap(), b"next chain");
+    assert_eq!(b.skipped_keys(), MAX_SKIP as usize);
+    assert_eq!(b.decrypt(&lost[0]).unwrap(), b"lost");
+    assert_eq!(b.decrypt(&lost[MAX_SKIP as usize - 1]).unwrap(), b"lost");
+    for m in &lost[MAX_SKIP as usize..] {
+        assert_eq!(assert_rejects_unchanged(&mut b, |s| s.decrypt(m)), DecryptError::Duplicate);
+    }
+    a.decrypt(&b.encrypt(&mut rng, b"and on").unwrap()).unwrap();
 }
 
 #[test]

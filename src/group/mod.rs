@@ -40,7 +40,10 @@ pub const MAX_GROUP_SKIPPED_KEYS: usize = 1000;
 /// newest included (SPEC.md §9), so in-flight messages survive a rotation.
 pub const MAX_SENDER_KEY_STATES: usize = 5;
 
-const SAVED_REVISION: u8 = 1;
+/// Saved group state format revision (SPEC.md §11.1): 2 since SPEC.md
+/// revision 2, so states saved under revision 1's weaker key rules are
+/// refused, sealed or not.
+const SAVED_REVISION: u8 = 2;
 
 /// AEAD associated data: len || group id || sender IK || header, on the stack.
 struct GroupAd {

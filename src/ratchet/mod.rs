@@ -157,7 +157,8 @@ impl DoubleRatchet {
     /// RatchetEncrypt into a caller's buffer of at least
     /// `HEADER_LEN + plaintext.len() + TAG_LEN` bytes: writes the whole wire
     /// message (header, ciphertext, tag) and returns the counter N. No heap
-    /// allocation. On error nothing changed but a completed deferred DH step.
+    /// allocation. On error nothing changed (the deferred DH step is kept only if the
+    /// AEAD itself failed, which AES-GCM never does for inputs this size).
     pub(crate) fn encrypt_into<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -252,23 +253,24 @@ impl DoubleRatchet {
         if let Some(closed) = self.closed.iter().find(|c| c.ratchet_key == *ratchet_key) {
             return Err(if counter < closed.length { DecryptError::Duplicate } else { DecryptError::Authentication });
         }
+        // The ratchet key of a closed chain no longer remembered, which still
+        // has stored keys: no honest peer reuses a ratchet key.
+        if self.skipped.has_ratchet_key(ratchet_key) {
+            return Err(DecryptError::Authentication);
+        }
         // A new ratchet key: every bound before any derivation.
         check_gap(0, counter)?;
         let previous = msg.previous_counter;
-        let open_next = self.receiving.as_ref().map_or(0, |c| c.chain_key.index());
-        if previous < open_next || (self.receiving.is_none() && previous != 0) {
-            // No honest peer announces a previous chain shorter than what we
-            // already received of it, nor one before its first chain.
+        if self.receiving.is_none() && previous != 0 {
+            // No honest peer announces a previous chain before its first one.
             return Err(DecryptError::Authentication);
         }
-        check_gap(open_next, previous)?;
         // With DHs deleted (sending pending), no honest peer can have a new
         // chain for us yet: the message cannot authenticate.
         let ours = self.ratchet_key.as_ref().ok_or(DecryptError::Authentication)?;
         let (root_key, ckr) = self.root_key.advance(ours, ratchet_key).ok_or(DecryptError::NonContributory)?;
-        // The open chain is closed at PN on commit (its keys below PN become
-        // skipped keys then: every bound was checked above, so that step
-        // cannot fail).
+        // The open chain is closed at PN on commit, once the message has
+        // authenticated (SPEC.md §5.6 step 7): a forgery never pays for it.
         let close = self.receiving.as_ref().map(|open| {
             (ReceivingChain { ratchet_key: open.ratchet_key, chain_key: open.chain_key.clone() }, previous)
         });
@@ -289,10 +291,20 @@ impl DoubleRatchet {
             Plan::NewChain { root_key, chain, close, skipped } => {
                 self.root_key = root_key;
                 if let Some((open, length)) = close {
-                    // Bounded by MAX_SKIP in `plan`; the steps stay below
-                    // u32::MAX (length <= u32::MAX), so this cannot fail.
-                    if let Ok((keys, _)) = skip_keys(&open.chain_key, length, &open.ratchet_key) {
-                        self.skipped.extend(keys);
+                    let next = open.chain_key.index();
+                    if length >= next {
+                        // The keys Nr..PN, at most MAX_SKIP of them: the rest
+                        // of a chain that lost more are gone (duplicate).
+                        // Steps stay below u32::MAX, so this cannot fail.
+                        let end = length.min(next.saturating_add(MAX_SKIP));
+                        if let Ok((keys, _)) = skip_keys(&open.chain_key, end, &open.ratchet_key) {
+                            self.skipped.extend(keys);
+                        }
+                    } else {
+                        // The peer's chain ended before numbers we already
+                        // received: those came from someone who held the
+                        // chain key. Their skipped keys go; the chain heals.
+                        self.skipped.remove_chain_from(&open.ratchet_key, length);
                     }
                     self.closed.push(ClosedChain { ratchet_key: open.ratchet_key, length });
                     if self.closed.len() > MAX_CLOSED_CHAINS {

@@ -51,6 +51,17 @@ impl SkippedKeys {
         self.entries.iter().position(|e| e.key.index() == index && e.ratchet_key == *ratchet_key)
     }
 
+    /// Deletes (and wipes) the stored keys of chain `ratchet_key` at or past
+    /// `from`.
+    pub(crate) fn remove_chain_from(&mut self, ratchet_key: &[u8; KEY_LEN], from: u32) {
+        self.entries.retain(|e| !(e.ratchet_key == *ratchet_key && e.key.index() >= from));
+    }
+
+    /// Whether any stored key belongs to the chain with this ratchet key.
+    pub(crate) fn has_ratchet_key(&self, ratchet_key: &[u8; KEY_LEN]) -> bool {
+        self.entries.iter().any(|e| e.ratchet_key == *ratchet_key)
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8; KEY_LEN], u32)> {
         self.entries.iter().map(|e| (&e.ratchet_key, e.key.index()))
     }
