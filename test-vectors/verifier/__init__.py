@@ -1,0 +1,20 @@
+"""Independent verifier for the sottovoce test vectors, written from SPEC.md (revision 2)
+and test-vectors/README.md alone.
+
+One module per part of SPEC.md, so a rule is found in both by its section number:
+
+  primitives.py   §1 notation and encodings, §2 suite, labels, X25519, Ed25519 and VERIFY
+  keys.py         §3 identity keys (§3.1 key acceptance), prekeys, the prekey store,
+                  §3.5 safety numbers
+  x3dh.py         §4 X3DH, and §4.5 routing of prekey messages
+  ratchet.py      §5 Double Ratchet, and §5.7 prekey messages to an existing session
+  wire.py         §6 message formats
+  group.py        §7 Sender Keys
+  randomness.py   §8 replayed randomness
+  limits.py       §9 limits
+  errors.py       §10 error categories
+  persistence.py  §11 saved sessions, group states, sealed states, saved accounts (§11.5)
+  vectors.py      §14 / README: replaying each vector file
+  mutation.py     the mutation switches (§14: "one switch per rule")
+  cli.py          the command line of ../verify.py
+"""

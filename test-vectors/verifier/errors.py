@@ -1,0 +1,36 @@
+"""SPEC §10: error categories, plus the verifier's own failure type."""
+
+# SPEC §10: "The closed list."
+CATEGORIES = (
+    "decode", "unknown-version", "invalid-key", "bad-signature", "non-contributory",
+    "unknown-prekey", "authentication", "duplicate", "skip-limit", "counter-exhausted",
+    "state-mismatch",
+)
+
+
+class ProtocolError(Exception):
+    """A protocol failure; `category` is one of the closed list of SPEC §10."""
+
+    def __init__(self, category, detail=""):
+        if category not in CATEGORIES:
+            raise ValueError(f"not a SPEC §10 category: {category}")
+        super().__init__(f"{category}: {detail}" if detail else category)
+        self.category = category
+
+
+class Mismatch(Exception):
+    """The vectors disagree with this verifier (a failed check, not a protocol error)."""
+
+
+def check(condition, message):
+    if not condition:
+        raise Mismatch(message)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        if isinstance(got, (bytes, bytearray)):
+            got = bytes(got).hex()
+        if isinstance(want, (bytes, bytearray)):
+            want = bytes(want).hex()
+        raise Mismatch(f"{what}: got {got!r}, expected {want!r}")
