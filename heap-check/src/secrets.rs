@@ -436,8 +436,10 @@ impl<'a> Cursor<'a> {
             _ => None,
         }
     }
+    /// First byte, then the format revision: 0x02 (SPEC.md revision 2), or
+    /// 0x01 for a library mid-change.
     fn header(&mut self, first: u8) -> Option<()> {
-        (self.u8()? == first && self.u8()? == 1).then_some(())
+        (self.u8()? == first && matches!(self.u8()?, 1 | 2)).then_some(())
     }
     fn gid(&mut self) -> Option<()> {
         let n = self.u8()? as usize;
