@@ -820,28 +820,38 @@ fn session_file() {
 
     let mut t = Transcript::new(17, false, b"");
     t.establish();
-    let m = t.encrypt("alice", b"A2 0");
+    // An older chain A2 with a key Bob still holds at N = 1 (past the PN that
+    // will close the next chain): healing must leave other chains alone.
+    let a2: Vec<_> = (0..3u8).map(|i| t.encrypt("alice", &[b'2', i])).collect();
+    t.decrypt("bob", &a2[2], OK);
+    let r = t.encrypt("bob", b"reply 1");
+    t.decrypt("alice", &r, OK);
+    let m = t.encrypt("alice", b"A3 0");
     t.decrypt("bob", &m, OK);
-    // An attacker who learned this chain's key (a copy of Alice's state)
-    // forges a message MAX_SKIP ahead: Bob accepts it, as anyone would.
+    // An attacker who learned chain A3's key (a copy of Alice's state) forges
+    // a message MAX_SKIP ahead on it: Bob accepts it, as anyone would.
     let mut attacker = t.copy("alice");
     let mut scratch = Recorder::new(0xB7);
     let forged: Vec<_> =
         (0..=MAX_SKIP).map(|_| attacker.encrypt(&mut scratch, b"forged").unwrap().to_bytes()).collect();
     t.decrypt("bob", &forged[MAX_SKIP as usize], OK);
-    let r = t.encrypt("bob", b"reply");
+    let r = t.encrypt("bob", b"reply 2");
     t.decrypt("alice", &r, OK);
-    // Alice's next chain says her previous one had 1 message (PN = 1 < Nr):
-    // Bob closes it there and deletes the keys the forgery left behind.
-    let next = t.encrypt("alice", b"A3 0, PN = 1");
+    // Alice's next chain says A3 had 1 message (PN = 1 < Nr): Bob closes it
+    // there and deletes the keys the forgery left behind, from N = 1 on.
+    let next = t.encrypt("alice", b"A4 0, PN = 1");
     t.decrypt("bob", &next, OK);
+    t.decrypt("bob", &forged[0], Err(ErrorCategory::Authentication));
     t.decrypt("bob", &forged[1], Err(ErrorCategory::Authentication));
     t.decrypt("bob", &forged[500], Err(ErrorCategory::Authentication));
-    let more = t.encrypt("alice", b"A3 1");
+    // A2's keys are untouched.
+    t.decrypt("bob", &a2[1], OK);
+    t.decrypt("bob", &a2[0], OK);
+    let more = t.encrypt("alice", b"A4 1");
     t.decrypt("bob", &more, OK);
     tests.push(t.finish(
         &mut f,
-        "healing after a leaked chain key: a PN below Nr closes the chain at its real length and deletes the skipped keys a forgery left; the session goes on",
+        "healing after a leaked chain key: a PN below Nr closes the chain at its real length and deletes that chain's skipped keys from PN on (another chain's stay); the session goes on",
         &["PreviousCounter", "ClosedChain"],
     ));
 
@@ -878,6 +888,10 @@ fn session_file() {
         Message::Normal(_) => unreachable!(),
     };
     t.respond(&lying_first, Err(ErrorCategory::Authentication));
+    // The N bound comes before the PN rule.
+    let mut lying_far = lying_first.clone();
+    lying_far[74 + 37..74 + 41].copy_from_slice(&(MAX_SKIP + 1).to_be_bytes());
+    t.respond(&lying_far, Err(ErrorCategory::SkipLimit));
     t.respond(&m, OK);
     tests.push(t.finish(
         &mut f,
@@ -932,6 +946,10 @@ fn session_file() {
     let _n0 = liar.encrypt(&mut again, b"reused ratchet key, N = 0").unwrap();
     let n1 = liar.encrypt(&mut again, b"reused ratchet key, N = 1").unwrap().to_bytes();
     t.decrypt("bob", &n1, Err(ErrorCategory::Authentication));
+    // The reused-key rule (step 4) comes before the N bound of step 5.
+    let mut n1_far = n1.clone();
+    n1_far[37..41].copy_from_slice(&(MAX_SKIP + 1).to_be_bytes());
+    t.decrypt("bob", &n1_far, Err(ErrorCategory::Authentication));
     t.decrypt("bob", &skipped, OK);
     let m = t.encrypt("alice", b"the real next chain");
     t.decrypt("bob", &m, OK);

@@ -398,7 +398,8 @@ impl DoubleRatchet {
         if n > MAX_CLOSED_CHAINS {
             return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_CLOSED_CHAINS as u32 });
         }
-        let mut closed = Vec::with_capacity(MAX_CLOSED_CHAINS + 1);
+        // Public data: no need to pre-size it against unwiped reallocation.
+        let mut closed = Vec::with_capacity(n);
         for _ in 0..n {
             let ratchet_key = r.array()?;
             closed.push(ClosedChain { ratchet_key, length: r.u32()? });
@@ -413,25 +414,30 @@ impl DoubleRatchet {
         if matches!(self.sending, Sending::Pending) && self.receiving.is_none() {
             return false;
         }
-        // Chain ratchet keys are distinct.
-        let mut keys: Vec<&[u8; KEY_LEN]> = self.closed.iter().map(|c| &c.ratchet_key).collect();
-        keys.extend(self.receiving.as_ref().map(|c| &c.ratchet_key));
-        keys.sort_unstable();
-        if keys.windows(2).any(|w| w.first() == w.get(1)) {
-            return false;
+        // Chain ratchet keys are distinct (at most MAX_CLOSED_CHAINS + 1 of
+        // them: pairwise, without allocating).
+        let open = self.receiving.as_ref().map(|c| &c.ratchet_key);
+        for (i, c) in self.closed.iter().enumerate() {
+            if open == Some(&c.ratchet_key) || self.closed.iter().skip(i + 1).any(|d| d.ratchet_key == c.ratchet_key) {
+                return false;
+            }
         }
-        // Each skipped key once, and below its chain's next number / length.
-        let mut entries: Vec<(&[u8; KEY_LEN], u32)> = self.skipped.iter().collect();
-        for (dhr, n) in &entries {
-            if let Some(open) = self.receiving.as_ref().filter(|c| c.ratchet_key == **dhr)
-                && *n >= open.chain_key.index()
+        // Each skipped key below its chain's next number / length.
+        for (dhr, n) in self.skipped.iter() {
+            if let Some(open) = self.receiving.as_ref().filter(|c| c.ratchet_key == *dhr)
+                && n >= open.chain_key.index()
             {
                 return false;
             }
-            if self.closed.iter().any(|c| c.ratchet_key == **dhr && *n >= c.length) {
+            if self.closed.iter().any(|c| c.ratchet_key == *dhr && n >= c.length) {
                 return false;
             }
         }
+        // Each skipped key once (sorted copy of the public (DHr, N) pairs).
+        if self.skipped.len() < 2 {
+            return true;
+        }
+        let mut entries: Vec<(&[u8; KEY_LEN], u32)> = self.skipped.iter().collect();
         entries.sort_unstable();
         !entries.windows(2).any(|w| w.first() == w.get(1))
     }

@@ -64,7 +64,9 @@ SIGNATURE_UNCHECKED = switch(
     "the group signature is verified, failure authentication (mutated: not verified)")
 OPEN_BEFORE_VERIFY = switch(
     "group-open-before-verify", "§7.4 steps 4-5, §12",
-    "the signature is verified before the AEAD is opened (mutated: OPEN first)")
+    "the signature is verified before the AEAD is opened (mutated: OPEN first)",
+    unpinnable=("SPEC §14: '§7.4, the order of steps 4 and 5: both fail as authentication "
+                "and neither releases plaintext'"))
 COMMIT_ON_FAILURE = switch(
     "group-decrypt-commits-on-failure", "§7.4, §10",
     "nothing changes before step 6 (mutated: chain and skipped keys are committed even if "

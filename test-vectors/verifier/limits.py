@@ -1,6 +1,7 @@
 """SPEC §9: every bound is a named constant. "At" the bound succeeds; "past" it fails."""
 
-MAX_SKIP = 1000                 # gap N - Nr, N on a new chain, PN - Nr (§5.6) -> skip-limit
+MAX_SKIP = 1000                 # gap N - Nr, N on a new chain (§5.6) -> skip-limit; at most
+                                # this many keys stored when a chain is closed at PN (§5.6 step 7)
 MAX_SKIPPED_KEYS = 2000         # skipped session message keys stored; oldest deleted first
 MAX_CLOSED_CHAINS = 5           # closed receiving chains (DHr, PN) remembered; oldest forgotten
 MAX_BINDING_LEN = 1024          # bytes of X3DH binding (§4.1) -> decode

@@ -15,11 +15,16 @@ from .ratchet import Session
 from .wire import (T_SAVED_ACCOUNT, T_SAVED_RECEIVER, T_SAVED_SENDER, T_SAVED_SESSION,
                    T_SEALED, VERSION, Bundle, read_first_byte, read_group_id)
 
-FORMAT_REVISION = 0x01
+FORMAT_REVISION = 0x02      # §11.1: revision 2's saved states; 0x01 (revision 1's) is refused
+REVISION_1 = 0x01
 
 REVISION_UNCHECKED = switch(
     "restore-revision-unchecked", "§11.1",
-    "a format revision byte other than 0x01 is decode (mutated: ignored)")
+    "a format revision byte other than 0x02 is decode (mutated: ignored)")
+REVISION_1_ACCEPTED = switch(
+    "restore-accepts-revision-1", "§11.1, §13",
+    "revision 1's pre-release saved states carry format revision 0x01 and are refused with "
+    "decode (mutated: 0x01 is read as 0x02)")
 TRAILING_IGNORED = switch(
     "restore-trailing-ignored", "§11.1 step 2",
     "trailing bytes after a saved state are decode (mutated: ignored)")
@@ -103,6 +108,8 @@ class _Restore:
         self.deferred_keys = []
         read_first_byte(self.r, expected_type)
         rev = self.r.u8()
+        if rev == REVISION_1 and mutated(REVISION_1_ACCEPTED):
+            rev = FORMAT_REVISION
         if rev != FORMAT_REVISION and not mutated(REVISION_UNCHECKED):
             raise ProtocolError("decode", f"format revision {rev:#04x}")
 
@@ -439,9 +446,12 @@ def unseal(storage_key, sealed):
     """§11.4: open, then restore the opened bytes (§11.1) by their first byte. Returns
     (opened bytes, kind, restored state).
 
-    §11.4 lets an implementation skip the Ed25519 acceptance checks for opened bytes (MAY);
-    this verifier keeps them, which the MAY allows, and so no vector may depend on either
-    choice (no sealed state holds an unacceptable key)."""
+    §11.4 lets an implementation skip the Ed25519 acceptance checks for opened bytes (MAY:
+    it need not decode identity keys at all, and decodes group signing keys only as far as
+    verifying needs), but never the bounds and consistency rules. This verifier keeps every
+    check, which the MAY allows; so no vector may depend on either choice, and none does:
+    no sealed state of the vectors holds an unacceptable key. A revision 1 state (format
+    revision 0x01) is refused sealed or not (§11.1)."""
     opened = open_sealed(storage_key, sealed)
     if mutated(SEALED_NOT_RESTORED):
         try:

@@ -54,7 +54,10 @@ def step_chain(ck, start, stop):
 INIT_NO_ZERO = switch(
     "ratchet-init-no-zero-check", "§2.2, §5.1",
     "the initiator's first ratchet DH, DH(DHs.priv, SPK_B.pub), is checked per §2.2 "
-    "(mutated: not checked)")
+    "(mutated: not checked)",
+    unpinnable=("SPEC §14: '§2.2 for the initiator's first ratchet step (§5.1): "
+                "DH(DHs.priv, SPK_B.pub) is all zero exactly when DH1 = DH(IK_A.priv_x, "
+                "SPK_B.pub) is ... and DH1 is checked first'"))
 RESPONDER_KEEPS_SPK = switch(
     "responder-keeps-spk", "§5.1",
     "committing the responder's first message deletes its copy DHs = SPK_B (mutated: the "
@@ -233,6 +236,11 @@ CLOSED_BELOW_PN_AUTH = switch(
 CLOSED_BEYOND_PN_DUP = switch(
     "closed-chain-beyond-pn-duplicate", "§5.6 step 4",
     "on a closed chain, N at or beyond its PN is authentication (mutated: duplicate)")
+NO_REUSED_KEY_CHECK = switch(
+    "no-reused-ratchet-key-check", "§5.6 step 4 (second rule)",
+    "a DHr' that is neither the open chain's nor a remembered closed chain's but has a "
+    "stored skipped key is authentication (mutated: not checked; handled as a new ratchet "
+    "key)")
 OLD_CHAINS_STAY_OPEN = switch(
     "old-chains-stay-open", "§5 item 4, §5.6 steps 4 and 7",
     "the chain a new ratchet key closes loses its chain key; nothing at or beyond PN' is ever "
@@ -244,39 +252,74 @@ NEW_GAP_UNBOUNDED = switch(
 NEW_GAP_AT_BOUND = switch(
     "new-chain-gap-at-bound-rejected", "§9",
     "'At' the bound succeeds: N = MAX_SKIP on a new chain decrypts (mutated: skip-limit)")
-PN_BELOW_NR = switch(
-    "pn-below-nr-accepted", "§5.6 step 5.2",
-    "PN' < Nr of the open chain is authentication (mutated: accepted)")
 PN_WITHOUT_OPEN = switch(
     "pn-without-open-chain-accepted", "§5.6 step 5.2",
     "with no open chain, PN' != 0 is authentication (mutated: accepted)")
-PN_GAP_UNBOUNDED = switch(
-    "pn-gap-unbounded", "§5.6 step 5.3, §9",
-    "PN' - Nr > MAX_SKIP is skip-limit (mutated: not checked)")
-PN_GAP_AT_BOUND = switch(
-    "pn-gap-at-bound-rejected", "§9",
-    "'At' the bound succeeds: PN' - Nr = MAX_SKIP decrypts (mutated: skip-limit)")
+DRAFT_PN_BELOW_NR = switch(
+    "draft-pn-below-nr-refused", "§5 item 5, §5.6 step 5",
+    "no PN' is checked against the open chain: PN' < Nr is accepted (and closes the chain "
+    "at PN' in step 7) (mutated: refused with authentication before the DH, as the first "
+    "revision 2 draft did)")
+DRAFT_PN_GAP = switch(
+    "draft-pn-gap-skip-limit", "§5 item 5, §5.6 step 5, §9",
+    "a PN' more than MAX_SKIP past Nr is accepted (the chain loses the rest) (mutated: "
+    "skip-limit before the DH, as the first revision 2 draft did)")
 PN_BEFORE_N = switch(
     "pn-checked-before-n", "§5.6 step 5 order",
     "step 5.1 (N > MAX_SKIP) is checked before step 5.2 (PN') (mutated: PN' first)")
+REUSED_AFTER_N = switch(
+    "reused-ratchet-key-checked-after-n-bound", "§5.6 steps 4-5",
+    "the reused-ratchet-key rule of step 4 comes before anything else of step 5 (mutated: "
+    "after step 5.1, the N > MAX_SKIP bound)")
 DHS_CHECK_FIRST = switch(
     "dhs-deleted-checked-first", "§5.6 step 5 order",
-    "steps 5.1-5.3 (bounds) precede step 5.4 (DHs deleted) (mutated: 5.4 first)")
+    "steps 5.1-5.2 (bounds) precede step 5.3 (DHs deleted) (mutated: 5.3 first)")
 DH_BEFORE_BOUNDS = switch(
     "dh-before-bounds", "§5.6 step 5, §9",
-    "all bounds are checked before the first derivation; steps 5.1 to 5.4 precede the DH "
-    "(mutated: the DH of step 5.5 is computed first)")
+    "all bounds are checked before the first derivation; steps 5.1 to 5.3 precede the DH "
+    "(mutated: the DH of step 5.4 is computed first)")
 DHS_KEPT = switch(
-    "dhs-kept-after-receive", "§5 item 6, §5.6 steps 5.4 and 7",
+    "dhs-kept-after-receive", "§5 item 6, §5.6 steps 5.3 and 7",
     "DHs is deleted when a receiving step is committed, and a new ratchet key while DHs is "
     "deleted is authentication without a DH (mutated: DHs.priv is kept and used)")
 RECV_NO_ZERO = switch(
-    "ratchet-recv-no-zero-check", "§2.2, §5.6 step 5.5",
+    "ratchet-recv-no-zero-check", "§2.2, §5.6 step 5.4",
     "the DH of a receiving ratchet step is checked per §2.2 (mutated: not checked)")
 NO_SKIP_TO_PN = switch(
-    "no-skip-to-pn", "§5 item 4, §5.6 step 5.6",
-    "the open chain is stepped to PN' and its keys Nr .. PN'-1 become skipped keys (mutated: "
-    "not stored)")
+    "no-skip-to-pn", "§5 item 4, §5.6 step 7",
+    "closing the open chain at PN' >= Nr stores its keys Nr .. E-1 as skipped keys "
+    "(mutated: not stored)")
+CLOSE_UNCAPPED = switch(
+    "close-stores-uncapped", "§5 item 5, §5.6 step 7, §9",
+    "closing at PN' stores at most MAX_SKIP keys, Nr .. min(PN', Nr + MAX_SKIP) - 1 "
+    "(mutated: all PN' - Nr keys are stored)")
+CLOSE_CAP_SHORT = switch(
+    "close-cap-at-bound-short", "§5.6 step 7, §9",
+    "'At' the bound succeeds: closing stores exactly MAX_SKIP keys when PN' - Nr >= MAX_SKIP "
+    "(mutated: one fewer, E = Nr + MAX_SKIP - 1)")
+PN_BELOW_NR_KEEPS_AT_PN = switch(
+    "pn-below-nr-keeps-key-at-pn", "§5.6 step 7",
+    "closing at PN' < Nr deletes the stored keys with N >= PN', the one at N = PN' included "
+    "(mutated: only N > PN')")
+PN_BELOW_NR_ANY_CHAIN = switch(
+    "pn-below-nr-deletes-other-chains", "§5.6 step 7",
+    "closing at PN' < Nr deletes only that chain's stored keys (with its DHr) (mutated: "
+    "every stored key with N >= PN', whatever its DHr)")
+CLOSE_CAP_LONG = switch(
+    "close-cap-at-bound-long", "§5.6 step 7, §9",
+    "closing at PN' stores at most MAX_SKIP keys (mutated: one more, E = Nr + MAX_SKIP + 1)")
+PN_BELOW_NR_KEEPS = switch(
+    "pn-below-nr-deletes-nothing", "§5 item 5, §5.6 step 7",
+    "closing at PN' < Nr deletes the chain's stored skipped keys with N >= PN' (mutated: "
+    "nothing is deleted)")
+CLOSED_RECORD_NR = switch(
+    "closed-record-at-nr", "§5.6 step 7",
+    "a chain closed at PN' < Nr is remembered as (DHr, PN') (mutated: as (DHr, Nr), what was "
+    "received of it)")
+CLOSED_RECORD_E = switch(
+    "closed-record-at-stored-end", "§5.6 step 7",
+    "a chain closed at PN' > Nr + MAX_SKIP is remembered as (DHr, PN'), so its lost numbers "
+    "E .. PN'-1 are duplicate (mutated: as (DHr, E), so they are authentication)")
 CLOSED_NOT_RECORDED = switch(
     "closed-chain-not-recorded", "§5.6 step 7",
     "the closed chain's (DHr, PN') is appended to the closed chains (mutated: not recorded)")
@@ -298,7 +341,7 @@ SKIPPED_EVICT_NEWEST = switch(
     "the oldest skipped key is deleted first (mutated: the newest)")
 SKIPPED_APPEND_ORDER = switch(
     "skipped-append-order", "§5.6 step 7",
-    "the skipped keys of step 5.6 are appended before those of step 5.7 (mutated: after)")
+    "the keys of the closed chain are appended before those of step 5.5 (mutated: after)")
 PN_NOT_UPDATED = switch(
     "pn-not-updated", "§5.6 step 7",
     "if sending was active, PN = Ns when a new chain is committed (mutated: PN unchanged)")
@@ -318,6 +361,11 @@ def _append_skipped(store, key, mk, bound=MAX_SKIPPED_KEYS,
     if len(store) >= bound and not mutated(unbounded):
         store.popitem(last=mutated(newest))
     store[key] = mk
+
+
+def _has_skipped_for(s, dhr):
+    """Whether any stored skipped key has this DHr (§5.6 step 4, second rule)."""
+    return any(key[0] == dhr for key in s.skipped)
 
 
 def decrypt(s, msg):
@@ -355,7 +403,7 @@ def decrypt(s, msg):
         keys, ck = step_chain(ckr, nr, n)
         mk, ck_next = kdf_ck(ck)
         return _finish(s, msg, mk, ("open", keys, ck_next))
-    # Step 4: a closed chain.
+    # Step 4: a closed chain ...
     if not mutated(NO_CLOSED_LOOKUP):
         for dhr, pn in s.closed:
             if dhr == dhr_new:
@@ -368,8 +416,15 @@ def decrypt(s, msg):
                 if mutated(CLOSED_BEYOND_PN_DUP):
                     raise ProtocolError("duplicate", "closed chain (mutation)")
                 raise ProtocolError("authentication", "closed chain, N at or beyond its PN")
+    # ... else a ratchet key that still has stored skipped keys (a closed chain whose record
+    # was forgotten): no honest peer reuses a ratchet key. Before anything else of step 5.
+    def check_reused():
+        if not mutated(NO_REUSED_KEY_CHECK) and _has_skipped_for(s, dhr_new):
+            raise ProtocolError("authentication", "a reused ratchet key")
+
+    if not mutated(REUSED_AFTER_N):
+        check_reused()
     # Step 5: a new ratchet key.
-    nr0 = s.open[2] if s.open is not None else 0
     dhs_priv = None
     if s.sending is not None:
         dhs_priv = s.sending[0]
@@ -384,22 +439,22 @@ def decrypt(s, msg):
         if n == MAX_SKIP and mutated(NEW_GAP_AT_BOUND):
             raise ProtocolError("skip-limit", "at the bound (mutation)")
 
-    def check_pn():         # 5.2 and 5.3
-        if s.open is not None:
-            if pn_new < nr0 and not mutated(PN_BELOW_NR):
-                raise ProtocolError("authentication", "PN' below Nr")
-        elif pn_new != 0 and not mutated(PN_WITHOUT_OPEN):
-            raise ProtocolError("authentication", "PN' != 0 without an open chain")
-        if pn_new - nr0 > MAX_SKIP and not mutated(PN_GAP_UNBOUNDED):
-            raise ProtocolError("skip-limit", "PN' - Nr > MAX_SKIP")
-        if pn_new - nr0 == MAX_SKIP and s.open is not None and mutated(PN_GAP_AT_BOUND):
-            raise ProtocolError("skip-limit", "at the bound (mutation)")
+    def check_pn():         # 5.2 (and, only under mutations, the first draft's PN checks)
+        if s.open is None:
+            if pn_new != 0 and not mutated(PN_WITHOUT_OPEN):
+                raise ProtocolError("authentication", "PN' != 0 without an open chain")
+            return
+        nr = s.open[2]
+        if mutated(DRAFT_PN_BELOW_NR) and pn_new < nr:
+            raise ProtocolError("authentication", "PN' below Nr (mutation: the draft rule)")
+        if mutated(DRAFT_PN_GAP) and pn_new - nr > MAX_SKIP:
+            raise ProtocolError("skip-limit", "PN' - Nr > MAX_SKIP (mutation: the draft rule)")
 
-    def check_dhs():        # 5.4
+    def check_dhs():        # 5.3
         if dhs_priv is None:
             raise ProtocolError("authentication", "new ratchet key while DHs is deleted")
 
-    def ratchet_dh():       # 5.5
+    def ratchet_dh():       # 5.4
         return dh(dhs_priv, dhr_new, RECV_NO_ZERO)
 
     dh_out = None
@@ -412,21 +467,17 @@ def decrypt(s, msg):
         check_n()
     else:
         check_n()
+        if mutated(REUSED_AFTER_N):
+            check_reused()
         check_pn()
     check_dhs()
     if dh_out is None:
         dh_out = ratchet_dh()
     rk_new, ckr_new = kdf_rk(s.rk, dh_out)
-    # 5.6: step the open chain from Nr to PN'.
-    old_keys, old_ck = [], None
-    if s.open is not None:
-        old_keys, old_ck = step_chain(s.open[1], nr0, max(pn_new, nr0))
-        if mutated(NO_SKIP_TO_PN):
-            old_keys = []
-    # 5.7: step the new chain from 0 to N.
+    # 5.5: step the new chain from 0 to N. (The open chain is closed only at commit.)
     new_keys, ck = step_chain(ckr_new, 0, n)
     mk, ck_next = kdf_ck(ck)
-    return _finish(s, msg, mk, ("new", rk_new, old_keys, old_ck, new_keys, ck_next))
+    return _finish(s, msg, mk, ("new", rk_new, new_keys, ck_next))
 
 
 def _old_chain(s, msg):
@@ -437,6 +488,47 @@ def _old_chain(s, msg):
     keys, ck = step_chain(ck, start, msg.n)
     mk, ck_next = kdf_ck(ck)
     return _finish(s, msg, mk, ("old", keys, ck_next))
+
+
+def _close_open_chain(s, pn_new):
+    """§5.6 step 7, "it is closed at PN'" (on the copy `s`, whose open chain is set): store
+    its keys Nr .. E-1 (E = min(PN', Nr + MAX_SKIP)) if PN' >= Nr, else delete its stored
+    skipped keys with N >= PN'; remember (DHr, PN'); delete its chain key."""
+    dhr, ckr, nr = s.open
+    ghost_ck, ghost_start = ckr, nr
+    record_pn = pn_new
+    if pn_new >= nr:
+        cap = MAX_SKIP - 1 if mutated(CLOSE_CAP_SHORT) else \
+            MAX_SKIP + 1 if mutated(CLOSE_CAP_LONG) else MAX_SKIP
+        e = pn_new if mutated(CLOSE_UNCAPPED) else min(pn_new, nr + cap)
+        keys, ghost_ck = step_chain(ckr, nr, e)
+        ghost_start = e
+        if mutated(CLOSED_RECORD_E):
+            record_pn = e
+        if not mutated(NO_SKIP_TO_PN):
+            for i, k in keys:
+                _append_skipped(s.skipped, (dhr, i), k)
+    else:
+        first = pn_new + 1 if mutated(PN_BELOW_NR_KEEPS_AT_PN) else pn_new
+        if not mutated(PN_BELOW_NR_KEEPS):
+            any_chain = mutated(PN_BELOW_NR_ANY_CHAIN)
+            for key in [k for k in s.skipped
+                        if (k[0] == dhr or any_chain) and k[1] >= first]:
+                del s.skipped[key]
+        if mutated(CLOSED_RECORD_NR):
+            record_pn = nr
+    if mutated(OLD_CHAINS_STAY_OPEN):
+        ghosts = dict(s.ghost.get("ck", {}))
+        ghosts[dhr] = (ghost_ck, ghost_start)
+        s.ghost["ck"] = ghosts
+    if not mutated(CLOSED_NOT_RECORDED):
+        s.closed.append((dhr, record_pn))
+        if len(s.closed) > MAX_CLOSED_CHAINS and not mutated(CLOSED_UNBOUNDED):
+            gone = s.closed.pop(-2 if mutated(CLOSED_EVICT_NEWEST) else 0)
+            if mutated(CLOSED_EVICT_DROPS_SKIPPED):
+                for key in [k for k in s.skipped if k[0] == gone[0]]:
+                    del s.skipped[key]
+    s.open = None   # its chain key is deleted
 
 
 def _commit(s, msg, how):
@@ -460,27 +552,16 @@ def _commit(s, msg, how):
         for i, k in keys:
             _append_skipped(s.skipped, (dhr_new, i), k)
     else:
-        _, rk_new, old_keys, old_ck, new_keys, ck_next = how
+        _, rk_new, new_keys, ck_next = how
         s.rk = rk_new
-        if s.open is not None:
-            old_dhr = s.open[0]
-            if mutated(OLD_CHAINS_STAY_OPEN):
-                ghosts = dict(s.ghost.get("ck", {}))
-                ghosts[old_dhr] = (old_ck, max(msg.pn, s.open[2]))
-                s.ghost["ck"] = ghosts
-            if not mutated(CLOSED_NOT_RECORDED):
-                s.closed.append((old_dhr, msg.pn))
-                if len(s.closed) > MAX_CLOSED_CHAINS and not mutated(CLOSED_UNBOUNDED):
-                    gone = s.closed.pop(-2 if mutated(CLOSED_EVICT_NEWEST) else 0)
-                    if mutated(CLOSED_EVICT_DROPS_SKIPPED):
-                        for key in [k for k in s.skipped if k[0] == gone[0]]:
-                            del s.skipped[key]
-        batches = [(s.open[0] if s.open else None, old_keys), (dhr_new, new_keys)]
         if mutated(SKIPPED_APPEND_ORDER):
-            batches.reverse()
-        for dhr, keys in batches:
-            for i, k in keys:
-                _append_skipped(s.skipped, (dhr, i), k)
+            for i, k in new_keys:
+                _append_skipped(s.skipped, (dhr_new, i), k)
+        if s.open is not None:
+            _close_open_chain(s, msg.pn)
+        if not mutated(SKIPPED_APPEND_ORDER):
+            for i, k in new_keys:
+                _append_skipped(s.skipped, (dhr_new, i), k)
         s.open = (dhr_new, ck_next, n + 1)
         old_dhs = s.sending[0] if s.sending is not None else None
         if s.sending is not None and not mutated(PN_NOT_UPDATED):

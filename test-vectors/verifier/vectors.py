@@ -106,8 +106,11 @@ def run_kdf(test, group_type):
 
 
 def run_safety_number(test):
-    """kdf.json `safety_number` (SPEC §3.5; the group is not yet described in the README)."""
+    """kdf.json `safety_number` (SPEC §3.5; README: `identityKeyA`, `userIdA`, `identityKeyB`,
+    `userIdB` -> `digits`, `scannableA`, `scannableB`; invalid when a user id is too long)."""
     ik_a, ik_b = H(test["identityKeyA"]), H(test["identityKeyB"])
+    accept_public_key(ik_a)  # §3.5: a fingerprint is over an acceptable key (§3.1)
+    accept_public_key(ik_b)
     uid_a, uid_b = H(test["userIdA"]), H(test["userIdB"])
     out, _ = expect(test, lambda: (fingerprint(ik_a, uid_a), fingerprint(ik_b, uid_b)),
                     "fingerprints")
@@ -261,16 +264,29 @@ class Party:
 
 
 def _session_decrypt(p, data, binding):
-    """Decrypt `data` in party p's session (README `decrypt`). For a responder device, a
-    prekey message goes through the §4.5 routing: to the held session whose id is its EK_A
-    (normally the party's current session)."""
+    """README `decrypt`: decode `data` (either type) and hand it directly to party p's
+    session; a prekey message goes through §5.7's checks. Routing (§4.5) is not applied:
+    the event names the session.
+
+    §4.5 rule 1 is what makes a responder device deliver a prekey message of a session it
+    holds to that session, which is what these events are. Under NO_ROUTING the device runs
+    §4.4 for it instead (and the new session replaces the held one)."""
     m = decode_session_message(data)
-    if p.responder is not None and isinstance(m, PrekeyMessage) \
+    if mutated(NO_ROUTING) and p.responder is not None and isinstance(m, PrekeyMessage) \
             and m.ek_a in p.responder.sessions:
-        if mutated(NO_ROUTING):
-            return respond(p.responder.store, data, binding)
-        return decrypt_session_message(p.responder.sessions[m.ek_a], m)
+        return respond(p.responder.store, data, binding)
     return decrypt_session_message(p.session, m)
+
+
+def _check_respond_routing(p, data):
+    """README: a `respond` event is only given for a message whose session id Bob does not
+    hold (§4.5 would deliver it to that session instead)."""
+    try:
+        pkm = decode_prekey_message(data)
+    except ProtocolError:
+        return
+    check(pkm.ek_a not in p.responder.sessions,
+          "a respond event for a prekey message whose session id Bob holds (README)")
 
 
 def run_session_events(events, parties, binding=b"", bundle=None, sk=None, ad_hash=None):
@@ -304,6 +320,7 @@ def run_session_events(events, parties, binding=b"", bundle=None, sk=None, ad_ha
         elif kind == "respond":
             check(p.responder is not None, f"{what}: respond by a party without prekeys")
             b = H(ev["binding"]) if "binding" in ev else binding
+            _check_respond_routing(p, H(ev["message"]))
             before = p.snapshot()
             out, err = expect(ev, lambda: p.responder.receive_prekey_message(H(ev["message"]), b),
                               what)

@@ -40,6 +40,10 @@ INIT_DH4_NO_ZERO = switch(
 RESP_NO_ZERO = switch(
     "x3dh-responder-no-zero-check", "§2.2, §4.4 step 3",
     "every DH of the responder's X3DH is checked per §2.2 (mutated: none is)")
+EK_AFTER_DH1 = switch(
+    "x3dh-dh1-before-ek-draw", "§4.2 steps 2-3, §8",
+    "EK_A.priv is drawn (step 2) before DH1 is computed and checked (step 3), so a low-order "
+    "SPK_B fails having drawn EK_A (mutated: DH1 first, so it fails having drawn nothing)")
 INITIATE_DRAW_ORDER = switch(
     "initiate-draw-order", "§8",
     "initiate draws EK_A.priv, then DHs.priv (mutated: the other way round)")
@@ -101,6 +105,7 @@ def x3dh_initiate(alice, bundle_bytes, binding, rng, draw_dhs_first=None):
         verify_spk()
     if mutated(BINDING_LATE_INITIATOR):
         check_binding(binding)
+    dh1 = dh(alice.priv_x, bundle.spk_pub, INIT_NO_ZERO) if mutated(EK_AFTER_DH1) else None
     # Step 2.
     if draw_dhs_first is not None:
         draw_dhs_first()
@@ -108,7 +113,9 @@ def x3dh_initiate(alice, bundle_bytes, binding, rng, draw_dhs_first=None):
     ek_pub = pub(ek_priv)
     # Step 3, each checked per §2.2, in this order.
     ik_b_pub_x = edwards_to_montgomery(bundle.ik)
-    outs = [dh(alice.priv_x, bundle.spk_pub, INIT_NO_ZERO),
+    if dh1 is None:
+        dh1 = dh(alice.priv_x, bundle.spk_pub, INIT_NO_ZERO)
+    outs = [dh1,
             dh(ek_priv, ik_b_pub_x, INIT_NO_ZERO),
             dh(ek_priv, bundle.spk_pub, INIT_NO_ZERO)]
     if bundle.opk_id is not None:
@@ -218,12 +225,12 @@ class Responder:
         """§4.5: deliver to the session whose id is the message's EK_A if held (§5.7),
         else run §4.4. Returns (session, plaintext); the caller commits the session.
 
-        The binding is checked first: §4.1 says "before anything else in §4.4", and the
-        routing decision needs the decoded EK_A (a choice, see the report)."""
-        if not mutated(BINDING_LATE_RESPONDER):
-            check_binding(binding)
-        pkm = decode_prekey_message(data)
-        held = self.sessions.get(pkm.ek_a)
+        §4.1: "routing, §4.5, only reads the message's EK_A beforehand", so routing reads
+        the EK_A field (bytes 33..65 of a 0x12 encoding) before the binding check, and the
+        binding is then checked before anything else of §4.4. (The README gives `respond`
+        events only for session ids Bob does not hold, so the vectors only see §4.4.)"""
+        ek_a = data[33:65] if len(data) >= 65 and data[0] == 0x12 else None
+        held = self.sessions.get(ek_a) if ek_a is not None else None
         if held is not None and not mutated(NO_ROUTING):
-            return decrypt_session_message(held, pkm)
+            return decrypt_session_message(held, decode_prekey_message(data))
         return respond(self.store, data, binding)
