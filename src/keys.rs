@@ -58,7 +58,7 @@ impl IdentityKey {
     ///
     /// ```
     /// # use sottovoce::{IdentityKey, IdentityKeyPair};
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let ik = IdentityKeyPair::generate(&mut rng).public_key();
     /// assert_eq!(IdentityKey::from_bytes(&ik.to_bytes()).unwrap(), ik);
     /// ```
@@ -101,7 +101,7 @@ impl IdentityKeyPair {
     /// A new identity from 32 bytes of the caller's RNG (the Ed25519 seed).
     ///
     /// ```
-    /// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let alice = sottovoce::IdentityKeyPair::generate(&mut rng);
     /// println!("{:?}", alice.public_key());
     /// ```
@@ -113,7 +113,7 @@ impl IdentityKeyPair {
     /// [`IdentityKeyPair::to_seed`]. Used to persist an identity.
     ///
     /// ```
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let ik = sottovoce::IdentityKeyPair::generate(&mut rng);
     /// let again = sottovoce::IdentityKeyPair::from_seed(&ik.to_seed());
     /// assert_eq!(ik.public_key(), again.public_key());
@@ -177,7 +177,7 @@ impl SignedPreKey {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let ik = IdentityKeyPair::generate(&mut rng);
     /// let spk = SignedPreKey::generate(&mut rng, PreKeyId(1), &ik);
     /// assert_eq!(spk.id(), PreKeyId(1));
@@ -250,7 +250,7 @@ impl OneTimePreKey {
     /// Generates a one-time prekey with the given id.
     ///
     /// ```
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let opk = sottovoce::OneTimePreKey::generate(&mut rng, sottovoce::PreKeyId(7));
     /// assert_eq!(opk.id().0, 7);
     /// ```
@@ -431,7 +431,7 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
 ///
 /// ```
 /// use sottovoce::Account;
-/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// let mut bob = Account::new(&mut rng);
 /// let ids = bob.generate_one_time_prekeys(&mut rng, 10);
 /// let bundle = bob.prekey_bundle(Some(ids[0])).unwrap();
@@ -467,7 +467,7 @@ impl Account {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let identity = IdentityKeyPair::generate(&mut rng);
     /// let public = identity.public_key();
     /// let account = Account::from_identity(&mut rng, identity);
@@ -491,7 +491,7 @@ impl Account {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// let mut bob = Account::new(&mut rng);
     /// bob.generate_one_time_prekeys(&mut rng, 3);
     /// let again = Account::from_bytes(&bob.to_bytes())?;

@@ -178,6 +178,13 @@ impl PreKeyMessage {
         self.base_key
     }
 
+    /// The session this prekey message belongs to: its EK_A (SPEC.md §4.5).
+    /// A responder that holds a session with this id delivers the message to
+    /// it ([`crate::Session::decrypt`]), never to [`crate::Session::respond`].
+    pub fn session_id(&self) -> crate::SessionId {
+        crate::SessionId(self.base_key)
+    }
+
     /// The responder's signed prekey used.
     pub fn signed_prekey_id(&self) -> PreKeyId {
         self.signed_prekey_id

@@ -65,7 +65,7 @@ fn digits(f: &[u8; 64]) -> [u8; 30] {
 ///
 /// ```
 /// use sottovoce::{IdentityKeyPair, SafetyNumber};
-/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// let alice = IdentityKeyPair::generate(&mut rng).public_key();
 /// let bob = IdentityKeyPair::generate(&mut rng).public_key();
 /// let on_alices_phone = SafetyNumber::new((&alice, b"alice@example.org"), (&bob, b"bob@example.org"))?;

@@ -47,7 +47,7 @@ pub struct InboundSession {
 /// ```
 /// use sottovoce::{Account, Message, Session};
 ///
-/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// let alice = Account::new(&mut rng);
 /// let mut bob = Account::new(&mut rng);
 /// let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
@@ -283,7 +283,7 @@ impl Session {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = Account::new(&mut rng);
     /// # let mut bob = Account::new(&mut rng);
     /// # let bundle = bob.prekey_bundle(None).unwrap();
@@ -322,7 +322,7 @@ impl Session {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = Account::new(&mut rng);
     /// # let mut bob = Account::new(&mut rng);
     /// # let bundle = bob.prekey_bundle(None).unwrap();
@@ -383,7 +383,7 @@ impl Session {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = Account::new(&mut rng);
     /// # let mut bob = Account::new(&mut rng);
     /// # let bundle = bob.prekey_bundle(None).unwrap();
@@ -412,7 +412,7 @@ impl Session {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = Account::new(&mut rng);
     /// # let mut bob = Account::new(&mut rng);
     /// # let bundle = bob.prekey_bundle(None).unwrap();

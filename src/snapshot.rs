@@ -23,7 +23,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 ///
 /// ```
 /// # use sottovoce::*;
-/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// # let alice = Account::new(&mut rng);
 /// # let bob = Account::new(&mut rng);
 /// # let bundle = bob.prekey_bundle(None).unwrap();
@@ -108,6 +108,11 @@ macro_rules! persistence_methods {
             /// when they first arrived and authenticated by the storage key
             /// now, are not validated again (SPEC.md §11.4), which makes
             /// this the fast way to restore a state around each message.
+            ///
+            /// # Security
+            /// A sealed blob does not name its storage slot: after unsealing,
+            /// check that it is the state you expected (its session id or
+            /// remote identity, or its group and sender), SPEC.md §12.
             ///
             /// # Errors
             /// [`crate::RestoreError::Authentication`] for a wrong key or

@@ -67,7 +67,7 @@ fn main() {
 
     // Alice and Bob compare safety numbers in person (SPEC.md §3.5).
     let on_alices =
-        SafetyNumber::new((&alice.identity_key(), b"alice@example.org"), (&b.local_identity(), b"bob@example.org"))
+        SafetyNumber::new((&alice.identity_key(), b"alice@example.org"), (&a.remote_identity(), b"bob@example.org"))
             .unwrap();
     let on_bobs =
         SafetyNumber::new((&bob.identity_key(), b"bob@example.org"), (&b.remote_identity(), b"alice@example.org"))

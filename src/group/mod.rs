@@ -103,7 +103,7 @@ fn signature_input(
 ///
 /// ```
 /// use sottovoce::{GroupId, GroupReceiver, GroupSender, IdentityKeyPair};
-/// let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// let alice = IdentityKeyPair::generate(&mut rng).public_key();
 /// let group = GroupId::new(b"book club").unwrap();
 ///
@@ -171,7 +171,7 @@ impl GroupSender {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = IdentityKeyPair::generate(&mut rng).public_key();
     /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
     /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
@@ -411,7 +411,7 @@ impl GroupReceiver {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = IdentityKeyPair::generate(&mut rng).public_key();
     /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
     /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
@@ -485,7 +485,7 @@ impl GroupReceiver {
     ///
     /// ```
     /// # use sottovoce::*;
-    /// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
     /// # let alice = IdentityKeyPair::generate(&mut rng).public_key();
     /// # let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), alice);
     /// # let mut receiver = GroupReceiver::new(alice, &sender.distribution());
@@ -637,7 +637,7 @@ impl fmt::Debug for GroupReceiver {
 ///
 /// ```
 /// # use sottovoce::*;
-/// # let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+/// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// # let me = Account::new(&mut rng);
 /// # let mut bob = Account::new(&mut rng);
 /// # let bundle = bob.prekey_bundle(None).unwrap();
