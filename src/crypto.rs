@@ -192,8 +192,8 @@ pub(crate) struct Ed25519Public {
 
 impl Ed25519Public {
     pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> Option<Self> {
-        ed25519_public_to_x25519(bytes)?;
-        Some(Self { key: VerifyingKey::from_bytes(bytes).ok()? })
+        // One decompression: the accepted point becomes the verifying key.
+        Some(Self { key: VerifyingKey::from(accept_point(bytes)?) })
     }
 
     /// A key accepted before, read back from an authenticated sealed state:

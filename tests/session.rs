@@ -180,22 +180,12 @@ fn skipped_key_store_is_bounded_and_evicts_oldest() {
     assert!(b.decrypt(newest).is_ok());
 }
 
-/// Offset of PN in a saved session without a one-time prekey (SPEC.md
-/// §11.2): first byte, revision, four 32-byte fields, role, pending flag,
-/// SPK id, OPK flag, RK.
-const SAVED_PN_OFFSET: usize = 2 + 4 * 32 + 1 + 1 + 4 + 1 + 32;
-
-fn with_opk_shift(a: &Session) -> usize {
-    // A one-time prekey id adds 4 bytes before RK.
-    if a.to_bytes()[2 + 4 * 32 + 1 + 1 + 4] == 1 { 4 } else { 0 }
-}
-
-/// Alice's session restored with a lying PN for her next sending chain.
+/// Alice's session restored with a lying PN for her next sending chain
+/// (the saved-session codec of tests/support/saved.rs, SPEC.md §11.2).
 fn with_previous_counter(a: &Session, pn: u32) -> Session {
-    let mut saved = a.to_bytes().to_vec();
-    let at = SAVED_PN_OFFSET + with_opk_shift(a);
-    saved[at..at + 4].copy_from_slice(&pn.to_be_bytes());
-    Session::from_bytes(&saved).unwrap()
+    let mut saved = saved::Saved::parse(&a.to_bytes());
+    saved.pn = pn;
+    Session::from_bytes(&saved.encode()).unwrap()
 }
 
 #[test]

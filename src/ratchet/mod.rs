@@ -75,13 +75,14 @@ enum Plan {
         next: ChainKey,
         skipped: SecretVec<SkippedKey>,
     },
-    /// `close`: the open chain to close at PN. Its keys below PN are derived
-    /// only once the message has authenticated, so a forgery never pays for
-    /// them (at most `MAX_SKIP + 1` chain steps per forged message).
+    /// `previous`: the PN the open chain (still in `self.receiving` at
+    /// commit) is closed at. Its keys below PN are derived only once the
+    /// message has authenticated, so a forgery never pays for them (at most
+    /// `MAX_SKIP + 1` chain steps per forged message).
     NewChain {
         root_key: RootKey,
         chain: ReceivingChain,
-        close: Option<(ReceivingChain, u32)>,
+        previous: u32,
         skipped: SecretVec<SkippedKey>,
     },
 }
@@ -271,12 +272,9 @@ impl DoubleRatchet {
         let (root_key, ckr) = self.root_key.advance(ours, ratchet_key).ok_or(DecryptError::NonContributory)?;
         // The open chain is closed at PN on commit, once the message has
         // authenticated (SPEC.md §5.6 step 7): a forgery never pays for it.
-        let close = self.receiving.as_ref().map(|open| {
-            (ReceivingChain { ratchet_key: open.ratchet_key, chain_key: open.chain_key.clone() }, previous)
-        });
         let (skipped, mk, next) = skip_to(&ckr, counter, ratchet_key)?;
         let chain = ReceivingChain { ratchet_key: *ratchet_key, chain_key: next };
-        Ok((Plan::NewChain { root_key, chain, close, skipped }, mk))
+        Ok((Plan::NewChain { root_key, chain, previous, skipped }, mk))
     }
 
     fn commit(&mut self, plan: Plan) {
@@ -288,9 +286,11 @@ impl DoubleRatchet {
                 }
                 self.skipped.extend(skipped);
             }
-            Plan::NewChain { root_key, chain, close, skipped } => {
+            Plan::NewChain { root_key, chain, previous: length, skipped } => {
                 self.root_key = root_key;
-                if let Some((open, length)) = close {
+                // Taking the open chain out drops (and wipes) its chain key
+                // once it is closed.
+                if let Some(open) = self.receiving.take() {
                     let next = open.chain_key.index();
                     if length >= next {
                         // The keys Nr..PN, at most MAX_SKIP of them: the rest
@@ -311,7 +311,6 @@ impl DoubleRatchet {
                         self.closed.remove(0);
                     }
                 }
-                // Replacing the open chain drops (and wipes) its chain key.
                 self.receiving = Some(chain);
                 self.skipped.extend(skipped);
                 if let Sending::Active(ck) = &self.sending {
