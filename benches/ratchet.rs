@@ -290,13 +290,15 @@ fn all(c: &mut Criterion) {
     {
         let me = Account::new(&mut r);
         let mut sessions = Vec::with_capacity(1024);
-        for _ in 0..1024 {
+        let me_at = Address::new(b"me", DeviceId(1)).unwrap();
+        for i in 0..1024 {
             let mut peer = Account::new(&mut r);
-            let bundle = peer.prekey_bundle(None).unwrap();
-            let mut a = Session::initiate(&mut r, me.identity_key_pair(), &bundle, b"").unwrap();
-            let Message::PreKey(m) = a.encrypt(&mut r, b"hi").unwrap() else { unreachable!() };
-            let mut b = Session::respond(&mut peer, &m, b"").unwrap().session;
-            a.decrypt(&b.encrypt(&mut r, b"hi").unwrap()).unwrap();
+            let peer_at = Address::new(b"peer", DeviceId(i)).unwrap();
+            let mut a = SessionRecord::new(me_at.clone(), peer_at.clone(), peer.identity_key());
+            let mut b = SessionRecord::new(peer_at, me_at.clone(), me.identity_key());
+            a.initiate(&mut r, me.identity_key_pair(), &peer.prekey_bundle(None).unwrap()).unwrap();
+            b.decrypt(&mut peer, &a.encrypt(&mut r, b"hi").unwrap()).unwrap();
+            a.decrypt(&mut peer, &b.encrypt(&mut r, b"hi").unwrap()).unwrap();
             a.encrypt(&mut r, b"open chain").unwrap();
             sessions.push(a);
         }

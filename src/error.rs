@@ -158,6 +158,11 @@ pub enum KeyAgreementError {
     Decode(DecodeError),
     /// The message's inner ratchet message failed to decrypt.
     Decrypt(DecryptError),
+    /// A key that is not the one expected: a bundle or prekey message whose
+    /// identity is not the record's remote device (SPEC.md §4.7), a device
+    /// certificate or list of another user, or a device list older than the
+    /// one already accepted (SPEC.md §3.7). Category `state-mismatch`.
+    IdentityMismatch,
 }
 
 impl KeyAgreementError {
@@ -169,6 +174,7 @@ impl KeyAgreementError {
             Self::UnknownPreKey => ErrorCategory::UnknownPreKey,
             Self::Decode(e) => e.category(),
             Self::Decrypt(e) => e.category(),
+            Self::IdentityMismatch => ErrorCategory::StateMismatch,
         }
     }
 }
@@ -181,6 +187,7 @@ impl fmt::Display for KeyAgreementError {
             Self::UnknownPreKey => f.write_str("prekey message names an unknown prekey"),
             Self::Decode(e) => write!(f, "invalid input: {e}"),
             Self::Decrypt(e) => write!(f, "initial message: {e}"),
+            Self::IdentityMismatch => f.write_str("identity key is not the one expected for this address"),
         }
     }
 }
@@ -212,6 +219,12 @@ pub enum EncryptError {
     /// [`crate::Session::encrypt_into`] on an initiator's session that must
     /// still send prekey messages: use [`crate::Session::encrypt`].
     PreKeyMessageRequired,
+    /// A [`crate::SessionRecord`] with no session yet: initiate one from
+    /// the peer's bundle first (category `state-mismatch`).
+    NoSession,
+    /// A [`crate::Group`] this device was removed from (category
+    /// `state-mismatch`).
+    NotMember,
 }
 
 impl EncryptError {
@@ -221,7 +234,7 @@ impl EncryptError {
             Self::CounterExhausted => ErrorCategory::CounterExhausted,
             Self::NonContributory => ErrorCategory::NonContributory,
             Self::BufferTooSmall { .. } => ErrorCategory::Decode,
-            Self::PreKeyMessageRequired => ErrorCategory::StateMismatch,
+            Self::PreKeyMessageRequired | Self::NoSession | Self::NotMember => ErrorCategory::StateMismatch,
         }
     }
 }
@@ -233,6 +246,8 @@ impl fmt::Display for EncryptError {
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
             Self::PreKeyMessageRequired => f.write_str("session must still send prekey messages: use encrypt"),
+            Self::NoSession => f.write_str("no session with this device yet: initiate one from its prekey bundle"),
+            Self::NotMember => f.write_str("not a member of this group any more"),
         }
     }
 }
@@ -263,6 +278,17 @@ pub enum DecryptError {
     NonContributory,
     /// The message belongs to another session, group, sender or key id.
     StateMismatch,
+    /// A prekey message to a [`crate::SessionRecord`] names a signed or
+    /// one-time prekey the responder does not hold (category
+    /// `unknown-prekey`).
+    UnknownPreKey,
+    /// A group message from a sender, or with a key id, this member holds no
+    /// sender key for yet: its distribution has not arrived (ask the sender
+    /// for it). Category `state-mismatch` (SPEC.md §7.4).
+    NoSenderKey,
+    /// A group message for a group this member has left or was removed from
+    /// (SPEC.md §7.5). Category `state-mismatch`.
+    NotMember,
     /// The caller's output buffer is too small for `needed` bytes (not a
     /// protocol error; its category is `decode`).
     BufferTooSmall {
@@ -281,8 +307,23 @@ impl DecryptError {
             Self::SkipLimit { .. } => ErrorCategory::SkipLimit,
             Self::CounterExhausted => ErrorCategory::CounterExhausted,
             Self::NonContributory => ErrorCategory::NonContributory,
-            Self::StateMismatch => ErrorCategory::StateMismatch,
+            Self::StateMismatch | Self::NoSenderKey | Self::NotMember => ErrorCategory::StateMismatch,
+            Self::UnknownPreKey => ErrorCategory::UnknownPreKey,
             Self::BufferTooSmall { .. } => ErrorCategory::Decode,
+        }
+    }
+}
+
+impl From<KeyAgreementError> for DecryptError {
+    /// How a prekey message's X3DH failure reads as a decryption failure
+    /// of a [`crate::SessionRecord`]; the category is kept.
+    fn from(e: KeyAgreementError) -> Self {
+        match e {
+            KeyAgreementError::Decrypt(e) => e,
+            KeyAgreementError::Decode(e) => Self::Decode(e),
+            KeyAgreementError::UnknownPreKey => Self::UnknownPreKey,
+            KeyAgreementError::NonContributory => Self::NonContributory,
+            KeyAgreementError::BadSignature | KeyAgreementError::IdentityMismatch => Self::StateMismatch,
         }
     }
 }
@@ -307,6 +348,9 @@ impl fmt::Display for DecryptError {
             Self::CounterExhausted => f.write_str("message counter exhausted"),
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::StateMismatch => f.write_str("message does not belong to this state"),
+            Self::UnknownPreKey => f.write_str("prekey message names an unknown prekey"),
+            Self::NoSenderKey => f.write_str("no sender key of this sender yet: its distribution has not arrived"),
+            Self::NotMember => f.write_str("not a member of this group any more"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
         }
     }

@@ -338,6 +338,16 @@ impl PreKeyBundle {
         }
     }
 
+    pub(crate) fn from_parts(
+        identity_key: IdentityKey,
+        signed_prekey_id: PreKeyId,
+        signed_prekey: [u8; KEY_LEN],
+        signature: [u8; SIGNATURE_LEN],
+        one_time_prekey: Option<(PreKeyId, [u8; KEY_LEN])>,
+    ) -> Self {
+        Self { identity_key, signed_prekey_id, signed_prekey, signature, one_time_prekey }
+    }
+
     /// The responder's identity key.
     pub fn identity_key(&self) -> IdentityKey {
         self.identity_key
@@ -444,10 +454,14 @@ pub struct Account {
     /// In id order (ids only grow).
     one_time_prekeys: SecretVec<OneTimePreKey>,
     next_prekey_id: u32,
+    /// Every prekey with an id below this has been published (ids only
+    /// grow, so one number marks them all: SPEC.md §3.6).
+    published_below: u32,
 }
 
-/// Saved-account format revision written by [`Account::to_bytes`].
-const SAVED_ACCOUNT_REVISION: u8 = 2;
+/// Saved-account format revision written by [`Account::to_bytes`]: 3 adds
+/// the published mark (SPEC.md §11.5); revision 2 is still read.
+const SAVED_ACCOUNT_REVISION: u8 = 3;
 
 /// How many signed prekeys an [`Account`] keeps: the current one and its
 /// predecessor, so prekey messages in flight across a rotation still work.
@@ -477,7 +491,7 @@ impl Account {
         let spk = SignedPreKey::generate(rng, PreKeyId(1), &identity);
         let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
         signed_prekeys.push(spk);
-        Self { identity, signed_prekeys, one_time_prekeys: SecretVec::new(), next_prekey_id: 2 }
+        Self { identity, signed_prekeys, one_time_prekeys: SecretVec::new(), next_prekey_id: 2, published_below: 0 }
     }
 
     /// Saves the account (SPEC.md §11.5): identity seed, the next prekey id,
@@ -501,12 +515,13 @@ impl Account {
     /// ```
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         // Exact capacity: growing would free an unwiped copy of the secrets.
-        let len = 2 + KEY_LEN + 4 + 1 + 36 * self.signed_prekeys.len() + 2 + 36 * self.one_time_prekeys.len();
+        let len = 2 + KEY_LEN + 8 + 1 + 36 * self.signed_prekeys.len() + 2 + 36 * self.one_time_prekeys.len();
         let mut out = Zeroizing::new(Vec::with_capacity(len));
         out.put_u8(first_byte(kind::SAVED_ACCOUNT));
         out.put_u8(SAVED_ACCOUNT_REVISION);
         out.put(&self.identity.to_seed()[..]);
         out.put_u32(self.next_prekey_id);
+        out.put_u32(self.published_below);
         out.put_u8(self.signed_prekeys.len() as u8);
         for k in self.signed_prekeys.iter() {
             out.put_u32(k.id.0);
@@ -534,11 +549,14 @@ impl Account {
         let mut r = Reader::new(bytes);
         r.header(kind::SAVED_ACCOUNT)?;
         let offset = r.position();
-        if r.u8()? != SAVED_ACCOUNT_REVISION {
+        let revision = r.u8()?;
+        if revision != SAVED_ACCOUNT_REVISION && revision != 2 {
             return Err(DecodeError::InvalidField { offset });
         }
         let identity = IdentityKeyPair::from_seed_secret(&Secret32(r.array()?));
         let next_prekey_id = r.u32()?;
+        // Revision 2 had no mark: everything counts as unpublished.
+        let published_below = if revision == 2 { 0 } else { r.u32()? };
         let offset = r.position();
         let n = usize::from(r.u8()?);
         if n == 0 {
@@ -565,14 +583,14 @@ impl Account {
         let rising = one_time_prekeys.iter().zip(one_time_prekeys.iter().skip(1)).all(|(a, b)| a.id < b.id);
         ids.sort_unstable();
         let distinct = !ids.windows(2).any(|w| w.first() == w.get(1));
-        if !rising || !distinct || ids.iter().any(|id| *id >= next_prekey_id) {
+        if !rising || !distinct || ids.iter().any(|id| *id >= next_prekey_id) || published_below > next_prekey_id {
             return Err(DecodeError::InconsistentState);
         }
         let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
         for (id, secret) in &signed {
             signed_prekeys.push(SignedPreKey::from_secret(*id, secret, &identity));
         }
-        Ok(Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id })
+        Ok(Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id, published_below })
     }
 
     /// The public identity key.
@@ -617,6 +635,54 @@ impl Account {
         Some(id)
     }
 
+    /// Tops the one-time prekeys up to `target` (at most
+    /// [`MAX_ONE_TIME_PREKEYS`]) and returns the new ids; none if enough
+    /// are held. Call it when the server reports few left, then publish.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut bob = Account::new(&mut rng);
+    /// assert_eq!(bob.replenish(&mut rng, 100).len(), 100);
+    /// assert!(bob.replenish(&mut rng, 100).is_empty());
+    /// ```
+    pub fn replenish<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, target: usize) -> Vec<PreKeyId> {
+        let missing = target.min(MAX_ONE_TIME_PREKEYS).saturating_sub(self.one_time_prekeys.len());
+        self.generate_one_time_prekeys(rng, missing)
+    }
+
+    /// The public prekeys not yet published (SPEC.md §3.6): the current
+    /// signed prekey if it is new, and every new one-time prekey. Upload
+    /// them, then call [`Account::mark_published`].
+    pub fn prekeys_to_publish(&self) -> crate::PreKeyUpload {
+        let fresh = |id: PreKeyId| id.0 >= self.published_below;
+        let signed = self.signed_prekeys.last().filter(|k| fresh(k.id)).map(crate::PublicSignedPreKey::from);
+        let one_time =
+            self.one_time_prekeys.iter().filter(|k| fresh(k.id)).map(crate::PublicOneTimePreKey::from).collect();
+        crate::PreKeyUpload::new(self.identity_key(), signed, one_time)
+    }
+
+    /// Marks every prekey held now as published: the next
+    /// [`Account::prekeys_to_publish`] holds only keys made after this call.
+    pub fn mark_published(&mut self) {
+        self.published_below = self.next_prekey_id;
+    }
+
+    /// The current signed prekey's public part.
+    pub fn public_signed_prekey(&self) -> Option<crate::PublicSignedPreKey> {
+        self.signed_prekeys.last().map(crate::PublicSignedPreKey::from)
+    }
+
+    /// Deletes the signed prekeys before the current one, ending the grace
+    /// period of a rotation (SPEC.md §3.6): call it once messages sent to
+    /// the previous bundle can no longer arrive (e.g. after the server's
+    /// longest queueing time). Prekey messages naming it are then
+    /// `unknown-prekey`.
+    pub fn retire_previous_signed_prekey(&mut self) {
+        let excess = self.signed_prekeys.len().saturating_sub(1);
+        self.signed_prekeys.remove_front(excess);
+    }
+
     /// The ids of the one-time prekeys still held.
     pub fn one_time_prekey_ids(&self) -> Vec<PreKeyId> {
         self.one_time_prekeys.iter().map(|k| k.id).collect()
@@ -657,7 +723,7 @@ impl PreKeyStore for Account {
 
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id: _ } = self;
+        let Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id: _, published_below: _ } = self;
         f.debug_struct("Account")
             .field("identity", &identity.public_key())
             .field("signed_prekeys", &signed_prekeys.len())

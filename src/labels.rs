@@ -25,6 +25,10 @@ pub const GROUP_COMMITMENT_LABEL: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GC
 pub const SAFETY_NUMBER_LABEL: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SafetyNumber";
 /// AEAD associated data of a sealed saved state (SPEC.md §11.4).
 pub const SEALED_STATE_AD: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/SealedState";
+/// Prefix of a device certificate's signature input (SPEC.md §3.7).
+pub const DEVICE_CERTIFICATE_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/DeviceCertificate";
+/// Prefix of a device list's signature input (SPEC.md §3.7).
+pub const DEVICE_LIST_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/DeviceList";
 
 /// Chain step input for the message key: MK = HMAC-SHA256(CK, 0x01) (SPEC.md §5.3).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;
@@ -47,6 +51,8 @@ mod tests {
             GROUP_COMMITMENT_LABEL,
             SAFETY_NUMBER_LABEL,
             SEALED_STATE_AD,
+            DEVICE_CERTIFICATE_CONTEXT,
+            DEVICE_LIST_CONTEXT,
         ] {
             assert!(l.starts_with(SUITE.as_bytes()));
             assert_eq!(l[SUITE.len()], b'/');
@@ -65,6 +71,8 @@ mod tests {
             GROUP_COMMITMENT_LABEL,
             SAFETY_NUMBER_LABEL,
             SEALED_STATE_AD,
+            DEVICE_CERTIFICATE_CONTEXT,
+            DEVICE_LIST_CONTEXT,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -242,6 +242,12 @@ impl Session {
         self.pending
     }
 
+    /// Whether a normal message with this ratchet key is decided by this
+    /// session without a DH (its open, closed or skipped chains know it).
+    pub(crate) fn knows_ratchet_key(&self, ratchet_key: &[u8; KEY_LEN]) -> bool {
+        self.ratchet.knows_ratchet_key(ratchet_key)
+    }
+
     /// Number of skipped message keys stored (at most
     /// [`crate::MAX_SKIPPED_KEYS`]).
     pub fn skipped_keys(&self) -> usize {
@@ -346,6 +352,17 @@ impl Session {
             return Err(DecryptError::StateMismatch);
         }
         let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.normal().as_ref())?;
+        self.pending = false;
+        Ok(plaintext)
+    }
+
+    /// A prekey message of this session (SPEC.md §5.7), as
+    /// [`Session::decrypt`] with [`Message::PreKey`].
+    pub(crate) fn decrypt_prekey(&mut self, message: &PreKeyMessage) -> Result<Vec<u8>, DecryptError> {
+        if !self.matches(message) {
+            return Err(DecryptError::StateMismatch);
+        }
+        let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.message.as_ref())?;
         self.pending = false;
         Ok(plaintext)
     }

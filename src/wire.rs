@@ -12,6 +12,7 @@ pub(crate) const VERSION: u8 = 1;
 
 /// Type nibbles (SPEC.md §6.1).
 pub(crate) mod kind {
+    pub(crate) const SAVED_GROUP: u8 = 0x0;
     pub(crate) const MESSAGE: u8 = 0x1;
     pub(crate) const PREKEY_MESSAGE: u8 = 0x2;
     pub(crate) const PREKEY_BUNDLE: u8 = 0x3;
@@ -22,6 +23,11 @@ pub(crate) mod kind {
     pub(crate) const SAVED_GROUP_RECEIVER: u8 = 0x8;
     pub(crate) const SEALED_STATE: u8 = 0x9;
     pub(crate) const SAVED_ACCOUNT: u8 = 0xA;
+    pub(crate) const PREKEY_UPLOAD: u8 = 0xB;
+    pub(crate) const DEVICE_CERTIFICATE: u8 = 0xC;
+    pub(crate) const DEVICE_LIST: u8 = 0xD;
+    pub(crate) const ENVELOPE: u8 = 0xE;
+    pub(crate) const SAVED_RECORD: u8 = 0xF;
 }
 
 /// The first byte of an encoding of the given type.

@@ -12,12 +12,13 @@ use std::path::PathBuf;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 5] = [
+const TARGETS: [(&str, Check); 6] = [
     ("roundtrip", checks::roundtrip),
     ("x3dh_respond", checks::x3dh_respond),
     ("session_decrypt", checks::session_decrypt),
     ("group_decrypt", checks::group_decrypt),
     ("conversation", checks::conversation),
+    ("records", checks::records),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -63,6 +64,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         "x3dh_respond" => checks::x3dh_seeds(),
         "session_decrypt" => checks::session_seeds(),
         "group_decrypt" => checks::group_seeds(),
+        "records" => checks::record_seeds(),
         _ => vec![
             // send, deliver, reply, deliver; group send/deliver; rotation; tamper; replay
             vec![0x00, 0x02, 0x00, 0x80, 0x82, 0x00, 0x07, 0x09, 0x00, 0x0d, 0x27, 0x09, 0x00, 0x05, 0x00, 0x80, 0x01],

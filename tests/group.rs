@@ -239,7 +239,7 @@ fn rotation_locks_out_the_removed_member_and_keeps_in_flight_messages() {
     let after = alice.sender.encrypt(b"after rotation").unwrap();
     assert_eq!(bob_view.decrypt(&after).unwrap(), b"after rotation");
     assert_eq!(bob_view.decrypt(&in_flight).unwrap(), b"before rotation");
-    assert_eq!(carol_view.decrypt(&after).unwrap_err(), DecryptError::StateMismatch);
+    assert_eq!(carol_view.decrypt(&after).unwrap_err(), DecryptError::NoSenderKey);
     assert_eq!(carol_view.decrypt(&after).unwrap_err().category(), ErrorCategory::StateMismatch);
 }
 
@@ -255,7 +255,7 @@ fn receivers_keep_a_bounded_number_of_sender_keys() {
         per_key.push(alice.sender.encrypt(b"k").unwrap());
     }
     assert_eq!(r.key_ids().len(), MAX_SENDER_KEY_STATES);
-    assert_eq!(r.decrypt(&per_key[0]).unwrap_err(), DecryptError::StateMismatch);
+    assert_eq!(r.decrypt(&per_key[0]).unwrap_err(), DecryptError::NoSenderKey);
     for m in &per_key[1..] {
         r.decrypt(m).unwrap();
     }
@@ -303,25 +303,29 @@ fn receivers_and_senders_save_restore_and_seal() {
 }
 
 #[test]
-fn distribution_fans_out_over_pairwise_sessions() {
+fn distribution_fans_out_over_session_records_as_envelopes() {
     let mut rng = rng(16);
     let me = Account::new(&mut rng);
+    let my_address = Address::new(b"me", DeviceId(1)).unwrap();
     let mut peers = Vec::new();
-    let mut sessions = Vec::new();
-    for _ in 0..5 {
+    let mut records = Vec::new();
+    for i in 0..5u32 {
         let peer = Account::new(&mut rng);
-        let bundle = peer.prekey_bundle(None).unwrap();
-        sessions.push(Session::initiate(&mut rng, me.identity_key_pair(), &bundle, b"").unwrap());
-        peers.push(peer);
+        let address = Address::new(b"peer", DeviceId(i)).unwrap();
+        let mut record = SessionRecord::new(my_address.clone(), address.clone(), peer.identity_key());
+        record.initiate(&mut rng, me.identity_key_pair(), &peer.prekey_bundle(None).unwrap()).unwrap();
+        records.push(record);
+        peers.push((peer, SessionRecord::new(address, my_address.clone(), me.identity_key())));
     }
     let mut sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), me.identity_key());
-    let out = distribute(&mut rng, &sender.distribution(), sessions.iter_mut());
+    let out = distribute(&mut rng, &sender.distribution(), records.iter_mut());
     let gm = sender.encrypt(b"to all").unwrap();
-    for (peer, msg) in peers.iter_mut().zip(out) {
-        let Message::PreKey(m) = msg.unwrap() else { panic!() };
-        let inbound = Session::respond(peer, &m, b"").unwrap();
-        let d = SenderKeyDistribution::try_from(inbound.plaintext.as_slice()).unwrap();
-        let mut r = GroupReceiver::new(inbound.session.remote_identity(), &d);
+    for ((peer, record), msg) in peers.iter_mut().zip(out) {
+        let plaintext = record.decrypt(peer, &msg.unwrap()).unwrap();
+        assert_eq!(plaintext[..2], [0x1e, 0x02], "a distribution envelope");
+        let Envelope::Distribution(d) = Envelope::try_from(plaintext.as_slice()).unwrap() else { panic!() };
+        assert_eq!(d.to_bytes()[..], plaintext[2..]);
+        let mut r = GroupReceiver::new(record.remote_identity(), &d);
         assert_eq!(r.decrypt(&gm).unwrap(), b"to all");
     }
 }

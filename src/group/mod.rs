@@ -6,6 +6,7 @@
 //! Every member keeps a [`GroupReceiver`] per (group, sender) that can only
 //! decrypt. A group message is encrypted once and signed, then fanned out.
 
+mod members;
 mod message;
 
 use alloc::vec::Vec;
@@ -14,6 +15,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
+pub use self::members::{Group, MAX_GROUP_MEMBERS};
 use self::message::{GROUP_HEADER_LEN, signing_key};
 pub use self::message::{GROUP_MESSAGE_OVERHEAD, GroupId, GroupMessage, MAX_GROUP_ID_LEN, SenderKeyDistribution};
 use crate::crypto::{self, Ed25519KeyPair, Ed25519Public, KEY_LEN, SIGNATURE_LEN, Secret32, TAG_LEN};
@@ -24,7 +26,6 @@ use crate::message::Message;
 use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::message_key::MessageKey;
 use crate::secret_vec::SecretVec;
-use crate::session::Session;
 use crate::wire::{Keys, Reader, Writer, first_byte, kind};
 
 /// Largest gap a group message may be ahead of its chain (SPEC.md §9);
@@ -180,7 +181,7 @@ impl GroupSender {
     /// receiver.add_distribution(alice, &fresh)?;
     /// let m = sender.encrypt(b"after the member left")?;
     /// assert!(receiver.decrypt(&m).is_ok());
-    /// assert_eq!(removed.decrypt(&m), Err(DecryptError::StateMismatch));
+    /// assert_eq!(removed.decrypt(&m), Err(DecryptError::NoSenderKey));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn rotate<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> SenderKeyDistribution {
@@ -404,8 +405,10 @@ impl GroupReceiver {
     /// AEAD. Transactional.
     ///
     /// # Errors
-    /// [`DecryptError::StateMismatch`] for an unknown key id (e.g. after
-    /// being removed from the group); [`DecryptError::Authentication`] for a
+    /// [`DecryptError::NoSenderKey`] (category `state-mismatch`) for an
+    /// unknown key id: a rotation whose distribution has not arrived, or
+    /// one this receiver will never get because it was removed (a
+    /// [`Group`] tells the two apart); [`DecryptError::Authentication`] for a
     /// bad signature or tag; [`DecryptError::Duplicate`] for a replay or an
     /// iteration before this receiver's start; [`DecryptError::SkipLimit`].
     ///
@@ -423,7 +426,7 @@ impl GroupReceiver {
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn decrypt(&mut self, message: &GroupMessage) -> Result<Vec<u8>, DecryptError> {
-        let pos = self.states.iter().position(|s| s.key_id == message.key_id).ok_or(DecryptError::StateMismatch)?;
+        let pos = self.states.iter().position(|s| s.key_id == message.key_id).ok_or(DecryptError::NoSenderKey)?;
         let state = self.states.get(pos).ok_or(DecryptError::StateMismatch)?;
         let (plan, mk) = plan(state, message.iteration)?;
         // The signature covers the commitment to the key this receiver
@@ -626,38 +629,42 @@ impl fmt::Debug for GroupReceiver {
     }
 }
 
-/// Encrypts one distribution message for many members over their
-/// established pairwise sessions (SPEC.md §7.6): one result per session, in
-/// order. A failure for one member does not stop the others.
+/// Encrypts one distribution, framed as an [`crate::Envelope::Distribution`]
+/// (SPEC.md §6.7), for many member devices over their session records
+/// (SPEC.md §7.6): one result per record, in order. A failure for one member
+/// does not stop the others. ([`Group::distribution`] gives the same
+/// envelope for a [`Group`].)
 ///
 /// # Security
 /// This does not know the group's membership: pass exactly the current
-/// members' sessions. After someone leaves, [`GroupSender::rotate`] first and
-/// leave their session out.
+/// members' records. After someone leaves, [`GroupSender::rotate`] first and
+/// leave their record out.
 ///
 /// ```
 /// # use sottovoce::*;
 /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
 /// # let me = Account::new(&mut rng);
 /// # let mut bob = Account::new(&mut rng);
-/// # let bundle = bob.prekey_bundle(None).unwrap();
-/// # let mut to_bob = Session::initiate(&mut rng, me.identity_key_pair(), &bundle, b"").unwrap();
-/// let sender = GroupSender::new(&mut rng, GroupId::new(b"g").unwrap(), me.identity_key());
+/// # let (a, b) = (Address::new(b"me", DeviceId(1))?, Address::new(b"bob", DeviceId(1))?);
+/// let mut to_bob = SessionRecord::new(a, b, bob.identity_key());
+/// to_bob.initiate(&mut rng, me.identity_key_pair(), &bob.prekey_bundle(None).unwrap())?;
+/// let sender = GroupSender::new(&mut rng, GroupId::new(b"g")?, me.identity_key());
 /// let out = distribute(&mut rng, &sender.distribution(), [&mut to_bob]);
 /// assert_eq!(out.len(), 1);
 /// assert!(out[0].is_ok());
+/// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
 pub fn distribute<'a, R, I>(
     rng: &mut R,
     distribution: &SenderKeyDistribution,
-    sessions: I,
+    records: I,
 ) -> Vec<Result<Message, EncryptError>>
 where
     R: CryptoRng + ?Sized,
-    I: IntoIterator<Item = &'a mut Session>,
+    I: IntoIterator<Item = &'a mut crate::SessionRecord>,
 {
-    let bytes = distribution.to_bytes();
-    sessions.into_iter().map(|s| s.encrypt(rng, &bytes)).collect()
+    let bytes = members::distribution_envelope(distribution).to_bytes();
+    records.into_iter().map(|s| s.encrypt(rng, &bytes)).collect()
 }
 
 /// Signature length re-exported for the overhead arithmetic in docs.

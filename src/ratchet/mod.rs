@@ -322,6 +322,15 @@ impl DoubleRatchet {
         }
     }
 
+    /// Whether a message with this ratchet key is decided by this state
+    /// without a DH (SPEC.md §5.6 steps 2 to 4): the key of the open chain,
+    /// of a remembered closed chain, or of a stored skipped key.
+    pub(crate) fn knows_ratchet_key(&self, ratchet_key: &[u8; KEY_LEN]) -> bool {
+        self.receiving.as_ref().is_some_and(|c| c.ratchet_key == *ratchet_key)
+            || self.closed.iter().any(|c| c.ratchet_key == *ratchet_key)
+            || self.skipped.has_ratchet_key(ratchet_key)
+    }
+
     pub(crate) fn skipped_len(&self) -> usize {
         self.skipped.len()
     }
