@@ -19,6 +19,9 @@ use sottovoce::*;
 #[path = "support/salamander.rs"]
 mod salamander;
 
+#[path = "support/conversations.rs"]
+mod conversations;
+
 // ------------------------------------------------------------ randomness
 
 /// A ChaCha20 stream that logs every draw.
@@ -2315,7 +2318,11 @@ fn persistence_file() {
     .unwrap();
     let Message::PreKey(first) = a.encrypt(&mut rng, b"consumes one").unwrap() else { unreachable!() };
     Session::respond(&mut account, &first, b"").unwrap();
-    let account_state = account.to_bytes().to_vec();
+    // Published with format revision 2 (SPEC.md §11.5): kept as revision 2
+    // input, which every later release reads; re-saving writes revision 3.
+    let resaved = account.to_bytes().to_vec();
+    let account_state = [&[0x1a, 0x02], &resaved[2..38], &resaved[42..]].concat();
+    assert_eq!(*Account::from_bytes(&account_state).unwrap().to_bytes(), resaved);
     let mut bundle_events =
         vec![json!({ "event": "bundle", "oneTimePreKeyId": null, "bundle": h(&account_bundle.to_bytes()) })];
     for id in account.one_time_prekey_ids().into_iter().take(2) {
@@ -2324,7 +2331,7 @@ fn persistence_file() {
     bundle_events.push(
         json!({ "event": "bundle", "oneTimePreKeyId": opks[1].0, "result": "invalid", "error": "unknown-prekey" }),
     );
-    bundle_events.push(json!({ "event": "save", "state": h(&account_state) }));
+    bundle_events.push(json!({ "event": "save", "state": h(&resaved) }));
     tests.push(f.test(
         "account with two signed prekeys and five one-time prekeys (one consumed): restore, bundles, save",
         &["Account"],
@@ -2543,7 +2550,8 @@ fn persistence_file() {
         receiver_with(MAX_GROUP_SKIPPED_KEYS as u32 + 1),
     ));
     // Saved accounts (SPEC.md §11.5): layout after the seed: next id (u32),
-    // u8 count { id | priv }, u16 count { id | priv }.
+    // u8 count { id | priv }, u16 count { id | priv } (format revision 2,
+    // which every later release reads).
     let acc = |next: u32, signed: &[u32], one_time: &[u32]| {
         let mut b = account_state[..2 + 32].to_vec();
         b.extend(next.to_be_bytes());
@@ -2666,4 +2674,5 @@ fn main() {
     session_file();
     sender_keys_file();
     persistence_file();
+    conversations::conversations_file();
 }

@@ -1,0 +1,967 @@
+//! `conversations.json`: prekey publication (SPEC.md §3.6), devices (§3.7),
+//! bindings (§4.6), session records (§4.7), envelopes (§6.7), groups
+//! (§7.7) and their saved states (§11.5-§11.7).
+
+use super::*;
+
+fn addr(user: &[u8], device: u32) -> Address {
+    Address::new(user, DeviceId(device)).unwrap()
+}
+
+fn addr_json(a: &Address) -> Value {
+    json!({ "user": h(a.user()), "device": a.device().0 })
+}
+
+fn cat(e: &DecryptError) -> Value {
+    let mut v = json!({ "result": "invalid", "error": e.category().name() });
+    let cause = match e {
+        DecryptError::NoSenderKey => Some("no-sender-key"),
+        DecryptError::NotMember => Some("not-member"),
+        _ => None,
+    };
+    if let Some(c) = cause {
+        v["cause"] = json!(c);
+    }
+    v
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
+        a.extend(b);
+    }
+    a
+}
+
+// ------------------------------------------------------------ prekey publication
+
+fn publication(f: &mut VectorFile) {
+    let mut tests = Vec::new();
+    // An account that publishes, replenishes, rotates and publishes again.
+    let mut rng = Recorder::new(90);
+    let mut account = Account::new(&mut rng);
+    account.generate_one_time_prekeys(&mut rng, 3);
+    rng.take();
+    let start = account.to_bytes().to_vec();
+    let mut events = Vec::new();
+    let up = account.prekeys_to_publish();
+    events.push(json!({ "event": "toPublish", "upload": h(&up.to_bytes()) }));
+    account.mark_published();
+    events.push(json!({ "event": "markPublished", "state": h(&account.to_bytes()) }));
+    events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
+    account.generate_one_time_prekeys(&mut rng, 2);
+    events.push(json!({ "event": "generateOneTimePreKeys", "count": 2, "randomness": rng.take() }));
+    events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
+    account.rotate_signed_prekey(&mut rng).unwrap();
+    events.push(json!({ "event": "rotateSignedPreKey", "randomness": rng.take() }));
+    events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
+    account.mark_published();
+    events.push(json!({ "event": "markPublished", "state": h(&account.to_bytes()) }));
+    account.retire_previous_signed_prekey();
+    events.push(json!({ "event": "retirePreviousSignedPreKey", "state": h(&account.to_bytes()) }));
+    tests.push(f.test(
+        "an account publishes what is new since its mark: all at first, nothing after marking, new one-time prekeys, a rotated signed prekey",
+        &["Publication"],
+        None,
+        json!({ "account": h(&start), "events": events }),
+    ));
+    f.group("publication", "What an account uploads, by its published mark (SPEC.md §3.6, §11.5)", tests);
+
+    // Uploads as a server decodes them, and the bundles it assembles.
+    let mut tests = Vec::new();
+    let upload = PreKeyUpload::try_from(up.to_bytes().as_slice()).unwrap();
+    let spk = upload.signed_prekey().unwrap();
+    let mut bundles = vec![json!({ "oneTimePreKeyId": null, "bundle": h(&PreKeyBundle::assemble(upload.identity_key(), &spk, None).to_bytes()) })];
+    for k in upload.one_time_prekeys() {
+        bundles.push(json!({ "oneTimePreKeyId": k.id().0, "bundle": h(&PreKeyBundle::assemble(upload.identity_key(), &spk, Some(k)).to_bytes()) }));
+    }
+    tests.push(f.test(
+        "an upload with a signed prekey and three one-time prekeys, and the bundles a server assembles from it",
+        &["Upload"],
+        None,
+        json!({
+            "upload": h(&up.to_bytes()),
+            "identityKey": h(&upload.identity_key().to_bytes()),
+            "signedPreKey": { "id": spk.id().0, "public": h(&spk.public_key()), "signature": h(&spk.signature()) },
+            "oneTimePreKeys": upload.one_time_prekeys().iter().map(|k| json!({ "id": k.id().0, "public": h(&k.public_key()) })).collect::<Vec<_>>(),
+            "bundles": bundles,
+        }),
+    ));
+    let valid = up.to_bytes();
+    let ik = &valid[1..33];
+    let entry_s = |id: u32, key: &[u8], sig: &[u8]| [vec![1u8], id.to_be_bytes().to_vec(), key.to_vec(), sig.to_vec()].concat();
+    let entry_o = |id: u32, key: &[u8]| [vec![2u8], id.to_be_bytes().to_vec(), key.to_vec()].concat();
+    let build = |entries: &[Vec<u8>]| {
+        let mut b = vec![0x1b];
+        b.extend(ik);
+        b.extend((entries.len() as u16).to_be_bytes());
+        for e in entries {
+            b.extend(e);
+        }
+        b
+    };
+    let (sid, skey, ssig) = (spk.id().0, spk.public_key(), spk.signature());
+    let k = [7u8; 32];
+    assert!(PreKeyUpload::try_from(build(&[]).as_slice()).is_ok());
+    assert!(PreKeyUpload::try_from(build(&[entry_o(5, &k)]).as_slice()).is_ok());
+    let mut bad_sig = ssig;
+    bad_sig[0] ^= 1;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a signed entry after a one-time entry", build(&[entry_o(5, &k), entry_s(sid, &skey, &ssig)]), "decode"),
+        ("two signed entries", build(&[entry_s(sid, &skey, &ssig), entry_s(sid + 9, &skey, &ssig)]), "decode"),
+        ("an unknown entry kind", build(&[[vec![3u8], 5u32.to_be_bytes().to_vec(), k.to_vec()].concat()]), "decode"),
+        ("one-time ids not increasing", build(&[entry_o(6, &k), entry_o(5, &k)]), "decode"),
+        ("a one-time id twice", build(&[entry_o(5, &k), entry_o(5, &k)]), "decode"),
+        ("a one-time id equal to the signed prekey's", build(&[entry_s(sid, &skey, &ssig), entry_o(sid, &k)]), "decode"),
+        ("trailing byte", [valid.clone(), vec![0]].concat(), "decode"),
+        ("truncated", valid[..valid.len() - 1].to_vec(), "decode"),
+        ("an identity key of small order", [vec![0x1b], vec![0u8; 32], vec![0, 0]].concat(), "invalid-key"),
+        ("a saved account's type nibble", flip(&valid, 0, 0x01), "decode"),
+        ("a signed prekey whose signature fails (decodes; verifying fails)", build(&[entry_s(sid, &skey, &bad_sig)]), "bad-signature"),
+    ];
+    let mut over = vec![0x1bu8];
+    over.extend(ik);
+    over.extend(1002u16.to_be_bytes());
+    for i in 0..1002u32 {
+        over.extend(entry_o(i + 10, &k));
+    }
+    let mut cases = cases;
+    cases.push(("MAX_UPLOAD_PREKEYS + 1 entries", over, "decode"));
+    for (comment, bytes, err) in cases {
+        let got = match PreKeyUpload::try_from(bytes.as_slice()) {
+            Ok(u) => u.verify().err().map(|e| e.category()),
+            Err(e) => Some(e.category()),
+        };
+        assert_eq!(got.map(|c| c.name()), Some(err), "{comment}");
+        tests.push(f.test(comment, &["Upload", "Malformed"], got, json!({ "upload": h(&bytes) })));
+    }
+    f.group("upload", "Prekey uploads as a server decodes and verifies them, and assembled bundles (SPEC.md §3.6, §6.4)", tests);
+}
+
+// ------------------------------------------------------------ devices
+
+fn devices(f: &mut VectorFile) {
+    let mut rng = Recorder::new(91);
+    let user_seed = rng.bytes::<32>();
+    let user = IdentityKeyPair::from_seed(&user_seed);
+    let other = IdentityKeyPair::from_seed(&rng.bytes::<32>());
+    let d1 = IdentityKeyPair::from_seed(&rng.bytes::<32>()).public_key();
+    let d2 = IdentityKeyPair::from_seed(&rng.bytes::<32>()).public_key();
+    let d3 = IdentityKeyPair::from_seed(&rng.bytes::<32>()).public_key();
+    let mut tests = Vec::new();
+    let cert = DeviceCertificate::sign(&user, DeviceId(7), d1);
+    tests.push(f.test(
+        "a device certificate",
+        &["Certificate"],
+        None,
+        json!({ "userSeed": h(&user_seed), "userKey": h(&user.public_key().to_bytes()), "deviceId": 7, "deviceKey": h(&d1.to_bytes()), "certificate": h(&cert.to_bytes()) }),
+    ));
+    let c = cert.to_bytes();
+    let list = DeviceList::sign(&user, 1, &[(DeviceId(7), d1)]).unwrap();
+    let mut sig_of_list = c.clone();
+    sig_of_list[69..].copy_from_slice(&list.to_bytes()[list.to_bytes().len() - 64..]);
+    for (comment, bytes, user_key, err) in [
+        ("another user's key expected", c.clone(), other.public_key(), "state-mismatch"),
+        ("the device id changed", flip(&c, 36, 0x07 ^ 0x08), user.public_key(), "bad-signature"),
+        ("the device key changed", { let mut b = c.clone(); b[37..69].copy_from_slice(&d2.to_bytes()); b }, user.public_key(), "bad-signature"),
+        ("a device list's signature over the same device", sig_of_list, user.public_key(), "bad-signature"),
+        ("a device key of small order", { let mut b = c.clone(); b[37..69].copy_from_slice(&[0u8; 32]); b }, user.public_key(), "invalid-key"),
+        ("truncated", c[..132].to_vec(), user.public_key(), "decode"),
+        ("trailing byte", [c.clone(), vec![0]].concat(), user.public_key(), "decode"),
+    ] {
+        let got = match DeviceCertificate::try_from(bytes.as_slice()) {
+            Ok(cert) => cert.verify(&user_key).err().map(|e| e.category()),
+            Err(e) => Some(e.category()),
+        };
+        assert_eq!(got.map(|c| c.name()), Some(err), "{comment}");
+        tests.push(f.test(
+            &format!("certificate: {comment}"),
+            &["Certificate"],
+            got,
+            json!({ "userKey": h(&user_key.to_bytes()), "certificate": h(&bytes) }),
+        ));
+    }
+    f.group("device_certificate", "Device certificates (SPEC.md §3.7)", tests);
+
+    let mut tests = Vec::new();
+    let v2 = DeviceList::sign(&user, 2, &[(DeviceId(9), d2), (DeviceId(7), d1)]).unwrap();
+    let v3 = DeviceList::sign(&user, 3, &[(DeviceId(7), d1), (DeviceId(9), d2), (DeviceId(12), d3)]).unwrap();
+    let v2_other = DeviceList::sign(&user, 2, &[(DeviceId(7), d1)]).unwrap();
+    let v1 = DeviceList::sign(&user, 1, &[(DeviceId(7), d1), (DeviceId(9), d2), (DeviceId(12), d3)]).unwrap();
+    tests.push(f.test(
+        "device lists signed by a user (devices encoded by increasing id), and which later lists are accepted",
+        &["DeviceList"],
+        None,
+        json!({
+            "userSeed": h(&user_seed),
+            "userKey": h(&user.public_key().to_bytes()),
+            "sign": [
+                { "version": 2, "devices": [ { "id": 9, "key": h(&d2.to_bytes()) }, { "id": 7, "key": h(&d1.to_bytes()) } ], "list": h(&v2.to_bytes()) },
+                { "version": 3, "devices": [ { "id": 7, "key": h(&d1.to_bytes()) }, { "id": 9, "key": h(&d2.to_bytes()) }, { "id": 12, "key": h(&d3.to_bytes()) } ], "list": h(&v3.to_bytes()) },
+            ],
+        }),
+    ));
+    let accept = |bytes: &[u8], expected: &IdentityKey, previous: Option<&DeviceList>| {
+        DeviceList::verify(bytes, expected, previous).err().map(|e| e.category())
+    };
+    let signer = ed25519_dalek::SigningKey::from_bytes(&user_seed);
+    let raw = |version: u32, devices: &[(u32, [u8; 32])]| {
+        let mut b = vec![0x1d];
+        b.extend(user.public_key().to_bytes());
+        b.extend(version.to_be_bytes());
+        b.push(devices.len() as u8);
+        for (id, k) in devices {
+            b.extend(id.to_be_bytes());
+            b.extend(k);
+        }
+        use ed25519_dalek::Signer;
+        let sig = signer.sign(&[labels::DEVICE_LIST_CONTEXT, &b].concat()).to_bytes();
+        b.extend(sig);
+        b
+    };
+    let (d1b, d2b) = (d1.to_bytes(), d2.to_bytes());
+    let many: Vec<(u32, [u8; 32])> =
+        (0..17u32).map(|i| (i, IdentityKeyPair::from_seed(&[i as u8 + 40; 32]).public_key().to_bytes())).collect();
+    let sixteen = raw(4, &many[..16]);
+    assert!(DeviceList::verify(&sixteen, &user.public_key(), None).is_ok());
+    let cases: Vec<(&str, Vec<u8>, Option<&DeviceList>, IdentityKey)> = vec![
+        ("MAX_DEVICES devices", sixteen, None, user.public_key()),
+        ("a newer version after version 2", v3.to_bytes(), Some(&v2), user.public_key()),
+        ("version 2 again, byte for byte", v2.to_bytes(), Some(&v2), user.public_key()),
+        ("an older version after version 2", v1.to_bytes(), Some(&v2), user.public_key()),
+        ("version 2 again with other devices", v2_other.to_bytes(), Some(&v2), user.public_key()),
+        ("another user's key expected", v2.to_bytes(), None, other.public_key()),
+        ("the signature fails", flip(&v2.to_bytes(), 34, 0x02 ^ 0x03), None, user.public_key()),
+        ("MAX_DEVICES + 1 devices", raw(4, &many), None, user.public_key()),
+        ("no device", raw(4, &[]), None, user.public_key()),
+        ("device ids not increasing", raw(4, &[(9, d2b), (7, d1b)]), None, user.public_key()),
+        ("a device id twice", raw(4, &[(7, d1b), (7, d2b)]), None, user.public_key()),
+        ("a device key twice", raw(4, &[(7, d1b), (9, d1b)]), None, user.public_key()),
+        ("a device key of small order", raw(4, &[(7, [0u8; 32])]), None, user.public_key()),
+        ("a certificate's signature over one device", {
+            let mut b = raw(4, &[(7, d1b)]);
+            let n = b.len();
+            b[n - 64..].copy_from_slice(&cert.to_bytes()[69..]);
+            b
+        }, None, user.public_key()),
+        ("trailing byte", [v2.to_bytes(), vec![0]].concat(), None, user.public_key()),
+        ("truncated", v2.to_bytes()[..v2.to_bytes().len() - 1].to_vec(), None, user.public_key()),
+    ];
+    for (comment, bytes, previous, expected) in cases {
+        let got = accept(&bytes, &expected, previous);
+        tests.push(f.test(
+            &format!("device list: {comment}"),
+            &["DeviceList"],
+            got,
+            json!({ "userKey": h(&expected.to_bytes()), "previous": previous.map(|p| h(&p.to_bytes())), "list": h(&bytes) }),
+        ));
+    }
+    f.group("device_list", "Device lists and which ones are accepted (SPEC.md §3.7)", tests);
+
+    let mut tests = Vec::new();
+    for (a, b) in [
+        (addr(b"alice", 1), addr(b"bob", 7)),
+        (addr(b"", 0), addr(&[0xff; 255], u32::MAX)),
+        (addr("+4915100000000".as_bytes(), 3), addr("+4915100000000".as_bytes(), 4)),
+    ] {
+        tests.push(f.test(
+            "the binding of a session between two addresses, initiator first",
+            &["Binding"],
+            None,
+            json!({ "initiator": addr_json(&a), "responder": addr_json(&b), "binding": h(&binding(&a, &b)) }),
+        ));
+    }
+    f.group("binding", "Addresses and the binding derived from them (SPEC.md §4.6)", tests);
+}
+
+// ------------------------------------------------------------ envelopes
+
+fn envelopes(f: &mut VectorFile) {
+    let mut rng = Recorder::new(92);
+    let me = IdentityKeyPair::from_seed(&rng.bytes::<32>());
+    let gid = GroupId::new(b"family").unwrap();
+    let mut sender = GroupSender::new(&mut rng, gid.clone(), me.public_key());
+    rng.take();
+    let d = sender.distribution();
+    let gm = sender.encrypt(b"hi all").unwrap();
+    let mut tests = Vec::new();
+    let valid: Vec<(&str, Envelope, Value)> = vec![
+        ("content", Envelope::Content(b"hello".to_vec()), json!({ "kind": "content", "content": h(b"hello") })),
+        ("empty content", Envelope::Content(Vec::new()), json!({ "kind": "content", "content": "" })),
+        ("a distribution", Envelope::Distribution(d.clone()), json!({ "kind": "distribution", "distribution": h(&d.to_bytes()) })),
+        ("a distribution request", Envelope::DistributionRequest(gid.clone()), json!({ "kind": "distribution-request", "groupId": h(gid.as_bytes()) })),
+        ("removed", Envelope::Removed(gid.clone()), json!({ "kind": "removed", "groupId": h(gid.as_bytes()) })),
+        (
+            "a group message",
+            Envelope::Group { group_id: gid.clone(), sender: addr(b"alice", 2), message: gm.clone() },
+            json!({ "kind": "group-message", "groupId": h(gid.as_bytes()), "sender": addr_json(&addr(b"alice", 2)), "message": h(&gm.to_bytes()) }),
+        ),
+    ];
+    for (comment, e, fields) in valid {
+        let bytes = e.to_bytes().to_vec();
+        tests.push(f.test(comment, &["Envelope"], None, merge(json!({ "envelope": h(&bytes) }), fields)));
+    }
+    let group_env = Envelope::Group { group_id: gid.clone(), sender: addr(b"alice", 2), message: gm.clone() }.to_bytes().to_vec();
+    let mut bad_dist = Envelope::Distribution(d.clone()).to_bytes().to_vec();
+    let n = bad_dist.len();
+    bad_dist[n - 32..].copy_from_slice(&[0u8; 32]);
+    for (comment, bytes) in [
+        ("an unknown kind", vec![0x1e, 0x06, 0x00]),
+        ("no kind", vec![0x1e]),
+        ("an empty group id", vec![0x1e, 0x03, 0x00]),
+        ("a 65-byte group id", [vec![0x1e, 0x04, 65], vec![b'g'; 65]].concat()),
+        ("a byte after the group id", [vec![0x1e, 0x03, 1, b'g'], vec![0]].concat()),
+        ("a group message shorter than its overhead", group_env[..group_env.len() - 1 - (gm.to_bytes().len() - GROUP_MESSAGE_OVERHEAD)].to_vec()),
+        ("a distribution with a small-order signing key", bad_dist),
+        ("a distribution with a trailing byte", [Envelope::Distribution(d.clone()).to_bytes().to_vec(), vec![0]].concat()),
+        ("version 2", flip(&Envelope::Content(b"x".to_vec()).to_bytes(), 0, 0x1e ^ 0x2e)),
+        ("a message's type nibble", flip(&Envelope::Content(b"x".to_vec()).to_bytes(), 0, 0x1e ^ 0x11)),
+    ] {
+        let e = Envelope::try_from(bytes.as_slice()).err().unwrap_or_else(|| panic!("{comment} decoded")).category();
+        tests.push(f.test(comment, &["Envelope", "Malformed"], Some(e), json!({ "envelope": h(&bytes) })));
+    }
+    f.group("envelope", "Envelopes (SPEC.md §6.7)", tests);
+}
+
+// ------------------------------------------------------------ session records
+
+/// A device in a record transcript.
+struct Side {
+    account: Account,
+    record: SessionRecord,
+    start: Vec<u8>,
+}
+
+struct RecordScript {
+    sides: [Side; 2],
+    rng: Recorder,
+    events: Vec<Value>,
+    first_error: Option<ErrorCategory>,
+}
+
+const NAMES: [&str; 2] = ["alice", "bob"];
+
+impl RecordScript {
+    fn new(seed: u8, one_time_prekeys: usize) -> Self {
+        let mut rng = Recorder::new(seed);
+        let mut make = |user: &[u8], device: u32| {
+            let mut a = Account::new(&mut rng);
+            a.generate_one_time_prekeys(&mut rng, one_time_prekeys);
+            (a, addr(user, device))
+        };
+        let (a, at_a) = make(b"alice", 1);
+        let (b, at_b) = make(b"bob", 2);
+        rng.take();
+        let (ka, kb) = (a.identity_key(), b.identity_key());
+        let sides = [
+            Side { start: a.to_bytes().to_vec(), account: a, record: SessionRecord::new(at_a.clone(), at_b.clone(), kb) },
+            Side { start: b.to_bytes().to_vec(), account: b, record: SessionRecord::new(at_b, at_a, ka) },
+        ];
+        Self { sides, rng, events: Vec::new(), first_error: None }
+    }
+
+    fn ids(&self, p: usize) -> Value {
+        let r = &self.sides[p].record;
+        json!({
+            "current": r.current_id().map(|id| h(&id.0)),
+            "archived": r.archived().map(|s| h(&s.session_id().0)).collect::<Vec<_>>(),
+        })
+    }
+
+    fn bundle(&mut self, of: usize, one_time: bool) -> PreKeyBundle {
+        let acc = &self.sides[of].account;
+        let opk = if one_time { acc.one_time_prekey_ids().first().copied() } else { None };
+        acc.prekey_bundle(opk).unwrap()
+    }
+
+    /// `p` initiates to the other side from the given bundle.
+    fn initiate_with(&mut self, p: usize, bundle: &PreKeyBundle) -> Result<(), KeyAgreementError> {
+        let s = &mut self.sides[p];
+        let out = s.record.initiate(&mut self.rng, s.account.identity_key_pair(), bundle);
+        let mut ev = json!({ "event": "initiate", "party": NAMES[p], "bundle": h(&bundle.to_bytes()), "randomness": self.rng.take() });
+        match out {
+            Ok(()) => ev = merge(ev, merge(json!({ "result": "valid" }), self.ids(p))),
+            Err(e) => {
+                ev = merge(ev, json!({ "result": "invalid", "error": e.category().name() }));
+                self.first_error.get_or_insert(e.category());
+            }
+        }
+        self.events.push(ev);
+        out
+    }
+
+    fn initiate(&mut self, p: usize, one_time: bool) {
+        let b = self.bundle(1 - p, one_time);
+        self.initiate_with(p, &b).unwrap();
+    }
+
+    fn send(&mut self, p: usize, text: &[u8]) -> Vec<u8> {
+        let m = self.sides[p].record.encrypt(&mut self.rng, text);
+        let mut ev = json!({ "event": "encrypt", "party": NAMES[p], "plaintext": h(text), "randomness": self.rng.take() });
+        match &m {
+            Ok(m) => ev = merge(ev, json!({ "result": "valid", "message": h(&m.to_bytes()) })),
+            Err(e) => {
+                ev = merge(ev, json!({ "result": "invalid", "error": e.category().name() }));
+                self.first_error.get_or_insert(e.category());
+            }
+        }
+        self.events.push(ev);
+        m.map(|m| m.to_bytes()).unwrap_or_default()
+    }
+
+    /// Delivers `bytes` to `p`; `expect` is what the generator must see.
+    fn deliver(&mut self, p: usize, bytes: &[u8], expect: Result<&[u8], DecryptError>) {
+        let s = &mut self.sides[p];
+        let before = (s.record.to_bytes().to_vec(), s.account.to_bytes().to_vec());
+        let got = s.record.decrypt_bytes(&mut s.account, bytes);
+        match (&got, &expect) {
+            (Ok(a), Ok(b)) => assert_eq!(a.as_slice(), *b),
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            _ => panic!("record transcript: got {got:?}, expected {expect:?}"),
+        }
+        let mut ev = json!({ "event": "decrypt", "party": NAMES[p], "message": h(bytes) });
+        match got {
+            Ok(pt) => ev = merge(ev, json!({ "result": "valid", "plaintext": h(&pt) })),
+            Err(e) => {
+                let s = &self.sides[p];
+                assert_eq!((s.record.to_bytes().to_vec(), s.account.to_bytes().to_vec()), before, "a rejection changed state");
+                ev = merge(ev, cat(&e));
+                self.first_error.get_or_insert(e.category());
+            }
+        }
+        ev = merge(ev, self.ids(p));
+        ev["oneTimePreKeyIds"] = json!(self.sides[p].account.one_time_prekey_ids().iter().map(|i| i.0).collect::<Vec<_>>());
+        self.events.push(ev);
+    }
+
+    fn ok(&mut self, p: usize, bytes: &[u8], text: &[u8]) {
+        self.deliver(p, bytes, Ok(text));
+    }
+
+    fn finish(mut self, f: &mut VectorFile, comment: &str, flags: &[&str]) -> Value {
+        for p in 0..2 {
+            let saved = self.sides[p].record.to_bytes().to_vec();
+            assert_eq!(*SessionRecord::from_bytes(&saved).unwrap().to_bytes(), saved);
+            self.events.push(json!({ "event": "save", "party": NAMES[p], "record": h(&saved) }));
+        }
+        let parties: Vec<Value> = (0..2)
+            .map(|p| {
+                let s = &self.sides[p];
+                json!({
+                    "name": NAMES[p],
+                    "address": addr_json(s.record.local()),
+                    "account": h(&s.start),
+                    "identityKey": h(&s.account.identity_key().to_bytes()),
+                })
+            })
+            .collect();
+        f.test(comment, flags, self.first_error, json!({ "parties": parties, "events": self.events }))
+    }
+}
+
+fn records(f: &mut VectorFile) {
+    let mut tests = Vec::new();
+    const A: usize = 0;
+    const B: usize = 1;
+
+    // Handshake, then a replay of the first message (no one-time prekey).
+    let mut s = RecordScript::new(100, 0);
+    s.initiate(A, false);
+    let m1 = s.send(A, b"hello bob");
+    s.ok(B, &m1, b"hello bob");
+    s.deliver(B, &m1, Err(DecryptError::Duplicate));
+    let r1 = s.send(B, b"hello alice");
+    s.ok(A, &r1, b"hello alice");
+    s.deliver(B, &m1, Err(DecryptError::Duplicate));
+    let m2 = s.send(A, b"and on");
+    s.ok(B, &m2, b"and on");
+    tests.push(s.finish(f, "a first message without a one-time prekey replayed, before and after the reply: duplicate, never a new session", &["Replay"]));
+
+    // Simultaneous initiation, both delivery orders, over several seeds so
+    // both orders of the session ids appear.
+    let mut seen = [false; 2];
+    for seed in 101..=120u8 {
+        for bob_first in [false, true] {
+            let mut s = RecordScript::new(seed, 1);
+            s.initiate(A, true);
+            s.initiate(B, true);
+            let sa = s.sides[A].record.current_id().unwrap();
+            let sb = s.sides[B].record.current_id().unwrap();
+            let smaller_first = sa.0 < sb.0;
+            if seen[usize::from(smaller_first)] {
+                continue;
+            }
+            seen[usize::from(smaller_first)] = true;
+            let a1 = s.send(A, b"a1");
+            let b1 = s.send(B, b"b1");
+            if bob_first {
+                s.ok(A, &b1, b"b1");
+                s.ok(B, &a1, b"a1");
+            } else {
+                s.ok(B, &a1, b"a1");
+                s.ok(A, &b1, b"b1");
+            }
+            let a2 = s.send(A, b"a2");
+            let b2 = s.send(B, b"b2");
+            s.ok(B, &a2, b"a2");
+            s.ok(A, &b2, b"b2");
+            let a3 = s.send(A, b"a3");
+            s.ok(B, &a3, b"a3");
+            let b3 = s.send(B, b"b3");
+            s.ok(A, &b3, b"b3");
+            assert_eq!(s.sides[A].record.current_id(), s.sides[B].record.current_id());
+            let which = if smaller_first { "Alice's" } else { "Bob's" };
+            tests.push(s.finish(
+                f,
+                &format!("simultaneous initiation ({}first messages crossing): both keep the smaller session id, {which}", if bob_first { "Bob's delivered first, " } else { "" }),
+                &["Race"],
+            ));
+        }
+    }
+    assert_eq!(seen, [true, true]);
+
+    // The race with overtaking: Bob's reply on Alice's session arrives
+    // before Bob's own first message; rule 1 then rule 2.
+    let mut done = false;
+    for seed in 121..=160u8 {
+        let mut s = RecordScript::new(seed, 1);
+        s.initiate(A, true);
+        s.initiate(B, true);
+        let sa = s.sides[A].record.current_id().unwrap();
+        let sb = s.sides[B].record.current_id().unwrap();
+        if sa.0 > sb.0 {
+            continue;
+        }
+        let b1 = s.send(B, b"b1");
+        let a1 = s.send(A, b"a1");
+        s.ok(B, &a1, b"a1");
+        let r1 = s.send(B, b"r1 (on Alice's session)");
+        s.ok(A, &r1, b"r1 (on Alice's session)");
+        s.ok(A, &b1, b"b1");
+        let a2 = s.send(A, b"a2 (on Bob's session)");
+        s.ok(B, &a2, b"a2 (on Bob's session)");
+        let r2 = s.send(B, b"r2 (on Alice's session)");
+        s.ok(A, &r2, b"r2 (on Alice's session)");
+        let a3 = s.send(A, b"a3");
+        s.ok(B, &a3, b"a3");
+        assert_eq!(s.sides[A].record.current_id(), Some(sa));
+        assert_eq!(s.sides[B].record.current_id(), Some(sa));
+        tests.push(s.finish(
+            f,
+            "simultaneous initiation where Bob's reply overtakes his own first message: Alice first takes Bob's session (rule 1), Bob's next message on the smaller one brings her back (rule 2)",
+            &["Race", "Promotion"],
+        ));
+        done = true;
+        break;
+    }
+    assert!(done);
+
+    // A peer that starts over; a message of the old session overtaken by
+    // the new one decrypts from the archive without a swap back.
+    let mut s = RecordScript::new(161, 2);
+    s.initiate(A, true);
+    let m = s.send(A, b"1");
+    s.ok(B, &m, b"1");
+    let r = s.send(B, b"2");
+    s.ok(A, &r, b"2");
+    let late = s.send(A, b"late, on the old session");
+    let at_a = s.sides[A].record.local().clone();
+    let at_b = s.sides[A].record.remote().clone();
+    let kb = s.sides[B].account.identity_key();
+    s.sides[A].record = SessionRecord::new(at_a, at_b, kb);
+    s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
+    s.initiate(A, true);
+    let fresh = s.send(A, b"fresh");
+    s.ok(B, &fresh, b"fresh");
+    s.ok(B, &late, b"late, on the old session");
+    let r2 = s.send(B, b"on the new session");
+    s.ok(A, &r2, b"on the new session");
+    tests.push(s.finish(
+        f,
+        "Alice loses her sessions and starts over: her new session becomes current for Bob, her old message still decrypts from the archive and does not bring it back",
+        &["Restart", "Archive"],
+    ));
+
+    // The archive bound and retired ids.
+    let mut s = RecordScript::new(162, 0);
+    let mut firsts = Vec::new();
+    for i in 0..(MAX_ARCHIVED_SESSIONS + 2) {
+        s.initiate(A, false);
+        let m = s.send(A, &[b'0' + i as u8]);
+        s.ok(B, &m, &[b'0' + i as u8]);
+        firsts.push(m);
+    }
+    for m in &firsts {
+        s.deliver(B, m, Err(DecryptError::Duplicate));
+    }
+    tests.push(s.finish(
+        f,
+        "Alice starts seven sessions: Bob keeps five archived, retires the two oldest ids, and every first message replayed is duplicate",
+        &["Archive", "Bound", "Replay"],
+    ));
+
+    // A message to an archived session that starts a new chain there is
+    // tried on the current session first; tampering changes nothing.
+    let mut s = RecordScript::new(163, 2);
+    s.initiate(A, true);
+    s.initiate(B, true);
+    let a1 = s.send(A, b"a1");
+    let b1 = s.send(B, b"b1");
+    s.ok(B, &a1, b"a1");
+    s.ok(A, &b1, b"b1");
+    let a2 = s.send(A, b"a2");
+    let mut bad = a2.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    s.deliver(B, &bad, Err(DecryptError::Authentication));
+    s.ok(B, &a2, b"a2");
+    let b2 = s.send(B, b"b2");
+    let mut forged = b2.clone();
+    forged[1..33].copy_from_slice(&[9u8; 32]);
+    s.deliver(A, &forged, Err(DecryptError::Authentication));
+    s.ok(A, &b2, b"b2");
+    s.deliver(A, &b2, Err(DecryptError::Duplicate));
+    tests.push(s.finish(
+        f,
+        "a record with two sessions: a tampered message and a forged new ratchet key fail and change nothing; the genuine ones decrypt once",
+        &["Tamper", "Archive"],
+    ));
+
+    // Identities and empty records.
+    let mut s = RecordScript::new(164, 1);
+    let r = s.send(A, b"no session yet");
+    assert!(r.is_empty());
+    let mut mallory_rng = Recorder::new(165);
+    let mallory = Account::new(&mut mallory_rng);
+    let wrong_bundle = mallory.prekey_bundle(None).unwrap();
+    assert!(s.initiate_with(A, &wrong_bundle).is_err());
+    // Mallory's prekey message to Bob's record with Alice.
+    let mut from_mallory = SessionRecord::new(
+        s.sides[A].record.local().clone(),
+        s.sides[A].record.remote().clone(),
+        s.sides[B].account.identity_key(),
+    );
+    let bb = s.bundle(B, true);
+    from_mallory.initiate(&mut mallory_rng, mallory.identity_key_pair(), &bb).unwrap();
+    let m = from_mallory.encrypt(&mut mallory_rng, b"I am alice").unwrap().to_bytes();
+    s.deliver(B, &m, Err(DecryptError::StateMismatch));
+    // A normal message to a record without sessions.
+    s.initiate(A, true);
+    let first = s.send(A, b"first");
+    s.ok(B, &first, b"first");
+    let reply = s.send(B, b"reply");
+    let mut empty_side = SessionRecord::new(
+        s.sides[A].record.local().clone(),
+        s.sides[A].record.remote().clone(),
+        s.sides[B].account.identity_key(),
+    );
+    assert_eq!(empty_side.decrypt_bytes(&mut s.sides[A].account, &reply), Err(DecryptError::StateMismatch));
+    s.ok(A, &reply, b"reply");
+    tests.push(s.finish(
+        f,
+        "encrypting with no session, a bundle of another identity and a prekey message from another identity are state-mismatch",
+        &["Identity"],
+    ));
+
+    // The binding comes from the addresses: Bob's record for another of
+    // Alice's device ids cannot read her message.
+    let mut s = RecordScript::new(166, 1);
+    let at_b = s.sides[B].record.local().clone();
+    let ka = s.sides[A].account.identity_key();
+    s.sides[B].record = SessionRecord::new(at_b, addr(b"alice", 5), ka);
+    s.events.push(json!({ "event": "setRemoteAddress", "party": "bob", "address": addr_json(&addr(b"alice", 5)) }));
+    s.initiate(A, true);
+    let m = s.send(A, b"for device 1's record");
+    s.deliver(B, &m, Err(DecryptError::Authentication));
+    tests.push(s.finish(
+        f,
+        "Bob's record names Alice's device 5, Alice sends from device 1: the derived bindings differ and the first message fails authentication, burning no prekey",
+        &["Binding"],
+    ));
+
+    f.group("records", "Session records: routing, replays, races, archive, promotion, identities (SPEC.md §4.6, §4.7)", tests);
+}
+
+// ------------------------------------------------------------ groups
+
+fn groups(f: &mut VectorFile) {
+    let mut rng = Recorder::new(170);
+    let gid = GroupId::new(b"book club").unwrap();
+    let ids: Vec<IdentityKeyPair> = (0..3).map(|_| IdentityKeyPair::from_seed(&rng.bytes::<32>())).collect();
+    let addrs = [addr(b"alice", 1), addr(b"bob", 1), addr(b"carol", 4)];
+    rng.take();
+    let members_of = |me: usize| -> Vec<(Address, IdentityKey)> {
+        (0..3).filter(|&i| i != me).map(|i| (addrs[i].clone(), ids[i].public_key())).collect()
+    };
+    let mut events = Vec::new();
+    let mut states = Vec::new();
+    for i in 0..3 {
+        let g = Group::create(&mut rng, gid.clone(), addrs[i].clone(), ids[i].public_key(), &members_of(i)).unwrap();
+        let members: Vec<Value> = members_of(i).iter().map(|(a, k)| json!({ "address": addr_json(a), "identityKey": h(&k.to_bytes()) })).collect();
+        events.push(json!({ "event": "create", "party": i, "members": members, "randomness": rng.take(), "state": h(&g.to_bytes()) }));
+        states.push(g);
+    }
+    let via = |from: usize, to: usize| SessionRecord::new(addrs[to].clone(), addrs[from].clone(), ids[from].public_key());
+    let dist = |g: &Group| match g.distribution() {
+        Envelope::Distribution(d) => d,
+        _ => unreachable!(),
+    };
+    let check = |got: Result<Vec<u8>, DecryptError>, want: Result<&[u8], DecryptError>| {
+        match (&got, &want) {
+            (Ok(a), Ok(b)) => assert_eq!(a.as_slice(), *b),
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            _ => panic!("group transcript: got {got:?}, expected {want:?}"),
+        }
+        match got {
+            Ok(p) => json!({ "result": "valid", "plaintext": h(&p) }),
+            Err(e) => cat(&e),
+        }
+    };
+    // Alice's first message before Bob has her key: no-sender-key.
+    let e0 = states[0].encrypt(b"before the keys").unwrap();
+    events.push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"before the keys"), "envelope": h(&e0.to_bytes()) }));
+    let r = check(states[1].decrypt(&e0), Err(DecryptError::NoSenderKey));
+    events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&e0.to_bytes()) }), r));
+    // Everyone's distribution to everyone.
+    for from in 0..3 {
+        let d = dist(&states[from]);
+        for to in 0..3 {
+            if to != from {
+                states[to].add_distribution(&via(from, to), &d).unwrap();
+                events.push(json!({ "event": "addDistribution", "party": to, "from": addr_json(&addrs[from]), "fromIdentity": h(&ids[from].public_key().to_bytes()), "distribution": h(&d.to_bytes()), "result": "valid" }));
+            }
+        }
+    }
+    // A distribution over a record whose address is a member's but whose
+    // identity is not (Bob's key claiming Alice's address).
+    let d_bob = dist(&states[1]);
+    let lying = SessionRecord::new(addrs[2].clone(), addrs[0].clone(), ids[1].public_key());
+    let e = states[2].add_distribution(&lying, &d_bob).unwrap_err();
+    events.push(merge(json!({ "event": "addDistribution", "party": 2, "from": addr_json(&addrs[0]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "distribution": h(&d_bob.to_bytes()) }), cat(&e)));
+    let e1 = states[0].encrypt(b"hello both").unwrap();
+    events.push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"hello both"), "envelope": h(&e1.to_bytes()) }));
+    for to in [1, 2] {
+        let r = check(states[to].decrypt(&e1), Ok(b"hello both"));
+        events.push(merge(json!({ "event": "decrypt", "party": to, "envelope": h(&e1.to_bytes()) }), r));
+    }
+    // Alice removes Carol: rotates; Bob gets the new key, Carol is told.
+    let new = states[0].remove_member(&mut rng, &addrs[2]).unwrap();
+    let Envelope::Distribution(nd) = &new else { unreachable!() };
+    events.push(json!({ "event": "removeMember", "party": 0, "member": addr_json(&addrs[2]), "randomness": rng.take(), "distribution": h(&nd.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    states[1].add_distribution(&via(0, 1), nd).unwrap();
+    events.push(json!({ "event": "addDistribution", "party": 1, "from": addr_json(&addrs[0]), "fromIdentity": h(&ids[0].public_key().to_bytes()), "distribution": h(&nd.to_bytes()), "result": "valid" }));
+    let e2 = states[0].encrypt(b"without carol").unwrap();
+    events.push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"without carol"), "envelope": h(&e2.to_bytes()) }));
+    let r = check(states[1].decrypt(&e2), Ok(b"without carol"));
+    events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&e2.to_bytes()) }), r));
+    let r = check(states[2].decrypt(&e2), Err(DecryptError::NoSenderKey));
+    events.push(merge(json!({ "event": "decrypt", "party": 2, "envelope": h(&e2.to_bytes()) }), r));
+    states[2].mark_removed();
+    events.push(json!({ "event": "markRemoved", "party": 2, "state": h(&states[2].to_bytes()) }));
+    let r = check(states[2].decrypt(&e2), Err(DecryptError::NotMember));
+    events.push(merge(json!({ "event": "decrypt", "party": 2, "envelope": h(&e2.to_bytes()) }), r));
+    // A message from Carol (no longer listed by Alice) and for another group.
+    let ec = Envelope::Group { group_id: gid.clone(), sender: addrs[2].clone(), message: match states[1].encrypt(b"x").unwrap() { Envelope::Group { message, .. } => message, _ => unreachable!() } };
+    let r = check(states[0].decrypt(&ec), Err(DecryptError::StateMismatch));
+    events.push(merge(json!({ "event": "decrypt", "party": 0, "envelope": h(&ec.to_bytes()) }), r));
+    let other = Envelope::Group { group_id: GroupId::new(b"another").unwrap(), sender: addrs[0].clone(), message: match &e2 { Envelope::Group { message, .. } => message.clone(), _ => unreachable!() } };
+    let r = check(states[1].decrypt(&other), Err(DecryptError::StateMismatch));
+    events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&other.to_bytes()) }), r));
+    for (i, g) in states.iter().enumerate() {
+        events.push(json!({ "event": "save", "party": i, "state": h(&g.to_bytes()) }));
+    }
+    let t = f.test(
+        "three member devices: a message before the keys (no-sender-key), distributions, a distribution over the wrong record, a removal with rotation, the removed member before and after being told (no-sender-key, then not-member), messages from a non-member and for another group",
+        &["Group", "Removal"],
+        Some(ErrorCategory::StateMismatch),
+        json!({
+            "groupId": h(gid.as_bytes()),
+            "parties": (0..3).map(|i| json!({ "address": addr_json(&addrs[i]), "identityKey": h(&ids[i].public_key().to_bytes()) })).collect::<Vec<_>>(),
+            "events": events,
+        }),
+    );
+    f.group("groups", "Group states: sender keys per member device, membership, the two causes (SPEC.md §7.7)", vec![t]);
+}
+
+// ------------------------------------------------------------ saved states
+
+fn saved_states(f: &mut VectorFile) {
+    let mut tests = Vec::new();
+    // Revision 2 of a saved account still restores (published below = 0)
+    // and is re-saved as revision 3.
+    let rev2 = hex::decode(REVISION_2_ACCOUNT).unwrap();
+    let account = Account::from_bytes(&rev2).unwrap();
+    let rev3 = account.to_bytes().to_vec();
+    assert_eq!(rev3[1], 3);
+    tests.push(f.test(
+        "a saved account of format revision 2 restores with nothing published and is re-saved as revision 3",
+        &["Account", "OlderRevision"],
+        None,
+        json!({ "kind": "account", "state": h(&rev2), "events": [ { "event": "save", "state": h(&rev3) }, { "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) } ] }),
+    ));
+    let mut bad = rev3.clone();
+    let at = 2 + 32 + 4;
+    bad[at..at + 4].copy_from_slice(&(u32::from_be_bytes(rev3[34..38].try_into().unwrap()) + 1).to_be_bytes());
+    for (comment, b) in [
+        ("an account whose published mark is past its next prekey id", bad),
+        ("an account of format revision 4", flip(&rev3, 1, 0x03 ^ 0x04)),
+        ("an account of format revision 1", flip(&rev3, 1, 0x03 ^ 0x01)),
+    ] {
+        let e = Account::from_bytes(&b).unwrap_err().category();
+        tests.push(f.test(comment, &["Account", "Malformed"], Some(e), json!({ "kind": "account", "state": h(&b), "events": [] })));
+    }
+
+    // A record with a current and an archived session, and its malformed
+    // variants.
+    let mut s = RecordScript::new(180, 1);
+    s.initiate(0, true);
+    s.initiate(1, true);
+    let a1 = s.send(0, b"a1");
+    s.ok(1, &a1, b"a1");
+    let rec = s.sides[1].record.to_bytes().to_vec();
+    let restored = SessionRecord::from_bytes(&rec).unwrap();
+    tests.push(f.test(
+        "a session record with a current and an archived session",
+        &["Record"],
+        None,
+        json!({
+            "kind": "record",
+            "state": h(&rec),
+            "current": restored.current_id().map(|i| h(&i.0)),
+            "archived": restored.archived().map(|x| h(&x.session_id().0)).collect::<Vec<_>>(),
+            "events": [ { "event": "save", "state": h(&rec) } ],
+        }),
+    ));
+    // Field offsets: 2 | local (1+3+4) | remote (1+5+4) | IK_R (32) | flag
+    let ik_at = 2 + 8 + 10;
+    let flag_at = ik_at + 32;
+    let first_len = u32::from_be_bytes(rec[flag_at + 1..flag_at + 5].try_into().unwrap()) as usize;
+    let archived_at = flag_at + 5 + first_len;
+    let second_len = u32::from_be_bytes(rec[archived_at + 1..archived_at + 5].try_into().unwrap()) as usize;
+    let retired_at = archived_at + 5 + second_len;
+    let current_session = rec[flag_at + 5..flag_at + 5 + first_len].to_vec();
+    let second_session = rec[archived_at + 5..archived_at + 5 + second_len].to_vec();
+    let with_session = |flag: bool, current: &[u8], archived: &[&[u8]], retired: &[[u8; 32]]| {
+        let mut b = rec[..flag_at].to_vec();
+        b.push(u8::from(flag));
+        if flag {
+            b.extend((current.len() as u32).to_be_bytes());
+            b.extend(current);
+        }
+        b.push(archived.len() as u8);
+        for a in archived {
+            b.extend((a.len() as u32).to_be_bytes());
+            b.extend(*a);
+        }
+        b.push(retired.len() as u8);
+        for r in retired {
+            b.extend(r);
+        }
+        b
+    };
+    assert_eq!(with_session(true, &current_session, &[&second_session], &[]), rec);
+    let id_of = |session: &[u8]| -> [u8; 32] { session[2..34].try_into().unwrap() };
+    let mut other_ik = rec.clone();
+    other_ik[ik_at..ik_at + 32].copy_from_slice(&s.sides[1].account.identity_key().to_bytes());
+    let mut long = with_session(true, &current_session, &[&second_session], &[]);
+    long[flag_at + 1..flag_at + 5].copy_from_slice(&((first_len + 1) as u32).to_be_bytes());
+    let six: Vec<&[u8]> = vec![&second_session; 6];
+    for (comment, b) in [
+        ("an archived session without a current one", with_session(false, &[], &[&second_session], &[])),
+        ("the same session current and archived", with_session(true, &current_session, &[&current_session], &[])),
+        ("a retired id that is a held session's", with_session(true, &current_session, &[&second_session], &[id_of(&second_session)])),
+        ("a remote identity key that is not its sessions'", other_ik),
+        ("MAX_ARCHIVED_SESSIONS + 1 archived sessions", with_session(true, &current_session, &six, &[])),
+        ("MAX_RETIRED_SESSIONS + 1 retired ids", with_session(true, &current_session, &[], &(0..41u8).map(|i| [i; 32]).collect::<Vec<_>>())),
+        ("a session length one past its session", long),
+        ("a trailing byte", [rec.clone(), vec![0]].concat()),
+        ("truncated in the retired ids", rec[..retired_at].to_vec()),
+        ("format revision 1", flip(&rec, 1, 0x02 ^ 0x01)),
+    ] {
+        let e = SessionRecord::from_bytes(&b).err().unwrap_or_else(|| panic!("{comment} restored")).category();
+        tests.push(f.test(&format!("record: {comment}"), &["Record", "Malformed"], Some(e), json!({ "kind": "record", "state": h(&b), "events": [] })));
+    }
+    let key = [0x42u8; 32];
+    let nonce = rng_nonce();
+    let sealed = seal_raw(&key, &nonce, &rec);
+    tests.push(f.test(
+        "a sealed session record",
+        &["Record", "Sealed"],
+        None,
+        json!({ "kind": "record", "storageKey": h(&key), "sealed": h(&sealed), "state": h(&rec), "events": [] }),
+    ));
+
+    // A group state and malformed variants.
+    let mut rng = Recorder::new(181);
+    let me = IdentityKeyPair::from_seed(&rng.bytes::<32>());
+    let bob = IdentityKeyPair::from_seed(&rng.bytes::<32>());
+    let carol = IdentityKeyPair::from_seed(&rng.bytes::<32>());
+    let gid = GroupId::new(b"g").unwrap();
+    let (am, bm, cm) = (addr(b"me", 1), addr(b"bob", 1), addr(b"carol", 1));
+    let mut g = Group::create(&mut rng, gid.clone(), am.clone(), me.public_key(), &[(cm.clone(), carol.public_key()), (bm.clone(), bob.public_key())]).unwrap();
+    let mut bob_group = Group::create(&mut rng, gid.clone(), bm.clone(), bob.public_key(), &[(am.clone(), me.public_key())]).unwrap();
+    let Envelope::Distribution(bd) = bob_group.distribution() else { unreachable!() };
+    g.add_distribution(&SessionRecord::new(am.clone(), bm.clone(), bob.public_key()), &bd).unwrap();
+    let e = bob_group.encrypt(b"to me").unwrap();
+    let saved = g.to_bytes().to_vec();
+    tests.push(f.test(
+        "a group state with two members, one with its sender key (members ordered by address)",
+        &["Group"],
+        None,
+        json!({ "kind": "group", "state": h(&saved), "events": [ { "event": "save", "state": h(&saved) }, { "event": "decrypt", "envelope": h(&e.to_bytes()), "result": "valid", "plaintext": h(b"to me") } ] }),
+    ));
+    // Layout: 2 | local (1+2+4) | flag | u32 | sender | u16 | members...
+    let flag_at = 2 + 7;
+    let sender_len = u32::from_be_bytes(saved[flag_at + 1..flag_at + 5].try_into().unwrap()) as usize;
+    let count_at = flag_at + 5 + sender_len;
+    let members = &saved[count_at + 2..];
+    // bob (1+3+4+32+1+4+len) first, then carol
+    let bob_len = 8 + 32 + 1 + 4 + u32::from_be_bytes(members[41..45].try_into().unwrap()) as usize;
+    let (bob_entry, carol_entry) = members.split_at(bob_len);
+    let rebuild = |flag: u8, entries: &[&[u8]]| {
+        let mut b = saved[..flag_at].to_vec();
+        b.push(flag);
+        b.extend(&saved[flag_at + 1..count_at]);
+        b.extend((entries.len() as u16).to_be_bytes());
+        for e in entries {
+            b.extend(*e);
+        }
+        b
+    };
+    assert_eq!(rebuild(1, &[bob_entry, carol_entry]), saved);
+    let mut carol_as_me = carol_entry.to_vec();
+    carol_as_me[..9].copy_from_slice(&[2, b'm', b'e', 0, 0, 0, 1, 0, 0][..9]);
+    let mut wrong_sender = bob_entry.to_vec();
+    wrong_sender[8..40].copy_from_slice(&carol.public_key().to_bytes());
+    for (comment, b) in [
+        ("members out of address order", rebuild(1, &[carol_entry, bob_entry])),
+        ("a member twice", rebuild(1, &[bob_entry, bob_entry])),
+        ("a removed member (flag 0) holding a receiver", rebuild(0, &[bob_entry, carol_entry])),
+        ("a receiver whose sender is not its member's identity", rebuild(1, &[&wrong_sender, carol_entry])),
+        ("a trailing byte", [saved.clone(), vec![0]].concat()),
+        ("truncated", saved[..saved.len() - 1].to_vec()),
+    ] {
+        let e = Group::from_bytes(&b).err().unwrap_or_else(|| panic!("{comment} restored")).category();
+        tests.push(f.test(&format!("group: {comment}"), &["Group", "Malformed"], Some(e), json!({ "kind": "group", "state": h(&b), "events": [] })));
+    }
+    let _ = carol_as_me;
+    f.group("saved", "Saved accounts (revisions 2 and 3), session records and group states (SPEC.md §11.5-§11.7)", tests);
+}
+
+fn rng_nonce() -> [u8; 12] {
+    [0x0c; 12]
+}
+
+/// The saved account of `persistence.json` as published with format
+/// revision 2 (before the published mark), kept to prove revision 2 is
+/// still read (SPEC.md §11.5, §13).
+const REVISION_2_ACCOUNT: &str = include_str!("account-revision-2.hex");
+
+pub(super) fn conversations_file() {
+    let mut f = VectorFile::new("conversations");
+    publication(&mut f);
+    devices(&mut f);
+    envelopes(&mut f);
+    records(&mut f);
+    groups(&mut f);
+    saved_states(&mut f);
+    f.write();
+}
