@@ -70,7 +70,9 @@ fn publication(f: &mut VectorFile) {
     let mut tests = Vec::new();
     let upload = PreKeyUpload::try_from(up.to_bytes().as_slice()).unwrap();
     let spk = upload.signed_prekey().unwrap();
-    let mut bundles = vec![json!({ "oneTimePreKeyId": null, "bundle": h(&PreKeyBundle::assemble(upload.identity_key(), &spk, None).to_bytes()) })];
+    let mut bundles = vec![
+        json!({ "oneTimePreKeyId": null, "bundle": h(&PreKeyBundle::assemble(upload.identity_key(), &spk, None).to_bytes()) }),
+    ];
     for k in upload.one_time_prekeys() {
         bundles.push(json!({ "oneTimePreKeyId": k.id().0, "bundle": h(&PreKeyBundle::assemble(upload.identity_key(), &spk, Some(k)).to_bytes()) }));
     }
@@ -88,7 +90,8 @@ fn publication(f: &mut VectorFile) {
     ));
     let valid = up.to_bytes();
     let ik = &valid[1..33];
-    let entry_s = |id: u32, key: &[u8], sig: &[u8]| [vec![1u8], id.to_be_bytes().to_vec(), key.to_vec(), sig.to_vec()].concat();
+    let entry_s =
+        |id: u32, key: &[u8], sig: &[u8]| [vec![1u8], id.to_be_bytes().to_vec(), key.to_vec(), sig.to_vec()].concat();
     let entry_o = |id: u32, key: &[u8]| [vec![2u8], id.to_be_bytes().to_vec(), key.to_vec()].concat();
     let build = |entries: &[Vec<u8>]| {
         let mut b = vec![0x1b];
@@ -111,12 +114,20 @@ fn publication(f: &mut VectorFile) {
         ("an unknown entry kind", build(&[[vec![3u8], 5u32.to_be_bytes().to_vec(), k.to_vec()].concat()]), "decode"),
         ("one-time ids not increasing", build(&[entry_o(6, &k), entry_o(5, &k)]), "decode"),
         ("a one-time id twice", build(&[entry_o(5, &k), entry_o(5, &k)]), "decode"),
-        ("a one-time id equal to the signed prekey's", build(&[entry_s(sid, &skey, &ssig), entry_o(sid, &k)]), "decode"),
+        (
+            "a one-time id equal to the signed prekey's",
+            build(&[entry_s(sid, &skey, &ssig), entry_o(sid, &k)]),
+            "decode",
+        ),
         ("trailing byte", [valid.clone(), vec![0]].concat(), "decode"),
         ("truncated", valid[..valid.len() - 1].to_vec(), "decode"),
         ("an identity key of small order", [vec![0x1b], vec![0u8; 32], vec![0, 0]].concat(), "invalid-key"),
         ("a saved account's type nibble", flip(&valid, 0, 0x01), "decode"),
-        ("a signed prekey whose signature fails (decodes; verifying fails)", build(&[entry_s(sid, &skey, &bad_sig)]), "bad-signature"),
+        (
+            "a signed prekey whose signature fails (decodes; verifying fails)",
+            build(&[entry_s(sid, &skey, &bad_sig)]),
+            "bad-signature",
+        ),
     ];
     let mut over = vec![0x1bu8];
     over.extend(ik);
@@ -134,7 +145,11 @@ fn publication(f: &mut VectorFile) {
         assert_eq!(got.map(|c| c.name()), Some(err), "{comment}");
         tests.push(f.test(comment, &["Upload", "Malformed"], got, json!({ "upload": h(&bytes) })));
     }
-    f.group("upload", "Prekey uploads as a server decodes and verifies them, and assembled bundles (SPEC.md §3.6, §6.4)", tests);
+    f.group(
+        "upload",
+        "Prekey uploads as a server decodes and verifies them, and assembled bundles (SPEC.md §3.6, §6.4)",
+        tests,
+    );
 }
 
 // ------------------------------------------------------------ devices
@@ -162,9 +177,27 @@ fn devices(f: &mut VectorFile) {
     for (comment, bytes, user_key, err) in [
         ("another user's key expected", c.clone(), other.public_key(), "state-mismatch"),
         ("the device id changed", flip(&c, 36, 0x07 ^ 0x08), user.public_key(), "bad-signature"),
-        ("the device key changed", { let mut b = c.clone(); b[37..69].copy_from_slice(&d2.to_bytes()); b }, user.public_key(), "bad-signature"),
+        (
+            "the device key changed",
+            {
+                let mut b = c.clone();
+                b[37..69].copy_from_slice(&d2.to_bytes());
+                b
+            },
+            user.public_key(),
+            "bad-signature",
+        ),
         ("a device list's signature over the same device", sig_of_list, user.public_key(), "bad-signature"),
-        ("a device key of small order", { let mut b = c.clone(); b[37..69].copy_from_slice(&[0u8; 32]); b }, user.public_key(), "invalid-key"),
+        (
+            "a device key of small order",
+            {
+                let mut b = c.clone();
+                b[37..69].copy_from_slice(&[0u8; 32]);
+                b
+            },
+            user.public_key(),
+            "invalid-key",
+        ),
         ("truncated", c[..132].to_vec(), user.public_key(), "decode"),
         ("trailing byte", [c.clone(), vec![0]].concat(), user.public_key(), "decode"),
     ] {
@@ -237,12 +270,17 @@ fn devices(f: &mut VectorFile) {
         ("a device id twice", raw(4, &[(7, d1b), (7, d2b)]), None, user.public_key()),
         ("a device key twice", raw(4, &[(7, d1b), (9, d1b)]), None, user.public_key()),
         ("a device key of small order", raw(4, &[(7, [0u8; 32])]), None, user.public_key()),
-        ("a certificate's signature over one device", {
-            let mut b = raw(4, &[(7, d1b)]);
-            let n = b.len();
-            b[n - 64..].copy_from_slice(&cert.to_bytes()[69..]);
-            b
-        }, None, user.public_key()),
+        (
+            "a certificate's signature over one device",
+            {
+                let mut b = raw(4, &[(7, d1b)]);
+                let n = b.len();
+                b[n - 64..].copy_from_slice(&cert.to_bytes()[69..]);
+                b
+            },
+            None,
+            user.public_key(),
+        ),
         ("trailing byte", [v2.to_bytes(), vec![0]].concat(), None, user.public_key()),
         ("truncated", v2.to_bytes()[..v2.to_bytes().len() - 1].to_vec(), None, user.public_key()),
     ];
@@ -287,8 +325,16 @@ fn envelopes(f: &mut VectorFile) {
     let valid: Vec<(&str, Envelope, Value)> = vec![
         ("content", Envelope::Content(b"hello".to_vec()), json!({ "kind": "content", "content": h(b"hello") })),
         ("empty content", Envelope::Content(Vec::new()), json!({ "kind": "content", "content": "" })),
-        ("a distribution", Envelope::Distribution(d.clone()), json!({ "kind": "distribution", "distribution": h(&d.to_bytes()) })),
-        ("a distribution request", Envelope::DistributionRequest(gid.clone()), json!({ "kind": "distribution-request", "groupId": h(gid.as_bytes()) })),
+        (
+            "a distribution",
+            Envelope::Distribution(d.clone()),
+            json!({ "kind": "distribution", "distribution": h(&d.to_bytes()) }),
+        ),
+        (
+            "a distribution request",
+            Envelope::DistributionRequest(gid.clone()),
+            json!({ "kind": "distribution-request", "groupId": h(gid.as_bytes()) }),
+        ),
         ("removed", Envelope::Removed(gid.clone()), json!({ "kind": "removed", "groupId": h(gid.as_bytes()) })),
         (
             "a group message",
@@ -300,7 +346,8 @@ fn envelopes(f: &mut VectorFile) {
         let bytes = e.to_bytes().to_vec();
         tests.push(f.test(comment, &["Envelope"], None, merge(json!({ "envelope": h(&bytes) }), fields)));
     }
-    let group_env = Envelope::Group { group_id: gid.clone(), sender: addr(b"alice", 2), message: gm.clone() }.to_bytes().to_vec();
+    let group_env =
+        Envelope::Group { group_id: gid.clone(), sender: addr(b"alice", 2), message: gm.clone() }.to_bytes().to_vec();
     let mut bad_dist = Envelope::Distribution(d.clone()).to_bytes().to_vec();
     let n = bad_dist.len();
     bad_dist[n - 32..].copy_from_slice(&[0u8; 32]);
@@ -310,9 +357,15 @@ fn envelopes(f: &mut VectorFile) {
         ("an empty group id", vec![0x1e, 0x03, 0x00]),
         ("a 65-byte group id", [vec![0x1e, 0x04, 65], vec![b'g'; 65]].concat()),
         ("a byte after the group id", [vec![0x1e, 0x03, 1, b'g'], vec![0]].concat()),
-        ("a group message shorter than its overhead", group_env[..group_env.len() - 1 - (gm.to_bytes().len() - GROUP_MESSAGE_OVERHEAD)].to_vec()),
+        (
+            "a group message shorter than its overhead",
+            group_env[..group_env.len() - 1 - (gm.to_bytes().len() - GROUP_MESSAGE_OVERHEAD)].to_vec(),
+        ),
         ("a distribution with a small-order signing key", bad_dist),
-        ("a distribution with a trailing byte", [Envelope::Distribution(d.clone()).to_bytes().to_vec(), vec![0]].concat()),
+        (
+            "a distribution with a trailing byte",
+            [Envelope::Distribution(d.clone()).to_bytes().to_vec(), vec![0]].concat(),
+        ),
         ("version 2", flip(&Envelope::Content(b"x".to_vec()).to_bytes(), 0, 0x1e ^ 0x2e)),
         ("a message's type nibble", flip(&Envelope::Content(b"x".to_vec()).to_bytes(), 0, 0x1e ^ 0x11)),
     ] {
@@ -353,7 +406,11 @@ impl RecordScript {
         rng.take();
         let (ka, kb) = (a.identity_key(), b.identity_key());
         let sides = [
-            Side { start: a.to_bytes().to_vec(), account: a, record: SessionRecord::new(at_a.clone(), at_b.clone(), kb) },
+            Side {
+                start: a.to_bytes().to_vec(),
+                account: a,
+                record: SessionRecord::new(at_a.clone(), at_b.clone(), kb),
+            },
             Side { start: b.to_bytes().to_vec(), account: b, record: SessionRecord::new(at_b, at_a, ka) },
         ];
         Self { sides, rng, events: Vec::new(), first_error: None }
@@ -396,7 +453,8 @@ impl RecordScript {
 
     fn send(&mut self, p: usize, text: &[u8]) -> Vec<u8> {
         let m = self.sides[p].record.encrypt(&mut self.rng, text);
-        let mut ev = json!({ "event": "encrypt", "party": NAMES[p], "plaintext": h(text), "randomness": self.rng.take() });
+        let mut ev =
+            json!({ "event": "encrypt", "party": NAMES[p], "plaintext": h(text), "randomness": self.rng.take() });
         match &m {
             Ok(m) => ev = merge(ev, json!({ "result": "valid", "message": h(&m.to_bytes()) })),
             Err(e) => {
@@ -423,13 +481,18 @@ impl RecordScript {
             Ok(pt) => ev = merge(ev, json!({ "result": "valid", "plaintext": h(&pt) })),
             Err(e) => {
                 let s = &self.sides[p];
-                assert_eq!((s.record.to_bytes().to_vec(), s.account.to_bytes().to_vec()), before, "a rejection changed state");
+                assert_eq!(
+                    (s.record.to_bytes().to_vec(), s.account.to_bytes().to_vec()),
+                    before,
+                    "a rejection changed state"
+                );
                 ev = merge(ev, cat(&e));
                 self.first_error.get_or_insert(e.category());
             }
         }
         ev = merge(ev, self.ids(p));
-        ev["oneTimePreKeyIds"] = json!(self.sides[p].account.one_time_prekey_ids().iter().map(|i| i.0).collect::<Vec<_>>());
+        ev["oneTimePreKeyIds"] =
+            json!(self.sides[p].account.one_time_prekey_ids().iter().map(|i| i.0).collect::<Vec<_>>());
         self.events.push(ev);
     }
 
@@ -512,7 +575,10 @@ fn records(f: &mut VectorFile) {
             let which = if smaller_first { "Alice's" } else { "Bob's" };
             tests.push(s.finish(
                 f,
-                &format!("simultaneous initiation ({}first messages crossing): both keep the smaller session id, {which}", if bob_first { "Bob's delivered first, " } else { "" }),
+                &format!(
+                    "simultaneous initiation ({}first messages crossing): both keep the smaller session id, {which}",
+                    if bob_first { "Bob's delivered first, " } else { "" }
+                ),
                 &["Race"],
             ));
         }
@@ -677,7 +743,11 @@ fn records(f: &mut VectorFile) {
         &["Binding"],
     ));
 
-    f.group("records", "Session records: routing, replays, races, archive, promotion, identities (SPEC.md §4.6, §4.7)", tests);
+    f.group(
+        "records",
+        "Session records: routing, replays, races, archive, promotion, identities (SPEC.md §4.6, §4.7)",
+        tests,
+    );
 }
 
 // ------------------------------------------------------------ groups
@@ -695,11 +765,15 @@ fn groups(f: &mut VectorFile) {
     let mut states = Vec::new();
     for i in 0..3 {
         let g = Group::create(&mut rng, gid.clone(), addrs[i].clone(), ids[i].public_key(), &members_of(i)).unwrap();
-        let members: Vec<Value> = members_of(i).iter().map(|(a, k)| json!({ "address": addr_json(a), "identityKey": h(&k.to_bytes()) })).collect();
+        let members: Vec<Value> = members_of(i)
+            .iter()
+            .map(|(a, k)| json!({ "address": addr_json(a), "identityKey": h(&k.to_bytes()) }))
+            .collect();
         events.push(json!({ "event": "create", "party": i, "members": members, "randomness": rng.take(), "state": h(&g.to_bytes()) }));
         states.push(g);
     }
-    let via = |from: usize, to: usize| SessionRecord::new(addrs[to].clone(), addrs[from].clone(), ids[from].public_key());
+    let via =
+        |from: usize, to: usize| SessionRecord::new(addrs[to].clone(), addrs[from].clone(), ids[from].public_key());
     let dist = |g: &Group| match g.distribution() {
         Envelope::Distribution(d) => d,
         _ => unreachable!(),
@@ -717,7 +791,9 @@ fn groups(f: &mut VectorFile) {
     };
     // Alice's first message before Bob has her key: no-sender-key.
     let e0 = states[0].encrypt(b"before the keys").unwrap();
-    events.push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"before the keys"), "envelope": h(&e0.to_bytes()) }));
+    events.push(
+        json!({ "event": "encrypt", "party": 0, "plaintext": h(b"before the keys"), "envelope": h(&e0.to_bytes()) }),
+    );
     let r = check(states[1].decrypt(&e0), Err(DecryptError::NoSenderKey));
     events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&e0.to_bytes()) }), r));
     // Everyone's distribution to everyone.
@@ -737,7 +813,8 @@ fn groups(f: &mut VectorFile) {
     let e = states[2].add_distribution(&lying, &d_bob).unwrap_err();
     events.push(merge(json!({ "event": "addDistribution", "party": 2, "from": addr_json(&addrs[0]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "distribution": h(&d_bob.to_bytes()) }), cat(&e)));
     let e1 = states[0].encrypt(b"hello both").unwrap();
-    events.push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"hello both"), "envelope": h(&e1.to_bytes()) }));
+    events
+        .push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"hello both"), "envelope": h(&e1.to_bytes()) }));
     for to in [1, 2] {
         let r = check(states[to].decrypt(&e1), Ok(b"hello both"));
         events.push(merge(json!({ "event": "decrypt", "party": to, "envelope": h(&e1.to_bytes()) }), r));
@@ -749,7 +826,9 @@ fn groups(f: &mut VectorFile) {
     states[1].add_distribution(&via(0, 1), nd).unwrap();
     events.push(json!({ "event": "addDistribution", "party": 1, "from": addr_json(&addrs[0]), "fromIdentity": h(&ids[0].public_key().to_bytes()), "distribution": h(&nd.to_bytes()), "result": "valid" }));
     let e2 = states[0].encrypt(b"without carol").unwrap();
-    events.push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"without carol"), "envelope": h(&e2.to_bytes()) }));
+    events.push(
+        json!({ "event": "encrypt", "party": 0, "plaintext": h(b"without carol"), "envelope": h(&e2.to_bytes()) }),
+    );
     let r = check(states[1].decrypt(&e2), Ok(b"without carol"));
     events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&e2.to_bytes()) }), r));
     let r = check(states[2].decrypt(&e2), Err(DecryptError::NoSenderKey));
@@ -759,10 +838,21 @@ fn groups(f: &mut VectorFile) {
     let r = check(states[2].decrypt(&e2), Err(DecryptError::NotMember));
     events.push(merge(json!({ "event": "decrypt", "party": 2, "envelope": h(&e2.to_bytes()) }), r));
     // A message from Carol (no longer listed by Alice) and for another group.
-    let ec = Envelope::Group { group_id: gid.clone(), sender: addrs[2].clone(), message: match states[1].encrypt(b"x").unwrap() { Envelope::Group { message, .. } => message, _ => unreachable!() } };
+    let ex = states[1].encrypt(b"x").unwrap();
+    events.push(json!({ "event": "encrypt", "party": 1, "plaintext": h(b"x"), "envelope": h(&ex.to_bytes()) }));
+    let Envelope::Group { message: bobs, .. } = ex else { unreachable!() };
+    // Bob's message relabelled as from Carol, whom Alice no longer lists.
+    let ec = Envelope::Group { group_id: gid.clone(), sender: addrs[2].clone(), message: bobs };
     let r = check(states[0].decrypt(&ec), Err(DecryptError::StateMismatch));
     events.push(merge(json!({ "event": "decrypt", "party": 0, "envelope": h(&ec.to_bytes()) }), r));
-    let other = Envelope::Group { group_id: GroupId::new(b"another").unwrap(), sender: addrs[0].clone(), message: match &e2 { Envelope::Group { message, .. } => message.clone(), _ => unreachable!() } };
+    let other = Envelope::Group {
+        group_id: GroupId::new(b"another").unwrap(),
+        sender: addrs[0].clone(),
+        message: match &e2 {
+            Envelope::Group { message, .. } => message.clone(),
+            _ => unreachable!(),
+        },
+    };
     let r = check(states[1].decrypt(&other), Err(DecryptError::StateMismatch));
     events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&other.to_bytes()) }), r));
     for (i, g) in states.iter().enumerate() {
@@ -778,7 +868,11 @@ fn groups(f: &mut VectorFile) {
             "events": events,
         }),
     );
-    f.group("groups", "Group states: sender keys per member device, membership, the two causes (SPEC.md §7.7)", vec![t]);
+    f.group(
+        "groups",
+        "Group states: sender keys per member device, membership, the two causes (SPEC.md §7.7)",
+        vec![t],
+    );
 }
 
 // ------------------------------------------------------------ saved states
@@ -806,7 +900,12 @@ fn saved_states(f: &mut VectorFile) {
         ("an account of format revision 1", flip(&rev3, 1, 0x03 ^ 0x01)),
     ] {
         let e = Account::from_bytes(&b).unwrap_err().category();
-        tests.push(f.test(comment, &["Account", "Malformed"], Some(e), json!({ "kind": "account", "state": h(&b), "events": [] })));
+        tests.push(f.test(
+            comment,
+            &["Account", "Malformed"],
+            Some(e),
+            json!({ "kind": "account", "state": h(&b), "events": [] }),
+        ));
     }
 
     // A record with a current and an archived session, and its malformed
@@ -867,17 +966,28 @@ fn saved_states(f: &mut VectorFile) {
     for (comment, b) in [
         ("an archived session without a current one", with_session(false, &[], &[&second_session], &[])),
         ("the same session current and archived", with_session(true, &current_session, &[&current_session], &[])),
-        ("a retired id that is a held session's", with_session(true, &current_session, &[&second_session], &[id_of(&second_session)])),
+        (
+            "a retired id that is a held session's",
+            with_session(true, &current_session, &[&second_session], &[id_of(&second_session)]),
+        ),
         ("a remote identity key that is not its sessions'", other_ik),
         ("MAX_ARCHIVED_SESSIONS + 1 archived sessions", with_session(true, &current_session, &six, &[])),
-        ("MAX_RETIRED_SESSIONS + 1 retired ids", with_session(true, &current_session, &[], &(0..41u8).map(|i| [i; 32]).collect::<Vec<_>>())),
+        (
+            "MAX_RETIRED_SESSIONS + 1 retired ids",
+            with_session(true, &current_session, &[], &(0..41u8).map(|i| [i; 32]).collect::<Vec<_>>()),
+        ),
         ("a session length one past its session", long),
         ("a trailing byte", [rec.clone(), vec![0]].concat()),
         ("truncated in the retired ids", rec[..retired_at].to_vec()),
         ("format revision 1", flip(&rec, 1, 0x02 ^ 0x01)),
     ] {
         let e = SessionRecord::from_bytes(&b).err().unwrap_or_else(|| panic!("{comment} restored")).category();
-        tests.push(f.test(&format!("record: {comment}"), &["Record", "Malformed"], Some(e), json!({ "kind": "record", "state": h(&b), "events": [] })));
+        tests.push(f.test(
+            &format!("record: {comment}"),
+            &["Record", "Malformed"],
+            Some(e),
+            json!({ "kind": "record", "state": h(&b), "events": [] }),
+        ));
     }
     let key = [0x42u8; 32];
     let nonce = rng_nonce();
@@ -896,8 +1006,16 @@ fn saved_states(f: &mut VectorFile) {
     let carol = IdentityKeyPair::from_seed(&rng.bytes::<32>());
     let gid = GroupId::new(b"g").unwrap();
     let (am, bm, cm) = (addr(b"me", 1), addr(b"bob", 1), addr(b"carol", 1));
-    let mut g = Group::create(&mut rng, gid.clone(), am.clone(), me.public_key(), &[(cm.clone(), carol.public_key()), (bm.clone(), bob.public_key())]).unwrap();
-    let mut bob_group = Group::create(&mut rng, gid.clone(), bm.clone(), bob.public_key(), &[(am.clone(), me.public_key())]).unwrap();
+    let mut g = Group::create(
+        &mut rng,
+        gid.clone(),
+        am.clone(),
+        me.public_key(),
+        &[(cm.clone(), carol.public_key()), (bm.clone(), bob.public_key())],
+    )
+    .unwrap();
+    let mut bob_group =
+        Group::create(&mut rng, gid.clone(), bm.clone(), bob.public_key(), &[(am.clone(), me.public_key())]).unwrap();
     let Envelope::Distribution(bd) = bob_group.distribution() else { unreachable!() };
     g.add_distribution(&SessionRecord::new(am.clone(), bm.clone(), bob.public_key()), &bd).unwrap();
     let e = bob_group.encrypt(b"to me").unwrap();
@@ -940,10 +1058,19 @@ fn saved_states(f: &mut VectorFile) {
         ("truncated", saved[..saved.len() - 1].to_vec()),
     ] {
         let e = Group::from_bytes(&b).err().unwrap_or_else(|| panic!("{comment} restored")).category();
-        tests.push(f.test(&format!("group: {comment}"), &["Group", "Malformed"], Some(e), json!({ "kind": "group", "state": h(&b), "events": [] })));
+        tests.push(f.test(
+            &format!("group: {comment}"),
+            &["Group", "Malformed"],
+            Some(e),
+            json!({ "kind": "group", "state": h(&b), "events": [] }),
+        ));
     }
     let _ = carol_as_me;
-    f.group("saved", "Saved accounts (revisions 2 and 3), session records and group states (SPEC.md §11.5-§11.7)", tests);
+    f.group(
+        "saved",
+        "Saved accounts (revisions 2 and 3), session records and group states (SPEC.md §11.5-§11.7)",
+        tests,
+    );
 }
 
 fn rng_nonce() -> [u8; 12] {
