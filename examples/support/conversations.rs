@@ -2,6 +2,8 @@
 //! bindings (§4.6), session records (§4.7), envelopes (§6.7), groups
 //! (§7.7) and their saved states (§11.5-§11.7).
 
+#![allow(clippy::needless_range_loop, reason = "parties are indexed: p and 1 - p")]
+
 use super::*;
 
 fn addr(user: &[u8], device: u32) -> Address {
