@@ -8,14 +8,24 @@ CATEGORIES = (
 )
 
 
-class ProtocolError(Exception):
-    """A protocol failure; `category` is one of the closed list of SPEC §10."""
+# SPEC §10: within state-mismatch, two causes MUST be told apart (the vectors name them in
+# "cause"); implementations MAY distinguish further causes, which the vectors do not name.
+CAUSES = ("no-sender-key", "not-member")
 
-    def __init__(self, category, detail=""):
+
+class ProtocolError(Exception):
+    """A protocol failure; `category` is one of the closed list of SPEC §10, and `cause`, for
+    a state-mismatch, one of CAUSES or None (§10)."""
+
+    def __init__(self, category, detail="", cause=None):
         if category not in CATEGORIES:
             raise ValueError(f"not a SPEC §10 category: {category}")
-        super().__init__(f"{category}: {detail}" if detail else category)
+        if cause is not None and (category != "state-mismatch" or cause not in CAUSES):
+            raise ValueError(f"not a SPEC §10 cause of {category}: {cause}")
+        text = f"{category}: {detail}" if detail else category
+        super().__init__(f"{text} (cause {cause})" if cause else text)
         self.category = category
+        self.cause = cause
 
 
 class Mismatch(Exception):

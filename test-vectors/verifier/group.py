@@ -37,6 +37,10 @@ KEYID_FALLBACK = switch(
     "group-unknown-keyid-uses-newest", "§7.4 step 1",
     "a message whose key id no state holds is state-mismatch (mutated: the newest state is "
     "used)")
+KEYID_NO_CAUSE = switch(
+    "group-unknown-keyid-without-cause", "§7.4 step 1, §10",
+    "a message whose key id no state holds is state-mismatch with cause no-sender-key, "
+    "which MUST be told apart (mutated: no cause)")
 COUNTER_BEFORE_KEYID = switch(
     "group-counter-before-keyid", "§7.4 steps 1-2",
     "the key id lookup (step 1) precedes the iteration = 0xFFFFFFFF check (mutated: after)")
@@ -268,7 +272,8 @@ def group_decrypt(receiver, data):
         if mutated(KEYID_FALLBACK) and receiver.states:
             idx = len(receiver.states) - 1
         else:
-            raise ProtocolError("state-mismatch", "no sender key state for this key id")
+            raise ProtocolError("state-mismatch", "no sender key state for this key id",
+                                cause=None if mutated(KEYID_NO_CAUSE) else "no-sender-key")
     st = receiver.states[idx]
     # Step 2.
     if j == COUNTER_MAX and not mutated(RECV_COUNTER_UNCHECKED) \
