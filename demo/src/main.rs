@@ -1,194 +1,273 @@
-//! A whole conversation, end to end: `cargo run -p sottovoce-chat`.
+//! Whole conversations, end to end: `cargo run -p sottovoce-chat`.
 //!
-//! Alice and Bob publish prekeys, Alice starts a session while Bob is
-//! offline, and they talk over a network that loses one message and swaps
-//! two. Then Alice, Bob and Carol chat in a group (Sender Keys over their
-//! pairwise sessions); Carol leaves, Alice and Bob rotate, and Carol can no
-//! longer read. Every "network" hop below is bytes only.
+//! Alice (a phone and a laptop), Bob and Carol. Each user's key signs its
+//! device list; each device publishes public prekeys to a server. Alice
+//! writes to Bob while he is offline; Mallory replays the first message;
+//! the network loses and swaps messages; Bob's app restarts; Bob writes to
+//! both of Alice's devices; Bob and Carol start sessions to each other at
+//! the same moment and still end on one; they compare safety numbers. Then
+//! a group: Carol is removed, told, and cannot read any more. Every hop
+//! between devices is bytes only; the session logic is the library's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#![allow(clippy::needless_range_loop, reason = "devices and their groups are indexed together")]
 
+use std::collections::HashMap;
+
+use sottovoce::rand_core::UnwrapErr;
 use sottovoce::*;
 
-fn show(from: &str, to: &str, wire: &[u8], plaintext: &[u8]) {
-    println!("  {from:>5} -> {to:<5} {:>4} bytes on the wire   {:?}", wire.len(), String::from_utf8_lossy(plaintext));
+type Os = UnwrapErr<getrandom::SysRng>;
+
+/// One device: its account (identity and prekeys) and one session record
+/// per peer device.
+struct Device {
+    name: &'static str,
+    address: Address,
+    account: Account,
+    records: HashMap<Address, SessionRecord>,
 }
 
-/// A pairwise session between two named accounts, established via X3DH.
-fn connect(
-    rng: &mut impl sottovoce::rand_core::CryptoRng,
-    from: &Account,
-    to: &mut Account,
-    binding: &[u8],
-) -> (Session, Session) {
-    let opk = to.generate_one_time_prekeys(rng, 1)[0];
-    let bundle = PreKeyBundle::try_from(to.prekey_bundle(Some(opk)).unwrap().to_bytes().as_slice()).unwrap();
-    let mut a = Session::initiate(rng, from.identity_key_pair(), &bundle, binding).unwrap();
-    let wire = a.encrypt(rng, b"(session start)").unwrap().to_bytes();
-    let Message::PreKey(first) = Message::try_from(wire.as_slice()).unwrap() else { unreachable!() };
-    let inbound = Session::respond(to, &first, binding).unwrap();
-    (a, inbound.session)
+/// What a server keeps: public prekeys only, and each user's device list.
+#[derive(Default)]
+struct Server {
+    prekeys: HashMap<Address, (IdentityKey, PublicSignedPreKey, Vec<PublicOneTimePreKey>)>,
+}
+
+impl Server {
+    fn upload(&mut self, from: &Address, bytes: &[u8]) {
+        let up = PreKeyUpload::try_from(bytes).unwrap();
+        up.verify().unwrap();
+        let entry =
+            self.prekeys.entry(from.clone()).or_insert((up.identity_key(), up.signed_prekey().unwrap(), Vec::new()));
+        entry.2.extend(up.one_time_prekeys());
+    }
+
+    /// Each one-time prekey is handed out once (SPEC.md §3.6).
+    fn bundle(&mut self, of: &Address) -> Vec<u8> {
+        let (ik, spk, opks) = self.prekeys.get_mut(of).unwrap();
+        let opk = (!opks.is_empty()).then(|| opks.remove(0));
+        PreKeyBundle::assemble(*ik, spk, opk.as_ref()).to_bytes()
+    }
+}
+
+impl Device {
+    fn new(rng: &mut Os, name: &'static str, user: &str, id: u32, server: &mut Server) -> Self {
+        let mut account = Account::new(rng);
+        account.replenish(rng, 5);
+        let address = Address::new(user.as_bytes(), DeviceId(id)).unwrap();
+        server.upload(&address, &account.prekeys_to_publish().to_bytes());
+        account.mark_published();
+        Self { name, address, account, records: HashMap::new() }
+    }
+
+    /// Encrypts bytes for `to`, first starting a session from a fetched
+    /// bundle if the record has none.
+    fn seal_for(&mut self, rng: &mut Os, server: &mut Server, to: &Device, plaintext: &[u8]) -> Vec<u8> {
+        let record = record_in(&mut self.records, &self.address, to);
+        if record.current().is_none() {
+            let bundle = PreKeyBundle::try_from(server.bundle(&to.address).as_slice()).unwrap();
+            record.initiate(rng, self.account.identity_key_pair(), &bundle).unwrap();
+        }
+        record.encrypt(rng, plaintext).unwrap().to_bytes()
+    }
+
+    fn send(&mut self, rng: &mut Os, server: &mut Server, to: &Device, text: &str) -> Vec<u8> {
+        let wire = self.seal_for(rng, server, to, &Envelope::Content(text.as_bytes().to_vec()).to_bytes());
+        println!("  {:>6} -> {:<6} {:>4} bytes   {text:?}", self.name, to.name, wire.len());
+        wire
+    }
+
+    /// Decrypts from `from`; the account is updated only on success.
+    fn open_from(&mut self, from: &Device, wire: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        record_in(&mut self.records, &self.address, from).decrypt_bytes(&mut self.account, wire)
+    }
+
+    fn receive(&mut self, from: &Device, wire: &[u8]) -> Result<String, DecryptError> {
+        let plaintext = self.open_from(from, wire)?;
+        match Envelope::try_from(plaintext.as_slice()).unwrap() {
+            Envelope::Content(c) => Ok(String::from_utf8(c).unwrap()),
+            other => Ok(format!("{other:?}")),
+        }
+    }
+
+    fn read(&mut self, from: &Device, wire: &[u8]) {
+        match self.receive(from, wire) {
+            Ok(text) => println!("  {:>6} reads {text:?}", self.name),
+            Err(e) => println!("  {:>6} refuses it: {e}", self.name),
+        }
+    }
+}
+
+/// The record with `peer`, made for the key its verified device list names.
+fn record_in<'a>(
+    records: &'a mut HashMap<Address, SessionRecord>,
+    me: &Address,
+    peer: &Device,
+) -> &'a mut SessionRecord {
+    let key = peer.account.identity_key();
+    records.entry(peer.address.clone()).or_insert_with(|| SessionRecord::new(me.clone(), peer.address.clone(), key))
+}
+
+fn short(id: Option<SessionId>) -> String {
+    id.map(|i| i.0[..4].iter().map(|b| format!("{b:02x}")).collect()).unwrap_or_default()
 }
 
 fn main() {
-    let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let mut server = Server::default();
 
-    println!("== 1:1 session (X3DH + Double Ratchet) ==");
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
-    let published = bob.generate_one_time_prekeys(&mut rng, 5);
-    println!("Bob publishes his identity, a signed prekey and {} one-time prekeys.", published.len());
-
-    // The server hands Alice one bundle with one one-time prekey.
-    let bundle_bytes = bob.prekey_bundle(Some(published[0])).unwrap().to_bytes();
-    println!("Alice fetches Bob's bundle ({} bytes) while Bob is offline.", bundle_bytes.len());
-    let bundle = PreKeyBundle::try_from(bundle_bytes.as_slice()).unwrap();
-    // Both sides bind the session to their addresses (SPEC.md §4.1).
-    let binding = b"alice@example.org/phone|bob@example.org/laptop";
-    let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, binding).unwrap();
-
-    let first = a.encrypt(&mut rng, b"Hi Bob, it's Alice.").unwrap().to_bytes();
-    show("alice", "bob", &first, b"Hi Bob, it's Alice.");
-    let Message::PreKey(pm) = Message::try_from(first.as_slice()).unwrap() else { unreachable!() };
-    let inbound = Session::respond(&mut bob, &pm, binding).unwrap();
-    let mut b = inbound.session;
+    println!("== Users, devices, prekeys ==");
+    let alice_key = IdentityKeyPair::generate(&mut rng);
+    let bob_key = IdentityKeyPair::generate(&mut rng);
+    let mut phone = Device::new(&mut rng, "phone", "alice", 1, &mut server);
+    let mut laptop = Device::new(&mut rng, "laptop", "alice", 2, &mut server);
+    let mut bob = Device::new(&mut rng, "bob", "bob", 1, &mut server);
+    let mut carol = Device::new(&mut rng, "carol", "carol", 1, &mut server);
+    let alice_list = DeviceList::sign(
+        &alice_key,
+        1,
+        &[(DeviceId(1), phone.account.identity_key()), (DeviceId(2), laptop.account.identity_key())],
+    )
+    .unwrap()
+    .to_bytes();
+    let verified = DeviceList::verify(&alice_list, &alice_key.public_key(), None).unwrap();
     println!(
-        "  Bob comes online, answers the prekey message and reads: {:?}",
-        String::from_utf8_lossy(&inbound.plaintext)
+        "Alice's user key signs her device list ({} bytes): {} devices, checked by Bob against her user key.",
+        alice_list.len(),
+        verified.devices().len()
     );
-    println!("  Bob's one-time prekey {:?} is now deleted ({} left).", published[0], bob.one_time_prekey_ids().len());
-
-    println!("Mallory replays Alice's first message. It names Bob's session (its id is Alice's");
-    println!("ephemeral key), so it goes to that session, never to a new one (SPEC.md §4.5):");
-    let replayed = Message::try_from(first.as_slice()).unwrap();
-    let Message::PreKey(p) = &replayed else { unreachable!() };
-    assert!(b.matches(p));
-    println!("  replayed first message -> {}", b.decrypt(&replayed).unwrap_err());
-
-    // Alice and Bob compare safety numbers in person (SPEC.md §3.5).
-    let on_alices =
-        SafetyNumber::new((&alice.identity_key(), b"alice@example.org"), (&a.remote_identity(), b"bob@example.org"))
-            .unwrap();
-    let on_bobs =
-        SafetyNumber::new((&bob.identity_key(), b"bob@example.org"), (&b.remote_identity(), b"alice@example.org"))
-            .unwrap();
-    println!("They compare safety numbers. Alice's phone: {on_alices}");
-    println!("                               Bob's phone: {on_bobs}");
-    println!(
-        "  Bob scans Alice's code: {}",
-        if on_bobs.matches_scanned(&on_alices.scannable()) { "match" } else { "MISMATCH" }
-    );
-
-    let reply = b.encrypt(&mut rng, b"Hey Alice! Good to hear from you.").unwrap().to_bytes();
-    show("bob", "alice", &reply, &a.decrypt_bytes(&reply).unwrap());
-
-    println!("Alice sends four messages; the network loses #2 and swaps #3 and #4:");
-    let texts: [&[u8]; 4] =
-        [b"#1 Are you free Friday?", b"#2 (this one gets lost)", b"#3 I found a great place.", b"#4 It has a garden."];
-    let wires: Vec<Vec<u8>> = texts.iter().map(|t| a.encrypt(&mut rng, t).unwrap().to_bytes()).collect();
-    for i in [0usize, 3, 2] {
-        let pt = b.decrypt_bytes(&wires[i]).unwrap();
-        show("alice", "bob", &wires[i], &pt);
-    }
-    println!("  Bob holds {} skipped key (for the lost #2).", b.skipped_keys());
-
-    println!("Mallory replays #3, and forges #2 from a copy she caught by flipping one bit:");
-    println!("  replay   -> {}", b.decrypt_bytes(&wires[2]).unwrap_err());
-    let mut tampered = wires[1].clone();
-    tampered[45] ^= 1; // a ciphertext byte
-    println!("  tampered -> {}", b.decrypt_bytes(&tampered).unwrap_err());
-
-    let r = b.encrypt(&mut rng, b"Friday works. Send me the address!").unwrap().to_bytes();
-    show("bob", "alice", &r, &a.decrypt_bytes(&r).unwrap());
-
-    let key = [7u8; 32]; // in a real app: from the platform keystore
-    let sealed = b.seal(&mut rng, &key);
-    let mut b = Session::unseal(&key, &sealed).unwrap();
-    println!("Bob's app restarts: his session was saved sealed ({} bytes) and restored.", sealed.len());
-    let late = b.decrypt_bytes(&wires[1]).unwrap();
-    show("alice", "bob", &wires[1], &late);
-    println!("  (the lost #2 finally arrives, after the restart)");
+    println!("Each device uploads public prekeys only; the server assembles bundles from them.");
 
     println!();
-    println!("== Group chat (Sender Keys) ==");
-    let mut carol = Account::new(&mut rng);
-    let group = GroupId::new(b"friday-dinner").unwrap();
-    // Pairwise sessions: Alice-Carol and Bob-Carol (Alice-Bob exists).
-    let (mut a_c, mut c_a) = connect(&mut rng, &alice, &mut carol, b"alice|carol");
-    let (mut b_c, mut c_b) = connect(&mut rng, &bob, &mut carol, b"bob|carol");
-    let mut a_send = GroupSender::new(&mut rng, group.clone(), alice.identity_key());
-    let mut b_send = GroupSender::new(&mut rng, group.clone(), bob.identity_key());
-    let mut c_send = GroupSender::new(&mut rng, group.clone(), carol.identity_key());
+    println!("== Alice's phone writes to Bob, who is offline ==");
+    let first = phone.send(&mut rng, &mut server, &bob, "Hi Bob, it's Alice.");
+    bob.read(&phone, &first);
+    println!("Mallory replays Alice's first message:");
+    bob.read(&phone, &first);
 
-    // Each member sends its distribution over the pairwise sessions. A
-    // receiver is always tied to the identity of the session the
-    // distribution arrived on, never to a name inside the message.
-    let deliver = |to: &mut Session, m: Message| -> (IdentityKey, SenderKeyDistribution) {
-        let pt = to.decrypt_bytes(&m.to_bytes()).unwrap();
-        (to.remote_identity(), SenderKeyDistribution::try_from(pt.as_slice()).unwrap())
-    };
-    let receiver = |(from, d): (IdentityKey, SenderKeyDistribution)| GroupReceiver::new(from, &d);
-    let d = a_send.distribution();
-    let mut out = distribute(&mut rng, &d, [&mut a, &mut a_c]).into_iter().map(Result::unwrap);
-    let mut b_from_a = receiver(deliver(&mut b, out.next().unwrap()));
-    let mut c_from_a = receiver(deliver(&mut c_a, out.next().unwrap()));
-    let d = b_send.distribution();
-    let mut out = distribute(&mut rng, &d, [&mut b, &mut b_c]).into_iter().map(Result::unwrap);
-    let mut a_from_b = receiver(deliver(&mut a, out.next().unwrap()));
-    let mut c_from_b = receiver(deliver(&mut c_b, out.next().unwrap()));
-    let d = c_send.distribution();
-    let mut out = distribute(&mut rng, &d, [&mut c_a, &mut c_b]).into_iter().map(Result::unwrap);
-    let mut a_from_c = receiver(deliver(&mut a_c, out.next().unwrap()));
-    let mut b_from_c = receiver(deliver(&mut b_c, out.next().unwrap()));
-    assert_eq!(b_from_a.sender(), alice.identity_key());
+    let reply = bob.send(&mut rng, &mut server, &phone, "Hey Alice! Good to hear from you.");
+    phone.read(&bob, &reply);
+    println!("Alice sends four; the network loses #2 and swaps #3 and #4:");
+    let wires: Vec<Vec<u8>> =
+        ["#1 Are you free Friday?", "#2 (this one gets lost)", "#3 I found a place.", "#4 It has a garden."]
+            .iter()
+            .map(|t| phone.send(&mut rng, &mut server, &bob, t))
+            .collect();
+    for i in [0usize, 3, 2] {
+        bob.read(&phone, &wires[i]);
+    }
+    println!("Mallory replays #3 and flips a bit of #2:");
+    bob.read(&phone, &wires[2]);
+    let mut tampered = wires[1].clone();
+    tampered[45] ^= 1;
+    bob.read(&phone, &tampered);
+    let key = [7u8; 32]; // in a real app: from the platform keystore
+    let sealed = bob.records[&phone.address].seal(&mut rng, &key);
+    let restored = SessionRecord::unseal(&key, &sealed).unwrap();
+    bob.records.insert(phone.address.clone(), restored);
     println!(
-        "Alice, Bob and Carol exchange sender keys over their pairwise sessions ({} bytes each).",
-        d.to_bytes().len()
+        "Bob's app restarts: his record with Alice's phone was saved sealed ({} bytes) and restored.",
+        sealed.len()
+    );
+    bob.read(&phone, &wires[1]);
+
+    println!();
+    println!("== Bob writes to both of Alice's devices ==");
+    for device in [&mut phone, &mut laptop] {
+        let wire = bob.send(&mut rng, &mut server, device, "See you Friday!");
+        device.read(&bob, &wire);
+    }
+    let on_phone = SafetyNumber::new((&alice_key.public_key(), b"alice"), (&bob_key.public_key(), b"bob")).unwrap();
+    let on_bobs = SafetyNumber::new((&bob_key.public_key(), b"bob"), (&alice_key.public_key(), b"alice")).unwrap();
+    println!("Safety number (over user keys: the same on Alice's phone and laptop):");
+    println!("  {on_phone}");
+    println!(
+        "  Bob scans Alice's code: {}",
+        if on_bobs.matches_scanned(&on_phone.scannable()) { "match" } else { "MISMATCH" }
     );
 
-    let g1 = a_send.encrypt(b"Dinner at 8?").unwrap().to_bytes();
-    println!("  alice -> group {:>4} bytes, encrypted once   {:?}", g1.len(), "Dinner at 8?");
-    println!("    bob   reads {:?}", String::from_utf8_lossy(&b_from_a.decrypt_bytes(&g1).unwrap()));
-    println!("    carol reads {:?}", String::from_utf8_lossy(&c_from_a.decrypt_bytes(&g1).unwrap()));
-    let c1 = c_send.encrypt(b"Yes! I'll bring dessert.").unwrap().to_bytes();
-    let c2 = c_send.encrypt(b"(lost on the way to Bob)").unwrap().to_bytes();
-    let c3 = c_send.encrypt(b"Tiramisu or pie?").unwrap().to_bytes();
-    let c4 = c_send.encrypt(b"Pie it is.").unwrap().to_bytes();
-    println!("  Carol sends four; Bob never gets the second and gets the last two swapped:");
-    for m in [&c1, &c4, &c3] {
-        println!("    bob   reads {:?}", String::from_utf8_lossy(&b_from_c.decrypt_bytes(m).unwrap()));
-    }
-    for m in [&c1, &c2, &c3, &c4] {
-        println!("    alice reads {:?}", String::from_utf8_lossy(&a_from_c.decrypt_bytes(m).unwrap()));
-    }
-    let g2 = b_send.encrypt(b"Pie, definitely.").unwrap().to_bytes();
-    println!("    alice reads {:?}", String::from_utf8_lossy(&a_from_b.decrypt_bytes(&g2).unwrap()));
-    println!("    carol reads {:?}", String::from_utf8_lossy(&c_from_b.decrypt_bytes(&g2).unwrap()));
+    println!();
+    println!("== Bob and Carol start sessions to each other at the same moment ==");
+    let b1 = bob.send(&mut rng, &mut server, &carol, "Carol, are you coming?");
+    let c1 = carol.send(&mut rng, &mut server, &bob, "Bob, is it still on?");
+    println!(
+        "  two sessions exist: Bob's {} and Carol's {}",
+        short(bob.records[&carol.address].current_id()),
+        short(carol.records[&bob.address].current_id())
+    );
+    carol.read(&bob, &b1);
+    bob.read(&carol, &c1);
+    let (kept_b, kept_c) = (bob.records[&carol.address].current_id(), carol.records[&bob.address].current_id());
+    assert_eq!(kept_b, kept_c);
+    println!("  both keep the one with the smaller id, {}; nothing was lost:", short(kept_b));
+    let b2 = bob.send(&mut rng, &mut server, &carol, "Yes, at 8.");
+    carol.read(&bob, &b2);
+    let c2 = carol.send(&mut rng, &mut server, &bob, "Great, I'll bring pie.");
+    bob.read(&carol, &c2);
 
-    println!("Carol leaves the group. Alice and Bob rotate their sender keys and tell only each other.");
-    let da = a_send.rotate(&mut rng);
-    let m = a.encrypt(&mut rng, &da.to_bytes()).unwrap();
-    let (from, d) = deliver(&mut b, m);
-    b_from_a.add_distribution(from, &d).unwrap();
-    let db = b_send.rotate(&mut rng);
-    let m = b.encrypt(&mut rng, &db.to_bytes()).unwrap();
-    let (from, d) = deliver(&mut a, m);
-    a_from_b.add_distribution(from, &d).unwrap();
-
-    let g3 = a_send.encrypt(b"Just us two now: surprise party for Carol?").unwrap().to_bytes();
-    println!("    bob   reads {:?}", String::from_utf8_lossy(&b_from_a.decrypt_bytes(&g3).unwrap()));
-    match c_from_a.decrypt_bytes(&g3) {
-        Ok(_) => panic!("Carol must not read messages after leaving"),
-        Err(e) => println!("    carol cannot read it: {e}"),
+    println!();
+    println!("== A group: Alice's phone, Bob, Carol ==");
+    let gid = GroupId::new(b"friday-dinner").unwrap();
+    let members = |me: &Device, all: [&Device; 3]| -> Vec<(Address, IdentityKey)> {
+        all.iter().filter(|d| d.address != me.address).map(|d| (d.address.clone(), d.account.identity_key())).collect()
+    };
+    let all = [&phone, &bob, &carol];
+    let mut groups: Vec<Group> = all
+        .iter()
+        .map(|d| {
+            Group::create(&mut rng, gid.clone(), d.address.clone(), d.account.identity_key(), &members(d, all)).unwrap()
+        })
+        .collect();
+    let mut devices = [phone, bob, carol];
+    // Every member's distribution, to every other member, inside sessions.
+    for from in 0..3 {
+        let bytes = groups[from].distribution().to_bytes();
+        for to in 0..3 {
+            if to == from {
+                continue;
+            }
+            let (sender, receiver) = pair(&mut devices, from, to);
+            let wire = sender.seal_for(&mut rng, &mut server, receiver, &bytes);
+            let pt = receiver.open_from(sender, &wire).unwrap();
+            let Envelope::Distribution(d) = Envelope::try_from(pt.as_slice()).unwrap() else { unreachable!() };
+            groups[to].add_distribution(&receiver.records[&sender.address], &d).unwrap();
+        }
     }
-    let g4 = b_send.encrypt(b"Great idea.").unwrap().to_bytes();
-    println!("    alice reads {:?}", String::from_utf8_lossy(&a_from_b.decrypt_bytes(&g4).unwrap()));
-    match c_from_b.decrypt_bytes(&g4) {
-        Ok(_) => panic!("Carol must not read messages after leaving"),
-        Err(e) => println!("    carol cannot read it: {e}"),
+    println!("Each member's sender key travels inside the pairwise sessions, as a distribution envelope.");
+    let m = groups[0].encrypt(b"Dinner at 8?").unwrap();
+    println!("  phone -> group {:>4} bytes, encrypted once", m.to_bytes().len());
+    for to in [1, 2] {
+        println!("  {:>6} reads {:?}", devices[to].name, String::from_utf8_lossy(&groups[to].decrypt(&m).unwrap()));
     }
+    println!("Carol is removed: Alice and Bob rotate and send new keys to each other only.");
+    for (me, other) in [(0usize, 1usize), (1, 0)] {
+        let fresh = groups[me].remove_member(&mut rng, &devices[2].address).unwrap();
+        let (sender, receiver) = pair(&mut devices, me, other);
+        let wire = sender.seal_for(&mut rng, &mut server, receiver, &fresh.to_bytes());
+        let pt = receiver.open_from(sender, &wire).unwrap();
+        let Envelope::Distribution(d) = Envelope::try_from(pt.as_slice()).unwrap() else { unreachable!() };
+        groups[other].add_distribution(&receiver.records[&sender.address], &d).unwrap();
+    }
+    let m = groups[1].encrypt(b"Just us two: a surprise party for Carol?").unwrap();
+    println!("  {:>6} reads {:?}", devices[0].name, String::from_utf8_lossy(&groups[0].decrypt(&m).unwrap()));
+    println!("  {:>6}, not told yet: {}", devices[2].name, groups[2].decrypt(&m).unwrap_err());
+    groups[2].mark_removed();
+    println!("  {:>6}, told she was removed: {}", devices[2].name, groups[2].decrypt(&m).unwrap_err());
     println!();
     println!(
         "Overheads: session message {MESSAGE_OVERHEAD} bytes, group message {GROUP_MESSAGE_OVERHEAD} bytes over the plaintext."
     );
+}
+
+/// Two distinct devices of the array, mutably.
+fn pair(devices: &mut [Device; 3], a: usize, b: usize) -> (&mut Device, &mut Device) {
+    assert_ne!(a, b);
+    if a < b {
+        let (x, y) = devices.split_at_mut(b);
+        (&mut x[a], &mut y[0])
+    } else {
+        let (x, y) = devices.split_at_mut(a);
+        (&mut y[0], &mut x[b])
+    }
 }

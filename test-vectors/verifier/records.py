@@ -1,0 +1,415 @@
+"""SPEC §4.6 (addresses and the binding) and §4.7 (session records: every session between one
+local device address and one remote device address, which session a message belongs to,
+which one is sent on).
+
+A record works on copies: every operation returns a new record (and, for a prekey message
+that creates a session, a new prekey store) or raises, leaving its inputs unchanged (§4.7:
+"Every rule here is all-or-nothing"). Sessions are the ratchet's immutable-by-convention
+Session objects (§5: every ratchet step returns a new one)."""
+
+from .errors import ProtocolError
+from .keys import MAX_USER_ID_LEN
+from .mutation import mutated, switch
+from .primitives import len8, u32
+from .ratchet import decrypt, decrypt_session_message
+from .ratchet import encrypt as ratchet_encrypt
+from .wire import PrekeyMessage, decode_bundle, decode_session_message
+from .x3dh import initiate_with_x3dh, respond
+
+MAX_ARCHIVED_SESSIONS = 5    # §4.7 / §9: oldest forgotten, its id retired
+MAX_RETIRED_SESSIONS = 40    # §4.7 / §9: oldest dropped
+
+# =========================================================================================
+# §4.6 Addresses and the binding
+# =========================================================================================
+
+BINDING_RESPONDER_FIRST = switch(
+    "binding-responder-first", "§4.6",
+    "binding = len8(user_A) || u32(device_A) || len8(user_B) || u32(device_B), the "
+    "initiator's address A first (mutated: the responder's first)")
+ADDRESS_WITHOUT_LENGTH = switch(
+    "address-user-id-without-length", "§4.6",
+    "an address is len8(user id) || u32(device id) (mutated: the user id without its length)")
+ADDRESS_AT_BOUND = switch(
+    "address-user-id-at-bound-rejected", "§4.6, §9",
+    "'At' the bound succeeds: a user id of MAX_USER_ID_LEN (255) bytes is valid (mutated: "
+    "decode)")
+
+
+class Address(tuple):
+    """§4.6: (user id, device id). Ordered as §7.7 says: user id bytewise, shorter first
+    when one is a prefix of the other (Python's bytes order), then device id."""
+
+    __slots__ = ()
+
+    def __new__(cls, user, device):
+        if len(user) > MAX_USER_ID_LEN:
+            raise ProtocolError("decode", f"user id of {len(user)} bytes")
+        if len(user) == MAX_USER_ID_LEN and mutated(ADDRESS_AT_BOUND):
+            raise ProtocolError("decode", "user id at the bound (mutation)")
+        if not 0 <= device <= 0xFFFFFFFF:
+            raise ProtocolError("decode", "device id out of range")
+        return super().__new__(cls, (bytes(user), device))
+
+    @property
+    def user(self):
+        return self[0]
+
+    @property
+    def device(self):
+        return self[1]
+
+    def encode(self):
+        """§4.6: len8(user id) || u32(device id)."""
+        if mutated(ADDRESS_WITHOUT_LENGTH):
+            return self.user + u32(self.device)
+        return len8(self.user) + u32(self.device)
+
+
+def read_address(r):
+    """§4.6 as it appears inside other encodings (§6.7, §11.6, §11.7): len8 user id, u32."""
+    n = r.u8()
+    user = r.take(n)
+    return Address(user, r.u32())
+
+
+def binding(initiator, responder):
+    """§4.6: the binding of a session between the initiator's address and the responder's
+    (at most 520 bytes, so §4.1's bound never refuses it)."""
+    if mutated(BINDING_RESPONDER_FIRST):
+        initiator, responder = responder, initiator
+    return initiator.encode() + responder.encode()
+
+
+# =========================================================================================
+# §4.7 Session records
+# =========================================================================================
+
+BUNDLE_IDENTITY_UNCHECKED = switch(
+    "record-bundle-identity-unchecked", "§4.7 Initiating",
+    "the record refuses a bundle whose IK_B.pub is not IK_R with state-mismatch (mutated: "
+    "not compared)")
+BUNDLE_IDENTITY_AFTER_SIGNATURE = switch(
+    "record-bundle-identity-after-signature", "§4.7 Initiating",
+    "the bundle's identity is compared with IK_R before the signature check (mutated: "
+    "after it)",
+    gap="a bundle of another identity whose signed prekey signature fails (state-mismatch, "
+        "not bad-signature)")
+INITIATOR_BINDING_REMOTE_FIRST = switch(
+    "record-initiator-binding-remote-first", "§4.7 Initiating, §4.6",
+    "the initiating record derives the binding with its local address first (mutated: the "
+    "remote address first)")
+RESPONDER_BINDING_LOCAL_FIRST = switch(
+    "record-responder-binding-local-first", "§4.7 step 4, §4.6",
+    "the responding record derives the binding with the remote address first: the remote "
+    "device is the initiator (mutated: the local address first)")
+ENCRYPT_NO_CURRENT = switch(
+    "record-encrypt-without-current-category", "§4.7 Encrypting",
+    "a record without a current session refuses to encrypt with state-mismatch (mutated: "
+    "decode, as for a missing field)")
+ARCHIVE_AT_BACK = switch(
+    "record-archive-at-back", "§4.7 Archiving",
+    "archiving puts a session at the front of the archive, which is newest first (mutated: "
+    "at the back)")
+ARCHIVE_UNBOUNDED = switch(
+    "record-archive-unbounded", "§4.7 Archiving, §9",
+    "while the archive holds more than MAX_ARCHIVED_SESSIONS (5), its oldest is forgotten "
+    "(mutated: none forgotten)")
+ARCHIVE_AT_BOUND = switch(
+    "record-archive-at-bound-forgets", "§4.7 Archiving, §9",
+    "'At' the bound succeeds: the archive holds 5 sessions (mutated: 4)")
+ARCHIVE_EVICT_NEWEST = switch(
+    "record-archive-evicts-newest", "§4.7 Archiving",
+    "the archive's oldest session is the one forgotten (mutated: the newest other one)")
+FORGOTTEN_NOT_RETIRED = switch(
+    "record-forgotten-not-retired", "§4.7 Archiving",
+    "a session forgotten from the archive has its id appended to the retired ids (mutated: "
+    "not retired)")
+RETIRED_UNBOUNDED = switch(
+    "record-retired-unbounded", "§4.7 Archiving, §9",
+    "while there are more than MAX_RETIRED_SESSIONS (40) retired ids, the oldest is dropped "
+    "(mutated: none dropped)",
+    gap="a record transcript whose archive forgets more than 40 sessions (46 or more "
+        "sessions), then saves the record")
+RETIRED_DROP_NEWEST = switch(
+    "record-retired-drops-newest", "§4.7 Archiving",
+    "the oldest retired id is the one dropped (mutated: the newest earlier one)",
+    gap="as record-retired-unbounded, then a replay of the first message of the 2nd-oldest "
+        "retired session (duplicate) and of the oldest one (a new session)")
+PREKEY_ONLY_CURRENT = switch(
+    "record-prekey-routes-to-current-only", "§4.7 prekey step 1, §4.5 rule 1",
+    "a prekey message whose EK_A is the id of any held session (current or archived) goes "
+    "to that session (mutated: only the current session's id is looked at)")
+PREKEY_PROMOTES = switch(
+    "record-prekey-message-promotes", "§4.7 prekey step 1",
+    "a prekey message delivered to a held session leaves the record's current and archived "
+    "sessions as they are; prekey messages never promote (mutated: rule 2 applies)",
+    gap="a prekey message that an archived session of the other side with the smaller id "
+        "decrypts (the record must keep its current session)")
+RETIRED_IGNORED = switch(
+    "record-retired-ids-ignored", "§4.7 prekey step 2",
+    "a prekey message whose EK_A is a retired id is duplicate (mutated: retired ids are not "
+    "consulted, and §4.4 creates a new session)")
+RETIRED_AFTER_IDENTITY = switch(
+    "record-retired-after-identity", "§4.7 prekey steps 2-3",
+    "the retired-id check (step 2) precedes the identity check (step 3) (mutated: after it)",
+    gap="a prekey message with a retired EK_A from another identity than IK_R (duplicate, "
+        "not state-mismatch)")
+PREKEY_IDENTITY_UNCHECKED = switch(
+    "record-prekey-identity-unchecked", "§4.7 prekey step 3",
+    "a new prekey message whose IK_A.pub is not IK_R is state-mismatch (mutated: not "
+    "compared; §4.4 runs)")
+RULE1_NO_RACE = switch(
+    "rule1-no-simultaneous-initiation", "§4.7 rule 1",
+    "when the current session is an initiator's that has not yet decrypted a message, the "
+    "session with the smaller id is current (mutated: the new session always becomes current)")
+RULE1_LARGER = switch(
+    "rule1-larger-id", "§4.7 rule 1",
+    "in a simultaneous initiation the session with the smaller id is current (mutated: the "
+    "larger)")
+RULE1_ANY_INITIATOR = switch(
+    "rule1-race-with-answered-initiator", "§4.7 rule 1",
+    "the race case needs a current initiator's session that has not yet decrypted a message "
+    "(mutated: any current initiator's session)")
+KNOWN_NOT_EXCLUSIVE = switch(
+    "record-known-key-not-exclusive", "§4.7 normal step 1",
+    "a normal message whose ratchet key a session knows goes to the first such session only "
+    "(mutated: no knowledge step: every message is tried in trial order until one succeeds)",
+    gap="a replay (duplicate) of a normal message of an archived session, while the current "
+        "session has a sending chain and refuses the unknown key as authentication")
+KNOWN_ONLY_OPEN = switch(
+    "record-known-key-open-chain-only", "§4.7 normal step 1",
+    "a session knows DHr' if it is the key of its open chain, of a closed chain, or of a "
+    "stored skipped key (mutated: only the open chain's key counts)",
+    gap="a late or replayed message of a closed chain of an archived session, while an "
+        "earlier session in trial order answers differently")
+ERROR_OF_LAST = switch(
+    "record-error-of-last-session", "§4.7 normal step 2",
+    "when no session decrypts a new ratchet key, the error is that of the first session "
+    "tried (mutated: of the last)",
+    gap="a new ratchet key that the current session refuses with one category and an "
+        "archived one with another (e.g. a low-order key: non-contributory for a session "
+        "with DHs, authentication without)")
+EMPTY_RECORD_CATEGORY = switch(
+    "record-empty-normal-message-category", "§4.7 normal step 2",
+    "a normal message to a record with no session at all is state-mismatch (mutated: "
+    "authentication)",
+    gap="a normal message decrypted by a record without sessions")
+RULE2_NEVER = switch(
+    "rule2-never-promotes", "§4.7 rule 2",
+    "an archived session of the other side with the smaller id that decrypts a normal "
+    "message becomes current (mutated: never)")
+RULE2_SAME_SIDE = switch(
+    "rule2-same-side-promotes", "§4.7 rule 2",
+    "rule 2 promotes only between sessions created on different sides (mutated: any side)")
+RULE2_LARGER = switch(
+    "rule2-larger-id-promotes", "§4.7 rule 2",
+    "rule 2 promotes only the session with the smaller id (mutated: whatever its id)")
+RULE2_C_AT_BACK = switch(
+    "rule2-demoted-at-back", "§4.7 rule 2",
+    "the demoted current session is archived at the front (mutated: at the back)",
+    gap="a promotion (rule 2) while the archive holds two or more sessions, then the "
+        "archived ids")
+
+
+class SessionRecord:
+    """§4.7: local and remote address, IK_R, at most one current session, up to 5 archived
+    (newest first) and up to 40 retired ids (oldest first)."""
+
+    __slots__ = ("local", "remote", "ik_r", "current", "archived", "retired")
+
+    def __init__(self, local, remote, ik_r, current=None, archived=(), retired=()):
+        self.local, self.remote, self.ik_r = local, remote, ik_r
+        self.current = current
+        self.archived = list(archived)
+        self.retired = list(retired)
+
+    def copy(self):
+        return SessionRecord(self.local, self.remote, self.ik_r, self.current,
+                             self.archived, self.retired)
+
+    def sessions(self):
+        """The trial order: the current session, then the archived ones, newest first."""
+        return ([self.current] if self.current is not None else []) + self.archived
+
+    def _set(self, index, session):
+        if index == 0 and self.current is not None:
+            self.current = session
+        else:
+            self.archived[index - (1 if self.current is not None else 0)] = session
+
+    # ----- Archiving -----------------------------------------------------------------
+
+    def archive(self, session):
+        """§4.7 Archiving: to the front; past 5, the oldest is forgotten and retired; past
+        40 retired ids, the oldest is dropped."""
+        if mutated(ARCHIVE_AT_BACK):
+            self.archived.append(session)
+        else:
+            self.archived.insert(0, session)
+        bound = MAX_ARCHIVED_SESSIONS - (1 if mutated(ARCHIVE_AT_BOUND) else 0)
+        while len(self.archived) > bound and not mutated(ARCHIVE_UNBOUNDED):
+            gone = self.archived.pop(-2 if mutated(ARCHIVE_EVICT_NEWEST) else -1)
+            if not mutated(FORGOTTEN_NOT_RETIRED):
+                self.retired.append(gone.session_id)
+        while len(self.retired) > MAX_RETIRED_SESSIONS and not mutated(RETIRED_UNBOUNDED):
+            del self.retired[-2 if mutated(RETIRED_DROP_NEWEST) else 0]
+
+    # ----- Initiating and encrypting -------------------------------------------------
+
+    def initiate(self, identity, bundle_bytes, rng):
+        """§4.7 Initiating: refuse a bundle of another identity than IK_R (state-mismatch,
+        before the signature check), else §4.2 with the binding of §4.6, local address
+        first. The new session becomes current, the previous current one is archived."""
+        bundle = decode_bundle(bundle_bytes)
+        if mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
+            s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
+        if bundle.ik != self.ik_r and not mutated(BUNDLE_IDENTITY_UNCHECKED):
+            raise ProtocolError("state-mismatch", "a bundle of another identity than IK_R")
+        if not mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
+            s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
+        new = self.copy()
+        if new.current is not None:
+            new.archive(new.current)
+        new.current = s
+        return new
+
+    def _initiator_binding(self):
+        if mutated(INITIATOR_BINDING_REMOTE_FIRST):
+            return binding(self.remote, self.local)
+        return binding(self.local, self.remote)
+
+    def _responder_binding(self):
+        if mutated(RESPONDER_BINDING_LOCAL_FIRST):
+            return binding(self.local, self.remote)
+        return binding(self.remote, self.local)
+
+    def encrypt(self, plaintext, rng):
+        """§4.7 Encrypting: the current session (§5.5); none: state-mismatch."""
+        if self.current is None:
+            if mutated(ENCRYPT_NO_CURRENT):
+                raise ProtocolError("decode", "no current session (mutation)")
+            raise ProtocolError("state-mismatch", "a record without a current session")
+        s, message = ratchet_encrypt(self.current, plaintext, rng)
+        new = self.copy()
+        new.current = s
+        return new, message
+
+    # ----- Decrypting ----------------------------------------------------------------
+
+    def decrypt(self, data, store):
+        """§4.7 Decrypting, on the bytes of a session message (§6.1: 0x11 or 0x12), with the
+        prekey store `store` (keys.PrekeyStore, the account's keys; §4.4 may delete a
+        one-time prekey from it). Returns (new record, plaintext)."""
+        m = decode_session_message(data)
+        if isinstance(m, PrekeyMessage):
+            return self._decrypt_prekey(m, data, store)
+        return self._decrypt_normal(m)
+
+    def _decrypt_prekey(self, m, data, store):
+        sessions = self.sessions()
+        # Step 1: a held session with session id EK_A (§4.5, §5.7); no placement change.
+        candidates = sessions
+        if mutated(PREKEY_ONLY_CURRENT):
+            candidates = [self.current] if self.current is not None else []
+        for index, s in enumerate(candidates):
+            if s.session_id == m.ek_a:
+                s2, plaintext = decrypt_session_message(s, m)
+                new = self.copy()
+                new._set(index, s2)
+                if mutated(PREKEY_PROMOTES) and index > 0:
+                    new._rule2(index, s2)
+                return new, plaintext
+        # Steps 2 and 3.
+        retired = m.ek_a in self.retired and not mutated(RETIRED_IGNORED)
+        other = m.ik_a != self.ik_r and not mutated(PREKEY_IDENTITY_UNCHECKED)
+        if mutated(RETIRED_AFTER_IDENTITY) and other:
+            raise ProtocolError("state-mismatch", "a prekey message from another identity")
+        if retired:
+            raise ProtocolError("duplicate", "a prekey message of a retired session")
+        if other:
+            raise ProtocolError("state-mismatch", "a prekey message from another identity")
+        # Step 4: §4.4 with the binding of §4.6, the remote address first.
+        s, plaintext = respond(store, data, self._responder_binding())
+        new = self.copy()
+        new._rule1(s)
+        return new, plaintext
+
+    def _rule1(self, s):
+        """§4.7 rule 1: where a new session S goes."""
+        c = self.current
+        if c is None:
+            self.current = s
+            return
+        pending = c.pending_prekey
+        if mutated(RULE1_ANY_INITIATOR):
+            pending = True
+        race = c.initiator and pending
+        if race and not mutated(RULE1_NO_RACE):
+            s_smaller = s.session_id < c.session_id
+            if mutated(RULE1_LARGER):
+                s_smaller = not s_smaller
+            if s_smaller:
+                self.archive(c)
+                self.current = s
+            else:
+                self.archive(s)
+            return
+        self.archive(c)
+        self.current = s
+
+    def _decrypt_normal(self, m):
+        sessions = self.sessions()
+        # Step 1: a session that knows DHr' decrypts it, and no other is tried.
+        if not mutated(KNOWN_NOT_EXCLUSIVE):
+            for index, s in enumerate(sessions):
+                if _knows(s, m.dhr):
+                    s2, plaintext = decrypt(s, m)
+                    return self._after_normal(index, s2), plaintext
+        # Step 2: a new ratchet key, tried in trial order until one succeeds.
+        if not sessions:
+            if mutated(EMPTY_RECORD_CATEGORY):
+                raise ProtocolError("authentication", "no session (mutation)")
+            raise ProtocolError("state-mismatch", "a record without sessions")
+        errors = []
+        for index, s in enumerate(sessions):
+            try:
+                s2, plaintext = decrypt(s, m)
+            except ProtocolError as e:
+                errors.append(e)
+                continue
+            return self._after_normal(index, s2), plaintext
+        raise errors[-1] if mutated(ERROR_OF_LAST) else errors[0]
+
+    def _after_normal(self, index, s2):
+        new = self.copy()
+        new._set(index, s2)
+        if index > 0 and self.current is not None:
+            new._rule2(index, s2)
+        return new
+
+    def _rule2(self, index, s):
+        """§4.7 rule 2: the archived session S (at trial index `index`) that decrypted becomes
+        current if it and C were created on different sides and S has the smaller id."""
+        c = self.current
+        if mutated(RULE2_NEVER):
+            return
+        sides = s.initiator != c.initiator or mutated(RULE2_SAME_SIDE)
+        smaller = s.session_id < c.session_id or mutated(RULE2_LARGER)
+        if sides and smaller:
+            del self.archived[index - 1]
+            self.current = s
+            if mutated(RULE2_C_AT_BACK):
+                self.archived.append(c)
+            else:
+                self.archived.insert(0, c)
+
+
+def _knows(s, dhr):
+    """§4.7: a session knows DHr' if it is the key of its open receiving chain or of one of
+    its closed chains, or a skipped key is stored with it (§5.1)."""
+    if s.open is not None and s.open[0] == dhr:
+        return True
+    if mutated(KNOWN_ONLY_OPEN):
+        return False
+    return any(d == dhr for d, _ in s.closed) or any(k[0] == dhr for k in s.skipped)
