@@ -222,6 +222,8 @@ GROUP_SIGNATURE_CONTEXT = label("SenderKey/Signature")
 GROUP_COMMITMENT_LABEL = label("SenderKey/Commitment")
 SEALED_STATE_AD = label("SealedState")
 SAFETY_NUMBER_LABEL = label("SafetyNumber")
+DEVICE_CERTIFICATE_CONTEXT = label("DeviceCertificate")
+DEVICE_LIST_CONTEXT = label("DeviceList")
 
 assert len(SUITE) == 44
 assert X3DH_INFO.hex() == ("736f74746f766f63652d76312f5832353531392d456432353531392d"
