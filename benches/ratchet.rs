@@ -460,7 +460,7 @@ fn stateless(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, all, persistence);
+criterion_group!(benches, all, persistence, records);
 criterion_main!(benches);
 
 /// What one forged message costs a receiver (SPEC.md §9), each as far ahead
@@ -505,6 +505,110 @@ fn forged(c: &mut Criterion) {
     let pre = PreKeyMessage::try_from(pre.as_slice()).unwrap();
     g.bench_function("prekey_message_max_skip", |bn| {
         bn.iter(|| Session::respond(&mut bob, black_box(&pre), b"").unwrap_err())
+    });
+    g.finish();
+}
+
+/// Session records (SPEC.md §4.7, §9): a hit on the current session, a
+/// message for an archived session (on a chain it knows, and starting a new
+/// chain there, which is tried on the current session first), the worst
+/// forged message to a record whose six sessions can all start a chain, and
+/// the stateless loop through a record.
+fn records(c: &mut Criterion) {
+    let mut r = rng();
+    let key = [3u8; 32];
+    // Alice and Bob with session S1 (Alice initiated); Bob has replied, so
+    // Alice's next message starts a new chain; then Bob initiates S2, which
+    // becomes his current session and archives S1. Seeds are tried until
+    // S1's id is larger, so nothing is promoted and S1 stays archived.
+    let (bob_before, bob_after, a1, a2, mut alice_rec, alice, mut bob) = loop {
+        let alice = Account::new(&mut r);
+        let mut bob = Account::new(&mut r);
+        let (at_a, at_b) = (Address::new(b"alice", DeviceId(1)).unwrap(), Address::new(b"bob", DeviceId(1)).unwrap());
+        let mut ra = SessionRecord::new(at_a.clone(), at_b.clone(), bob.identity_key());
+        let mut rb = SessionRecord::new(at_b, at_a, alice.identity_key());
+        ra.initiate(&mut r, alice.identity_key_pair(), &bob.prekey_bundle(None).unwrap()).unwrap();
+        rb.decrypt(&mut bob, &ra.encrypt(&mut r, b"m0").unwrap()).unwrap();
+        let mut alice_store = Account::from_bytes(&alice.to_bytes()).unwrap();
+        ra.decrypt(&mut alice_store, &rb.encrypt(&mut r, b"r").unwrap()).unwrap();
+        let a1 = ra.encrypt(&mut r, &[0u8; 100]).unwrap();
+        let a2 = ra.encrypt(&mut r, &[1u8; 100]).unwrap();
+        let before = rb.to_bytes().to_vec();
+        let s1 = rb.current_id().unwrap();
+        rb.initiate(&mut r, bob.identity_key_pair(), &alice.prekey_bundle(None).unwrap()).unwrap();
+        if s1.0 > rb.current_id().unwrap().0 {
+            break (before, rb.to_bytes().to_vec(), a1, a2, ra, alice, bob);
+        }
+    };
+    let mut g = c.benchmark_group("record");
+    g.bench_function("new_chain_one_session/100", |bn| {
+        bn.iter_batched(
+            || SessionRecord::from_bytes(&bob_before).unwrap(),
+            |mut rec| rec.decrypt(&mut bob, &a1).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("new_chain_archived_session/100", |bn| {
+        bn.iter_batched(
+            || SessionRecord::from_bytes(&bob_after).unwrap(),
+            |mut rec| rec.decrypt(&mut bob, &a1).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    // a2 is on the chain a1 opened: known to S1 once a1 is in.
+    let mut with_a1 = SessionRecord::from_bytes(&bob_after).unwrap();
+    with_a1.decrypt(&mut bob, &a1).unwrap();
+    assert_ne!(with_a1.current_id(), alice_rec.current_id(), "S1 stays archived");
+    let with_a1 = with_a1.to_bytes().to_vec();
+    let mut only_s1 = SessionRecord::from_bytes(&bob_before).unwrap();
+    only_s1.decrypt(&mut bob, &a1).unwrap();
+    let only_s1 = only_s1.to_bytes().to_vec();
+    g.bench_function("known_chain_current_session/100", |bn| {
+        bn.iter_batched(
+            || SessionRecord::from_bytes(&only_s1).unwrap(),
+            |mut rec| rec.decrypt(&mut bob, &a2).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("known_chain_archived_session/100", |bn| {
+        bn.iter_batched(
+            || SessionRecord::from_bytes(&with_a1).unwrap(),
+            |mut rec| rec.decrypt(&mut bob, &a2).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    // The worst forged message: Bob's record holds 1 + MAX_ARCHIVED_SESSIONS
+    // sessions he initiated (each with DHs); a new ratchet key with
+    // N = MAX_SKIP is tried on each, and changes nothing.
+    let mut full = SessionRecord::new(
+        Address::new(b"bob", DeviceId(1)).unwrap(),
+        Address::new(b"alice", DeviceId(1)).unwrap(),
+        alice.identity_key(),
+    );
+    for _ in 0..=MAX_ARCHIVED_SESSIONS {
+        full.initiate(&mut r, bob.identity_key_pair(), &alice.prekey_bundle(None).unwrap()).unwrap();
+    }
+    let mut forged = alice_rec.encrypt(&mut r, &[0u8; 100]).unwrap().to_bytes();
+    forged[1..33].copy_from_slice(&[9u8; 32]);
+    forged[33..37].copy_from_slice(&0u32.to_be_bytes());
+    forged[37..41].copy_from_slice(&MAX_SKIP.to_be_bytes());
+    g.bench_function("forged_new_chain_max_skip_six_sessions", |bn| {
+        bn.iter(|| full.decrypt_bytes(&mut bob, black_box(&forged)).unwrap_err())
+    });
+    // The stateless loop through a record: unseal, decrypt, seal.
+    let mut sealed = SessionRecord::from_bytes(&only_s1).unwrap().seal(&mut r, &key);
+    let mut r2 = rng();
+    g.bench_function("unseal_decrypt_seal/100", |bn| {
+        bn.iter_batched(
+            || alice_rec.encrypt(&mut r, &[0u8; 100]).unwrap(),
+            |m| {
+                let mut rec = SessionRecord::unseal(&key, &sealed).unwrap();
+                let out = rec.decrypt(&mut bob, &m).unwrap();
+                sealed = rec.seal(&mut r2, &key);
+                out
+            },
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }

@@ -61,6 +61,12 @@ def main():
         ("forged message, MAX_SKIP ahead on the open chain", "forged/known_chain_max_skip", None, "", None),
         ("forged message, new ratchet key, N and PN gap at MAX_SKIP", "forged/new_chain_max_skip", None, "", None),
         ("forged prekey message, N = MAX_SKIP", "forged/prekey_message_max_skip", None, "", None),
+        ("record: message on the current session's known chain", "record/known_chain_current_session/100", None, "", None),
+        ("record: message on an archived session's known chain", "record/known_chain_archived_session/100", m("record/known_chain_current_session/100"), " (current-session hit)", 2.0),
+        ("record: new chain, record of one session", "record/new_chain_one_session/100", None, "", None),
+        ("record: new chain on an archived session (current tried first)", "record/new_chain_archived_session/100", m("record/new_chain_one_session/100"), " (one decrypt)", 2.0),
+        ("record: forged new chain, N = MAX_SKIP, six sessions with DHs", "record/forged_new_chain_max_skip_six_sessions", m("forged/new_chain_max_skip"), " (one session)", None),
+        ("record: unseal + decrypt + seal, 100 B", "record/unseal_decrypt_seal/100", m("floor/stateless_chain_message/100"), "", 2.0),
     ]
     print("| Operation | Median (µs) | Floor (µs) | Ratio | Goal |")
     print("|---|---:|---:|---:|---:|")

@@ -1,22 +1,28 @@
-"""SPEC §11: saved sessions (§11.2), saved group states (§11.3), sealed states (§11.4) and
-saved accounts (§11.5), with the restore checks of §11.1 in their order: decode in layout
-order (keys accepted when read), no trailing bytes, consistency."""
+"""SPEC §11: saved sessions (§11.2), saved group states (§11.3), sealed states (§11.4),
+saved accounts (§11.5, revisions 3 and 2), saved session records (§11.6) and saved groups
+(§11.7), with the restore checks of §11.1 in their order: decode in layout order (keys
+accepted when read), no trailing bytes, consistency."""
 
 from collections import OrderedDict
 
 from .errors import ProtocolError
 from .group import GroupReceiver, GroupSender, SenderKeyState
-from .keys import Identity, accept_public_key, signed_prekey_signature
+from .keys import Identity, PrekeyStore, accept_public_key, signed_prekey_signature
 from .limits import (MAX_CLOSED_CHAINS, MAX_GROUP_SKIPPED_KEYS, MAX_SENDER_KEY_STATES,
                      MAX_SKIPPED_KEYS)
 from .mutation import mutated, switch
 from .primitives import Reader, SEALED_STATE_AD, flag, len8, open_, pub, seal, u8, u16, u32
 from .ratchet import Session
-from .wire import (T_SAVED_ACCOUNT, T_SAVED_RECEIVER, T_SAVED_SENDER, T_SAVED_SESSION,
-                   T_SEALED, VERSION, Bundle, read_first_byte, read_group_id)
+from .groupstate import MAX_GROUP_MEMBERS, GroupState, Member, member_order
+from .records import MAX_ARCHIVED_SESSIONS, MAX_RETIRED_SESSIONS, SessionRecord, read_address
+from .wire import (T_SAVED_ACCOUNT, T_SAVED_GROUP, T_SAVED_RECEIVER, T_SAVED_RECORD,
+                   T_SAVED_SENDER, T_SAVED_SESSION, T_SEALED, VERSION, Bundle,
+                   read_first_byte, read_group_id)
 
 FORMAT_REVISION = 0x02      # §11.1: revision 2's saved states; 0x01 (revision 1's) is refused
 REVISION_1 = 0x01
+ACCOUNT_REVISION = 0x03     # §11.5: writers write 0x03 (it adds "published below") ...
+ACCOUNT_REVISION_2 = 0x02   # ... and 0x02 MUST still be read, with published below = 0
 
 REVISION_UNCHECKED = switch(
     "restore-revision-unchecked", "§11.1",
@@ -101,17 +107,21 @@ SEALED_NOT_RESTORED = switch(
 
 
 class _Restore:
-    """Reader plus the §11.1 order of checks."""
+    """Reader plus the §11.1 order of checks. `revisions` are the format revisions this
+    format reads (§11.1: 0x02; §11.5: an account also 0x03). `reader`, if given, is the
+    Reader of an enclosing state to read from in place (only under a mutation that ignores
+    a nested state's length)."""
 
-    def __init__(self, data, expected_type):
-        self.r = Reader(data)
+    def __init__(self, data, expected_type, revisions=(FORMAT_REVISION,), reader=None):
+        self.r = Reader(data) if reader is None else reader
         self.deferred_keys = []
         read_first_byte(self.r, expected_type)
         rev = self.r.u8()
         if rev == REVISION_1 and mutated(REVISION_1_ACCEPTED):
-            rev = FORMAT_REVISION
-        if rev != FORMAT_REVISION and not mutated(REVISION_UNCHECKED):
+            rev = revisions[0]
+        if rev not in revisions and not mutated(REVISION_UNCHECKED):
             raise ProtocolError("decode", f"format revision {rev:#04x}")
+        self.revision = rev
 
     def key(self, site_switch):
         b = self.r.take(32)
@@ -167,9 +177,18 @@ def save_session(s):
 def restore_session(data):
     """§11.2 with the checks of §11.1."""
     rs = _Restore(data, T_SAVED_SESSION)
+    s, skipped = _read_session(rs)
+    # Step 2.
+    rs.end()
+    _check_session(s, skipped)
+    rs.finish()
+    return s
+
+
+def _read_session(rs):
+    """§11.1 step 1 for a saved session: every field in layout order."""
     r = rs.r
     s = Session()
-    # Step 1: every field in layout order.
     s.session_id = r.take(32)
     s.local_ik = rs.key(SESSION_KEYS_UNCHECKED)
     s.remote_ik = rs.key(SESSION_KEYS_UNCHECKED)
@@ -192,9 +211,11 @@ def restore_session(data):
     if count > MAX_SKIPPED_KEYS and not mutated(SKIPPED_COUNT):
         raise ProtocolError("decode", f"{count} skipped keys")
     skipped = [(r.take(32), r.u32(), r.take(32)) for _ in range(count)]
-    # Step 2.
-    rs.end()
-    # Step 3: consistency (§11.2).
+    return s, skipped
+
+
+def _check_session(s, skipped):
+    """§11.1 step 3: a saved session's consistency (§11.2)."""
     if s.pending_prekey and not s.initiator and not mutated(C_PENDING_PREKEY):
         _inconsistent("pending-prekey flag on a responder's session")
     if s.sending is None and s.open is None and not mutated(C_PENDING_OPEN):
@@ -216,9 +237,7 @@ def restore_session(data):
             _inconsistent("skipped key of the open chain at or beyond Nr")
         if dhr in closed_pn and n >= closed_pn[dhr] and not mutated(C_BEYOND_PN):
             _inconsistent("skipped key of a closed chain at or beyond its PN")
-    rs.finish()
     s.skipped = OrderedDict(((dhr, n), mk) for dhr, n, mk in skipped)
-    return s
 
 
 # ----- §11.3 Saved group states --------------------------------------------------------------
@@ -328,14 +347,56 @@ ACC_BUNDLE_UNKNOWN = switch(
     "(mutated: the bundle is given without a one-time prekey)")
 
 
+ACC_REV2_REFUSED = switch(
+    "restore-account-revision-2-refused", "§11.5, §13",
+    "a saved account of format revision 0x02 MUST still be read (mutated: decode)")
+ACC_REV2_MARK = switch(
+    "restore-account-revision-2-mark", "§11.5",
+    "revision 0x02 is read with published below = 0, nothing published (mutated: = the next "
+    "prekey id, everything published)")
+ACC_WRITES_OLD = switch(
+    "save-account-keeps-revision", "§11.5",
+    "writers write revision 0x03 (mutated: an account read as revision 0x02 is written as "
+    "revision 0x02, without published below)")
+ACC_MARK_PAST = switch(
+    "restore-account-mark-past-next", "§11.5 consistency",
+    "published below is at most the next prekey id, else decode (mutated: not checked)")
+ACC_MARK_AT_NEXT = switch(
+    "restore-account-mark-at-next-rejected", "§11.5 consistency, §3.6",
+    "published below may equal the next prekey id, as after marking an upload (mutated: "
+    "decode)")
+ACC_MARK_NOT_SAVED = switch(
+    "save-account-mark-zero", "§11.5",
+    "revision 0x03 saves the published-below mark (mutated: saved as 0)")
+
+
 class Account:
     """§11.5: an identity with its prekeys (§3). `signed` is [(SPK id, SPK.priv)], oldest
-    first (the last is the current one); `one_time` is [(OPK id, OPK.priv)] in id order."""
+    first (the last is the current one); `one_time` is [(OPK id, OPK.priv)] in id order;
+    `published_below` the mark of §3.6; `revision` the format revision it was read with."""
 
-    def __init__(self, seed, next_id, signed, one_time):
+    def __init__(self, seed, next_id, signed, one_time, published_below=0,
+                 revision=ACCOUNT_REVISION):
         self.seed, self.next_id = seed, next_id
-        self.signed, self.one_time = signed, one_time
+        self.signed, self.one_time = list(signed), list(one_time)
+        self.published_below = published_below
+        self.revision = revision
         self.identity = Identity(seed)   # IK is derived from the seed (§3.1)
+
+    def copy(self):
+        return Account(self.seed, self.next_id, self.signed, self.one_time,
+                       self.published_below, self.revision)
+
+    def prekey_store(self):
+        """The responder's prekey store (§4.4) holding this account's keys."""
+        return PrekeyStore(self.identity, dict(self.signed), dict(self.one_time))
+
+    def with_store(self, store):
+        """The account after §4.4 changed `store` (it deletes a one-time prekey, §4.4 step
+        6): the one-time prekeys the store still holds, in id order."""
+        a = self.copy()
+        a.one_time = [(i, k) for i, k in self.one_time if i in store.one_time]
+        return a
 
     def bundle(self, opk_id):
         """§3.4 / §6.4: the bundle with the current signed prekey and the one-time prekey
@@ -357,20 +418,40 @@ class Account:
 
 
 def save_account(a):
-    """§11.5."""
-    out = [b"\x1a", u8(FORMAT_REVISION), a.seed, u32(a.next_id), u8(len(a.signed))]
+    """§11.5: writers write revision 0x03."""
+    if mutated(ACC_WRITES_OLD) and a.revision == ACCOUNT_REVISION_2:
+        out = [b"\x1a", u8(ACCOUNT_REVISION_2), a.seed, u32(a.next_id)]
+    else:
+        mark = 0 if mutated(ACC_MARK_NOT_SAVED) else a.published_below
+        out = [b"\x1a", u8(ACCOUNT_REVISION), a.seed, u32(a.next_id), u32(mark)]
+    out.append(u8(len(a.signed)))
     out += [u32(i) + k for i, k in a.signed]
     out.append(u16(len(a.one_time)))
     out += [u32(i) + k for i, k in a.one_time]
     return b"".join(out)
 
 
+def upgraded_account_bytes(data):
+    """§11.5: what a revision 0x02 account re-saves as: revision 0x03 with published below
+    = 0, the rest unchanged. (A revision 0x03 account re-saves as itself.)"""
+    if len(data) >= 2 and data[1] == ACCOUNT_REVISION_2:
+        return data[:1] + bytes([ACCOUNT_REVISION]) + data[2:38] + u32(0) + data[38:]
+    return data
+
+
 def restore_account(data):
-    """§11.5 with the checks of §11.1 (an account holds no public key to accept)."""
-    rs = _Restore(data, T_SAVED_ACCOUNT)
+    """§11.5 with the checks of §11.1 (an account holds no public key to accept): format
+    revision 0x03, or 0x02 (the same layout without published below, read as 0)."""
+    revisions = (ACCOUNT_REVISION,) if mutated(ACC_REV2_REFUSED) else \
+        (ACCOUNT_REVISION, ACCOUNT_REVISION_2)
+    rs = _Restore(data, T_SAVED_ACCOUNT, revisions)
     r = rs.r
     seed = r.take(32)
     next_id = r.u32()
+    if rs.revision == ACCOUNT_REVISION_2:
+        mark = next_id if mutated(ACC_REV2_MARK) else 0
+    else:
+        mark = r.u32()
     count = r.u8()
     if count == 0 and not mutated(ACC_NO_SIGNED):
         raise ProtocolError("decode", "a saved account without a signed prekey")
@@ -390,16 +471,227 @@ def restore_account(data):
     opk_ids = [i for i, _ in one_time]
     if any(a >= b for a, b in zip(opk_ids, opk_ids[1:])) and not mutated(ACC_OPK_ORDER):
         _inconsistent("one-time prekey ids not strictly increasing")
+    if mark > next_id and not mutated(ACC_MARK_PAST):
+        _inconsistent("published below past the next prekey id")
+    if mark == next_id and rs.revision == ACCOUNT_REVISION and mutated(ACC_MARK_AT_NEXT):
+        _inconsistent("published below at the next prekey id (mutation)")
     rs.finish()
-    return Account(seed, next_id, signed, one_time)
+    return Account(seed, next_id, signed, one_time, mark, rs.revision)
+
+
+# ----- §11.6 Saved session record ----------------------------------------------------------
+
+REC_ARCHIVED_WITHOUT_CURRENT = switch(
+    "restore-record-archived-without-current", "§11.6 consistency",
+    "archived sessions come only with a current session (mutated: not checked)")
+REC_SESSION_IDS = switch(
+    "restore-record-session-ids-not-distinct", "§11.6 consistency",
+    "the session ids of all sessions of a record are pairwise distinct (mutated: not "
+    "checked)")
+REC_RETIRED_IDS = switch(
+    "restore-record-retired-ids-not-distinct", "§11.6 consistency",
+    "the retired ids are distinct from every session id and from each other (mutated: not "
+    "checked)")
+REC_REMOTE_IK = switch(
+    "restore-record-remote-identity", "§11.6 consistency",
+    "every session's remote identity key is IK_R (mutated: not checked)")
+REC_LOCAL_IK = switch(
+    "restore-record-local-identity", "§11.6 consistency",
+    "all sessions of a record have the same local identity key (mutated: not checked)",
+    gap="a saved record whose two sessions have different local identity keys")
+REC_ARCHIVED_COUNT = switch(
+    "restore-record-archived-unbounded", "§11.6, §9",
+    "a count of archived sessions over MAX_ARCHIVED_SESSIONS (5) is decode (mutated: "
+    "accepted)")
+REC_RETIRED_COUNT = switch(
+    "restore-record-retired-unbounded", "§11.6, §9",
+    "a count of retired ids over MAX_RETIRED_SESSIONS (40) is decode (mutated: accepted)")
+REC_LENGTH_IGNORED = switch(
+    "restore-record-session-length-ignored", "§11.6",
+    "each saved session must fill its length exactly (mutated: the length is skipped and the "
+    "session read in place, to its own end)")
+REC_IK_UNCHECKED = switch(
+    "restore-record-ik-unchecked", "§11.6, §11.1 step 1",
+    "IK_R.pub of a saved record is accepted per §3.1 when read, else invalid-key (mutated: "
+    "not checked)",
+    gap="a saved record whose IK_R is of small order (and no session, so that nothing else "
+        "refuses it)")
+
+
+def save_record(rec):
+    """§11.6."""
+    out = [b"\x1f", u8(FORMAT_REVISION), rec.local.encode(), rec.remote.encode(), rec.ik_r]
+    if rec.current is None:
+        out.append(b"\x00")
+    else:
+        saved = save_session(rec.current)
+        out += [b"\x01", u32(len(saved)), saved]
+    out.append(u8(len(rec.archived)))
+    for sess in rec.archived:
+        saved = save_session(sess)
+        out += [u32(len(saved)), saved]
+    out.append(u8(len(rec.retired)))
+    out += rec.retired
+    return b"".join(out)
+
+
+def _nested(rs, restore, read_in_place=None):
+    """A nested saved state `u32 length | state`: decoded per its own section (its errors are
+    the enclosing state's), filling its length exactly."""
+    r = rs.r
+    length = r.u32()
+    if read_in_place is not None and mutated(REC_LENGTH_IGNORED):
+        return read_in_place(r)
+    return restore(r.take(length))
+
+
+def _session_in_place(r):
+    """Only under REC_LENGTH_IGNORED: a saved session read from the record's own reader."""
+    inner = _Restore(None, T_SAVED_SESSION, reader=r)
+    sess, skipped = _read_session(inner)
+    _check_session(sess, skipped)
+    inner.finish()
+    return sess
+
+
+def restore_record(data):
+    """§11.6 with the checks of §11.1."""
+    rs = _Restore(data, T_SAVED_RECORD)
+    r = rs.r
+    local = read_address(r)
+    remote = read_address(r)
+    ik_r = rs.key(REC_IK_UNCHECKED)
+    current = None
+    if r.flag():
+        current = _nested(rs, restore_session, _session_in_place)
+    count = r.u8()
+    if count > MAX_ARCHIVED_SESSIONS and not mutated(REC_ARCHIVED_COUNT):
+        raise ProtocolError("decode", f"{count} archived sessions")
+    archived = [_nested(rs, restore_session, _session_in_place)
+                for _ in range(count)]
+    count = r.u8()
+    if count > MAX_RETIRED_SESSIONS and not mutated(REC_RETIRED_COUNT):
+        raise ProtocolError("decode", f"{count} retired ids")
+    retired = [r.take(32) for _ in range(count)]
+    rs.end()
+    # Consistency (§11.6).
+    if archived and current is None and not mutated(REC_ARCHIVED_WITHOUT_CURRENT):
+        _inconsistent("archived sessions without a current one")
+    sessions = ([current] if current is not None else []) + archived
+    if any(x.remote_ik != ik_r for x in sessions) and not mutated(REC_REMOTE_IK):
+        _inconsistent("a session whose remote identity is not IK_R")
+    if len({x.local_ik for x in sessions}) > 1 and not mutated(REC_LOCAL_IK):
+        _inconsistent("sessions with different local identity keys")
+    ids = [x.session_id for x in sessions]
+    if len(set(ids)) != len(ids) and not mutated(REC_SESSION_IDS):
+        _inconsistent("two sessions with one id")
+    if (len(set(retired)) != len(retired) or set(retired) & set(ids)) \
+            and not mutated(REC_RETIRED_IDS):
+        _inconsistent("a retired id that is held or retired twice")
+    rs.finish()
+    return SessionRecord(local, remote, ik_r, current, archived, retired)
+
+
+# ----- §11.7 Saved group ---------------------------------------------------------------------
+
+GRP_MEMBER_COUNT = switch(
+    "restore-group-members-unbounded", "§11.7, §9",
+    "a count of members over MAX_GROUP_MEMBERS (1024) is decode (mutated: accepted)",
+    gap="a saved group with 1025 members")
+GRP_KEYS_UNCHECKED = switch(
+    "restore-group-member-keys-unchecked", "§11.7, §11.1 step 1",
+    "each member's IK.pub is accepted per §3.1 when read, else invalid-key (mutated: not "
+    "checked)",
+    gap="a saved group with a member identity key of small order")
+GRP_ORDER = switch(
+    "restore-group-members-unordered", "§11.7 consistency",
+    "the members' addresses are strictly increasing in the order of §7.7: a smaller one "
+    "after a larger one is decode (mutated: only a repeated address is refused)")
+GRP_REPEATED = switch(
+    "restore-group-member-twice", "§11.7 consistency",
+    "the members' addresses are strictly increasing: a member twice is decode (mutated: "
+    "non-decreasing accepted)")
+GRP_LOCAL_MEMBER = switch(
+    "restore-group-local-member", "§11.7 consistency",
+    "no member is the local address (mutated: not checked)",
+    gap="a saved group that lists its own local address as a member")
+GRP_RECEIVER_GROUP = switch(
+    "restore-group-receiver-other-group", "§11.7 consistency",
+    "every receiver is of the sender's group (mutated: not checked)",
+    gap="a saved group holding a receiver of another group id")
+GRP_RECEIVER_IK = switch(
+    "restore-group-receiver-other-identity", "§11.7 consistency",
+    "every receiver's sender key IK_S is its member's IK (mutated: not checked)")
+GRP_REMOVED_RECEIVER = switch(
+    "restore-group-removed-with-receiver", "§11.7 consistency",
+    "a state whose member flag is 0 holds no receiver (mutated: not checked)")
+
+
+def save_group_state(g):
+    """§11.7."""
+    sender = save_group_sender(g.sender)
+    out = [b"\x10", u8(FORMAT_REVISION), g.local.encode(), flag(g.member),
+           u32(len(sender)), sender, u16(len(g.members))]
+    for m in g.members:
+        out += [m.address.encode(), m.ik]
+        if m.receiver is None:
+            out.append(b"\x00")
+        else:
+            saved = save_group_receiver(m.receiver)
+            out += [b"\x01", u32(len(saved)), saved]
+    return b"".join(out)
+
+
+def restore_group_state(data):
+    """§11.7 with the checks of §11.1. (§11.7 does not repeat §11.6's rule that a nested
+    state fills its length exactly and that its errors are the enclosing state's; this
+    verifier applies it here too.)"""
+    rs = _Restore(data, T_SAVED_GROUP)
+    r = rs.r
+    local = read_address(r)
+    member = r.flag()
+    sender = _nested(rs, restore_group_sender)
+    count = r.u16()
+    if count > MAX_GROUP_MEMBERS and not mutated(GRP_MEMBER_COUNT):
+        raise ProtocolError("decode", f"{count} members")
+    members = []
+    for _ in range(count):
+        address = read_address(r)
+        ik = rs.key(GRP_KEYS_UNCHECKED)
+        receiver = _nested(rs, restore_group_receiver) if r.flag() else None
+        members.append(Member(address, ik, receiver))
+    rs.end()
+    # Consistency (§11.7).
+    keys = [member_order(m.address) for m in members]
+    for a, b in zip(keys, keys[1:]):
+        if b < a and not mutated(GRP_ORDER):
+            _inconsistent("members out of address order")
+        if b == a and not mutated(GRP_REPEATED):
+            _inconsistent("a member twice")
+    if any(m.address == local for m in members) and not mutated(GRP_LOCAL_MEMBER):
+        _inconsistent("the local address listed as a member")
+    for m in members:
+        if m.receiver is None:
+            continue
+        if m.receiver.group_id != sender.group_id and not mutated(GRP_RECEIVER_GROUP):
+            _inconsistent("a receiver of another group")
+        if m.receiver.ik_s != m.ik and not mutated(GRP_RECEIVER_IK):
+            _inconsistent("a receiver whose sender is not its member's identity")
+        if not member and not mutated(GRP_REMOVED_RECEIVER):
+            _inconsistent("a removed member's state holding a receiver")
+    rs.finish()
+    return GroupState(sender.group_id, local, member, sender, members)
 
 
 RESTORERS = {"session": (restore_session, save_session),
              "group_sender": (restore_group_sender, save_group_sender),
              "group_receiver": (restore_group_receiver, save_group_receiver),
-             "account": (restore_account, save_account)}
+             "account": (restore_account, save_account),
+             "record": (restore_record, save_record),
+             "group": (restore_group_state, save_group_state)}
 KIND_BY_TYPE = {T_SAVED_SESSION: "session", T_SAVED_SENDER: "group_sender",
-                T_SAVED_RECEIVER: "group_receiver", T_SAVED_ACCOUNT: "account"}
+                T_SAVED_RECEIVER: "group_receiver", T_SAVED_ACCOUNT: "account",
+                T_SAVED_RECORD: "record", T_SAVED_GROUP: "group"}
 
 
 def restore_any(data):

@@ -1,0 +1,235 @@
+"""SPEC §7.7: a member device's group state (group id, own address, member flag, own group
+sender, and up to MAX_GROUP_MEMBERS other member devices ordered by address, each with its
+device identity key and, once its distribution arrived, a group receiver), with the two
+causes of state-mismatch that §10 requires (no-sender-key, not-member).
+
+Every operation works on a copy and returns it (all-or-nothing, §7.7, §10)."""
+
+from .envelope import GROUP_MESSAGE, decode_envelope, group_message_envelope
+from .errors import ProtocolError
+from .group import (GroupSender, add_distribution, group_decrypt, group_encrypt,
+                    receiver_from_distribution)
+from .mutation import mutated, switch
+from .wire import decode_distribution
+
+MAX_GROUP_MEMBERS = 1024     # §7.7 / §9
+
+ORDER_ENCODED = switch(
+    "group-members-encoded-order", "§7.7",
+    "members are ordered by address: user id bytewise, shorter first when one is a prefix of "
+    "the other, then device id (mutated: by the address encoding, len8 first, so shorter "
+    "user ids first)")
+DECRYPT_FLAG_UNCHECKED = switch(
+    "group-decrypt-member-flag-unchecked", "§7.7 Decrypting",
+    "a group state whose member flag is off refuses a group message with state-mismatch "
+    "(mutated: not checked)")
+NOT_MEMBER_NO_CAUSE = switch(
+    "group-not-member-without-cause", "§7.7, §10",
+    "a state marked removed refuses with cause not-member, which MUST be told apart "
+    "(mutated: no cause)")
+DECRYPT_GROUP_UNCHECKED = switch(
+    "group-decrypt-group-id-unchecked", "§7.7 Decrypting",
+    "an envelope for another group id is state-mismatch (mutated: not compared)")
+SENDER_NOT_MEMBER_CAUSE = switch(
+    "group-non-member-sender-no-sender-key", "§7.7 Decrypting, §10",
+    "a sender address that is not a member is state-mismatch without the cause "
+    "no-sender-key: there is no key to ask for (mutated: cause no-sender-key)")
+NO_RECEIVER_NO_CAUSE = switch(
+    "group-no-receiver-without-cause", "§7.7 Decrypting, §10",
+    "a member without a receiver is state-mismatch with cause no-sender-key (mutated: no "
+    "cause)")
+DECRYPT_GROUP_AFTER_SENDER = switch(
+    "group-decrypt-group-after-sender", "§7.7 Decrypting order",
+    "the group id is compared before the sender is looked up (mutated: after)",
+    gap="an envelope for another group id whose sender is not a member of this group state "
+        "(state-mismatch either way; the cause of a non-member sender would tell them "
+        "apart only with a cause the SPEC does not name)")
+DECRYPT_FLAG_AFTER_GROUP = switch(
+    "group-decrypt-flag-after-group", "§7.7 Decrypting order",
+    "the member flag is checked first (mutated: after the group id and the sender)",
+    gap="an envelope for another group, or from a non-member, to a state marked removed "
+        "(cause not-member)")
+ENCRYPT_WHEN_REMOVED = switch(
+    "group-encrypt-when-removed", "§7.7 Marking removed",
+    "a state marked removed refuses to encrypt (mutated: encrypts)",
+    gap="an encrypt event on a group state marked removed")
+ADD_FLAG_UNCHECKED = switch(
+    "group-add-member-flag-unchecked", "§7.7 Adding a distribution",
+    "a state whose member flag is off refuses a distribution: state-mismatch, cause "
+    "not-member (mutated: not checked)",
+    gap="an addDistribution event on a group state marked removed")
+ADD_GROUP_UNCHECKED = switch(
+    "group-add-group-id-unchecked", "§7.7 Adding a distribution",
+    "a distribution for another group is state-mismatch (mutated: not compared here; the "
+    "receiver created for it takes its group)",
+    gap="a distribution for another group from a member without a receiver")
+ADD_IDENTITY_UNCHECKED = switch(
+    "group-add-identity-unchecked", "§7.7 Adding a distribution",
+    "a distribution over a record whose remote identity is not the listed member's is "
+    "state-mismatch (mutated: not compared; a receiver created for it takes the record's "
+    "identity, §7.2)",
+    gap="a distribution from a listed member's address with another identity, to a member "
+        "without a receiver yet")
+ADD_UNLISTED = switch(
+    "group-add-unlisted-sender", "§7.7 Adding a distribution",
+    "a distribution over a record whose address is not a member is state-mismatch (mutated: "
+    "ignored, nothing added)",
+    gap="an addDistribution event from an address that is not a member")
+REMOVE_NO_ROTATION = switch(
+    "group-remove-without-rotation", "§7.7, §7.5",
+    "removing a member rotates our sender key (mutated: not rotated)")
+REMOVE_KEEPS_RECEIVER = switch(
+    "group-remove-keeps-member", "§7.7",
+    "removing a member deletes it with its receiver (mutated: its receiver stays, the "
+    "member listed)")
+MARK_KEEPS_RECEIVERS = switch(
+    "group-mark-removed-keeps-receivers", "§7.7 Marking removed",
+    "marking removed clears the member flag and deletes every receiver (mutated: the "
+    "receivers stay)")
+
+
+def member_order(address):
+    """§7.7: user id bytewise (shorter first on a prefix), then device id."""
+    if mutated(ORDER_ENCODED):
+        return address.encode()
+    return (address.user, address.device)
+
+
+class Member:
+    __slots__ = ("address", "ik", "receiver")
+
+    def __init__(self, address, ik, receiver=None):
+        self.address, self.ik, self.receiver = address, ik, receiver
+
+
+class GroupState:
+    __slots__ = ("group_id", "local", "member", "sender", "members")
+
+    def __init__(self, group_id, local, member, sender, members):
+        self.group_id, self.local, self.member = group_id, local, member
+        self.sender, self.members = sender, list(members)
+
+    def copy(self):
+        return GroupState(self.group_id, self.local, self.member, self.sender,
+                          [Member(m.address, m.ik, m.receiver) for m in self.members])
+
+    @classmethod
+    def create(cls, group_id, local, local_ik, members, rng):
+        """§7.7 Creating: draws the sender key (§7.2, §8); the members (address, IK) are
+        listed without receivers, in address order."""
+        if len(members) > MAX_GROUP_MEMBERS:
+            raise ProtocolError("state-mismatch", "more than MAX_GROUP_MEMBERS members")
+        sender = GroupSender.create(group_id, local_ik, rng)
+        listed = sorted((Member(a, ik) for a, ik in members),
+                        key=lambda m: member_order(m.address))
+        return cls(group_id, local, True, sender, listed)
+
+    def find(self, address):
+        for index, m in enumerate(self.members):
+            if m.address == address:
+                return index
+        return None
+
+    def _not_member(self, what):
+        return ProtocolError("state-mismatch", what,
+                             cause=None if mutated(NOT_MEMBER_NO_CAUSE) else "not-member")
+
+    def encrypt(self, plaintext):
+        """§7.3 with our sender, sent as an envelope of kind 0x05 (§6.7) naming our address."""
+        if not self.member and not mutated(ENCRYPT_WHEN_REMOVED):
+            raise self._not_member("a group state marked removed")
+        sender, message = group_encrypt(self.sender, plaintext)
+        new = self.copy()
+        new.sender = sender
+        return new, group_message_envelope(self.group_id, self.local, message)
+
+    def add_distribution(self, data, from_address, from_ik):
+        """§7.7 Adding a distribution that arrived over the record with address X and remote
+        identity IK_X."""
+        if not self.member and not mutated(ADD_FLAG_UNCHECKED):
+            raise self._not_member("a group state marked removed")
+        d = decode_distribution(data)
+        if d.group_id != self.group_id and not mutated(ADD_GROUP_UNCHECKED):
+            raise ProtocolError("state-mismatch", "a distribution for another group")
+        index = self.find(from_address)
+        if index is None:
+            if mutated(ADD_UNLISTED):
+                return self.copy()
+            raise ProtocolError("state-mismatch", "a distribution from a non-member")
+        m = self.members[index]
+        if m.ik != from_ik and not mutated(ADD_IDENTITY_UNCHECKED):
+            raise ProtocolError("state-mismatch", "a distribution over another identity")
+        if m.receiver is None:
+            receiver = receiver_from_distribution(data, from_ik)   # §7.2: the session's IK
+        else:
+            receiver = add_distribution(m.receiver, data, from_ik)  # §7.4
+        new = self.copy()
+        new.members[index].receiver = receiver
+        return new
+
+    def decrypt(self, data):
+        """§7.7 Decrypting a group message envelope, in the SPEC's order; the envelope is
+        decoded first (§6.7: its errors are the envelope's)."""
+        env = decode_envelope(data)
+        if env.kind != GROUP_MESSAGE:
+            raise ProtocolError("decode", "not a group message envelope")
+
+        def flag():
+            if not self.member and not mutated(DECRYPT_FLAG_UNCHECKED):
+                raise self._not_member("a group state marked removed")
+
+        def group():
+            if env.group_id != self.group_id and not mutated(DECRYPT_GROUP_UNCHECKED):
+                raise ProtocolError("state-mismatch", "an envelope for another group")
+
+        def sender():
+            index = self.find(env.sender)
+            if index is None:
+                raise ProtocolError("state-mismatch", "a sender that is not a member",
+                                    cause="no-sender-key" if mutated(SENDER_NOT_MEMBER_CAUSE)
+                                    else None)
+            return index
+
+        if not mutated(DECRYPT_FLAG_AFTER_GROUP):
+            flag()
+        if mutated(DECRYPT_GROUP_AFTER_SENDER):
+            index = sender()
+            group()
+        else:
+            group()
+            index = sender()
+        if mutated(DECRYPT_FLAG_AFTER_GROUP):
+            flag()
+        m = self.members[index]
+        if m.receiver is None:
+            raise ProtocolError("state-mismatch", "no distribution of this member yet",
+                                cause=None if mutated(NO_RECEIVER_NO_CAUSE)
+                                else "no-sender-key")
+        receiver, plaintext = group_decrypt(m.receiver, env.message)
+        new = self.copy()
+        new.members[index].receiver = receiver
+        return new, plaintext
+
+    def remove_member(self, address, rng):
+        """§7.7 Removing a member: it is deleted with its receiver, and our sender key is
+        rotated (§7.5: new chain key, signing key and key id, §8)."""
+        index = self.find(address)
+        if index is None:
+            raise ProtocolError("state-mismatch", "not a member")
+        new = self.copy()
+        if not mutated(REMOVE_KEEPS_RECEIVER):
+            del new.members[index]
+        if not mutated(REMOVE_NO_ROTATION):
+            sender = new.sender.copy()
+            sender.draw(rng)
+            new.sender = sender
+        return new
+
+    def mark_removed(self):
+        """§7.7 Marking removed: the member flag is cleared and every receiver deleted."""
+        new = self.copy()
+        new.member = False
+        if not mutated(MARK_KEEPS_RECEIVERS):
+            for m in new.members:
+                m.receiver = None
+        return new
