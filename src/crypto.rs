@@ -101,6 +101,12 @@ impl X25519KeyPair {
 // `StaticSecret` wipes itself on drop; the public half is not secret.
 impl ZeroizeOnDrop for X25519KeyPair {}
 
+impl crate::ratchet::slot::Blank for X25519KeyPair {
+    fn blank() -> Self {
+        Self { secret: StaticSecret::from([0u8; KEY_LEN]), public: [0u8; KEY_LEN] }
+    }
+}
+
 impl Zeroize for X25519KeyPair {
     fn zeroize(&mut self) {
         // `StaticSecret` has no `Zeroize`, but its `Drop` wipes it in place:

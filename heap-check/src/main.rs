@@ -7,6 +7,7 @@
 //! Exit 2 means the check itself could not run to the end (a script step
 //! failed, a saved state did not parse, or the free table overflowed).
 
+mod conversations;
 mod heap;
 mod rng;
 mod scan;
@@ -49,7 +50,8 @@ fn check_main(dump: bool) -> ExitCode {
     ChaCha20Rng::from_seed([0x5e; 32]).fill_bytes(&mut storage_key);
 
     heap::set_recording(true);
-    let result = script::run(&mut obs, &mut rng, &storage_key);
+    let result = script::run(&mut obs, &mut rng, &storage_key)
+        .and_then(|()| conversations::run(&mut obs, &mut rng, &storage_key));
     heap::set_recording(false);
     heap::set_step(0);
 

@@ -10,8 +10,19 @@
 use sottovoce::{
     Account, DecryptError, GroupId, GroupMessage, GroupReceiver, GroupSender, MAX_GROUP_SKIP, MAX_SKIP,
     MAX_SKIPPED_KEYS, Message, PreKeyBundle, PreKeyMessage, PreKeyStore, SenderKeyDistribution, Session, Snapshot,
-    distribute, hazmat,
+    hazmat,
 };
+
+/// A distribution encrypted once per session, as bare bytes (distribution
+/// envelopes over session records are in `conversations.rs`).
+fn fan_out<'a>(
+    rng: &mut Recorder,
+    d: &SenderKeyDistribution,
+    sessions: impl IntoIterator<Item = &'a mut Session>,
+) -> Vec<Result<Message, sottovoce::EncryptError>> {
+    let bytes = d.to_bytes();
+    sessions.into_iter().map(|s| s.encrypt(rng, &bytes)).collect()
+}
 
 use crate::heap;
 use crate::rng::Recorder;
@@ -547,7 +558,7 @@ pub fn run(obs: &mut Observer, rng: &mut Recorder, storage_key: &[u8; 32]) -> R<
     step!(obs, rng, DHS, "alice: distribute to bob and carol");
     // Kept as the library returns it (no in-place collect that would move
     // the messages again through our own stack).
-    let fan = distribute(rng, &ga.distribution(), [&mut ab.a, &mut ca.b]);
+    let fan = fan_out(rng, &ga.distribution(), [&mut ab.a, &mut ca.b]);
     obs.session(ab.an, &ab.a);
     obs.session(ca.bn, &ca.b);
     // What an application may well do with the results: collect them into
@@ -572,7 +583,7 @@ pub fn run(obs: &mut Observer, rng: &mut Recorder, storage_key: &[u8; 32]) -> R<
     let mut gb = GroupSender::new(rng, gid.clone(), bob.identity_key());
     obs.sender("bob group", &gb);
     step!(obs, rng, DHS, "bob: distribute to alice");
-    let fan = distribute(rng, &gb.distribution(), [&mut ab.b]);
+    let fan = fan_out(rng, &gb.distribution(), [&mut ab.b]);
     let mut alice_from_bob =
         receive_distribution(obs, rng, &mut ab.a, sent(&fan, 0)?, None, "alice's receiver of bob")?
             .ok_or("receiver")?;

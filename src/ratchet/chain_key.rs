@@ -16,6 +16,12 @@ pub(crate) struct ChainKey {
     index: u32,
 }
 
+impl super::slot::Blank for ChainKey {
+    fn blank() -> Self {
+        Self { key: Secret32([0u8; 32]), index: 0 }
+    }
+}
+
 impl ChainKey {
     pub(crate) fn new(key: Secret32, index: u32) -> Self {
         Self { key, index }

@@ -12,6 +12,7 @@ pub(crate) mod chain_key;
 pub(crate) mod message_key;
 pub(crate) mod receiving;
 pub(crate) mod root_key;
+pub(crate) mod slot;
 
 use alloc::vec::Vec;
 
@@ -21,6 +22,7 @@ use self::chain_key::ChainKey;
 use self::message_key::MessageKey;
 use self::receiving::{ClosedChain, ReceivingChain, SkippedKey, SkippedKeys};
 use self::root_key::RootKey;
+use self::slot::Slot;
 use crate::crypto::{KEY_LEN, Secret32, TAG_LEN, X25519KeyPair};
 use crate::error::{DecodeError, DecryptError, EncryptError};
 use crate::labels::MESSAGE_KEY_INFO;
@@ -44,24 +46,20 @@ pub const MAX_SKIPPED_KEYS: usize = 2000;
 /// record is forgotten first. No key of a closed chain is kept.
 pub const MAX_CLOSED_CHAINS: usize = 5;
 
-pub(crate) enum Sending {
-    Active(ChainKey),
-    /// A DH ratchet step was received; the next send generates DHs.
-    Pending,
-}
-
 pub(crate) struct DoubleRatchet {
     root_key: RootKey,
     /// DHs. Deleted when a new receiving chain is committed (the next send
     /// draws a fresh one), so a responder's copy of its signed prekey lives
     /// only until the first message authenticates (SPEC.md §5.1).
-    ratchet_key: Option<X25519KeyPair>,
-    sending: Sending,
+    ratchet_key: Slot<X25519KeyPair>,
+    /// CKs while sending is active; empty while pending (a DH ratchet step
+    /// was received: the next send generates DHs).
+    sending: Slot<ChainKey>,
     /// PN: the length of our previous sending chain, sent in every header of
     /// the current (or, while pending, the next) sending chain.
     previous_counter: u32,
     /// The one open receiving chain: the peer's newest ratchet key.
-    receiving: Option<ReceivingChain>,
+    receiving: Slot<ReceivingChain>,
     /// Closed receiving chains, oldest first, at most [`MAX_CLOSED_CHAINS`].
     closed: Vec<ClosedChain>,
     skipped: SkippedKeys,
@@ -99,10 +97,10 @@ impl DoubleRatchet {
         let (root_key, cks) = RootKey(sk.clone()).advance(&ratchet_key, their_ratchet_key)?;
         Some(Self {
             root_key,
-            ratchet_key: Some(ratchet_key),
-            sending: Sending::Active(cks),
+            ratchet_key: Slot::full(ratchet_key),
+            sending: Slot::full(cks),
             previous_counter: 0,
-            receiving: None,
+            receiving: Slot::empty(),
             closed: Vec::new(),
             skipped: SkippedKeys::default(),
         })
@@ -112,10 +110,10 @@ impl DoubleRatchet {
     pub(crate) fn new_responder(sk: &Secret32, signed_prekey: &X25519KeyPair) -> Self {
         Self {
             root_key: RootKey(sk.clone()),
-            ratchet_key: Some(signed_prekey.clone()),
-            sending: Sending::Pending,
+            ratchet_key: Slot::full(signed_prekey.clone()),
+            sending: Slot::empty(),
             previous_counter: 0,
-            receiving: None,
+            receiving: Slot::empty(),
             closed: Vec::new(),
             skipped: SkippedKeys::default(),
         }
@@ -128,16 +126,16 @@ impl DoubleRatchet {
         &mut self,
         rng: &mut R,
     ) -> Result<([u8; KEY_LEN], &mut ChainKey), EncryptError> {
-        if let Sending::Pending = self.sending {
+        if !self.sending.is_some() {
             let their = self.receiving.as_ref().map(|c| c.ratchet_key).ok_or(EncryptError::NonContributory)?;
             let ours = X25519KeyPair::generate(rng);
             let (rk, cks) = self.root_key.advance(&ours, &their).ok_or(EncryptError::NonContributory)?;
             self.root_key = rk;
-            self.ratchet_key = Some(ours);
-            self.sending = Sending::Active(cks);
+            self.ratchet_key.set(ours);
+            self.sending.set(cks);
         }
-        match (&mut self.sending, &self.ratchet_key) {
-            (Sending::Active(chain), Some(dhs)) => Ok((*dhs.public(), chain)),
+        match (self.sending.as_mut(), self.ratchet_key.as_ref()) {
+            (Some(chain), Some(dhs)) => Ok((*dhs.public(), chain)),
             _ => Err(EncryptError::NonContributory),
         }
     }
@@ -262,7 +260,7 @@ impl DoubleRatchet {
         // A new ratchet key: every bound before any derivation.
         check_gap(0, counter)?;
         let previous = msg.previous_counter;
-        if self.receiving.is_none() && previous != 0 {
+        if !self.receiving.is_some() && previous != 0 {
             // No honest peer announces a previous chain before its first one.
             return Err(DecryptError::Authentication);
         }
@@ -288,36 +286,37 @@ impl DoubleRatchet {
             }
             Plan::NewChain { root_key, chain, previous: length, skipped } => {
                 self.root_key = root_key;
-                // Taking the open chain out drops (and wipes) its chain key
-                // once it is closed.
-                if let Some(open) = self.receiving.take() {
-                    let next = open.chain_key.index();
+                // The open chain is closed where it lies (no move out of the
+                // state); its chain key is wiped when replaced below.
+                if let Some(open) = self.receiving.as_ref() {
+                    let (dhr, next) = (open.ratchet_key, open.chain_key.index());
                     if length >= next {
                         // The keys Nr..PN, at most MAX_SKIP of them: the rest
                         // of a chain that lost more are gone (duplicate).
                         // Steps stay below u32::MAX, so this cannot fail.
                         let end = length.min(next.saturating_add(MAX_SKIP));
-                        if let Ok((keys, _)) = skip_keys(&open.chain_key, end, &open.ratchet_key) {
+                        if let Ok((keys, _)) = skip_keys(&open.chain_key, end, &dhr) {
                             self.skipped.extend(keys);
                         }
                     } else {
                         // The peer's chain ended before numbers we already
                         // received: those came from someone who held the
                         // chain key. Their skipped keys go; the chain heals.
-                        self.skipped.remove_chain_from(&open.ratchet_key, length);
+                        self.skipped.remove_chain_from(&dhr, length);
                     }
-                    self.closed.push(ClosedChain { ratchet_key: open.ratchet_key, length });
+                    self.closed.push(ClosedChain { ratchet_key: dhr, length });
                     if self.closed.len() > MAX_CLOSED_CHAINS {
                         self.closed.remove(0);
                     }
                 }
-                self.receiving = Some(chain);
+                self.receiving.set(chain);
                 self.skipped.extend(skipped);
-                if let Sending::Active(ck) = &self.sending {
+                if let Some(ck) = self.sending.as_ref() {
                     self.previous_counter = ck.index();
                 }
-                self.sending = Sending::Pending;
-                self.ratchet_key = None;
+                // Wiped in place: DHs is never needed again.
+                self.sending.clear();
+                self.ratchet_key.clear();
             }
         }
     }
@@ -339,8 +338,8 @@ impl DoubleRatchet {
 
     /// Bytes [`DoubleRatchet::write`] produces.
     pub(crate) fn encoded_len(&self) -> usize {
-        let sending = match (&self.sending, &self.ratchet_key) {
-            (Sending::Active(_), Some(_)) => 1 + 3 * KEY_LEN + 4,
+        let sending = match (self.sending.as_ref(), self.ratchet_key.as_ref()) {
+            (Some(_), Some(_)) => 1 + 3 * KEY_LEN + 4,
             _ => 1,
         };
         let receiving = if self.receiving.is_some() { 1 + 2 * KEY_LEN + 4 } else { 1 };
@@ -351,8 +350,8 @@ impl DoubleRatchet {
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.put(&self.root_key.0.0);
         out.put_u32(self.previous_counter);
-        match (&self.sending, &self.ratchet_key) {
-            (Sending::Active(ck), Some(dhs)) => {
+        match (self.sending.as_ref(), self.ratchet_key.as_ref()) {
+            (Some(ck), Some(dhs)) => {
                 out.put_flag(true);
                 out.put(&dhs.secret_bytes().0);
                 out.put(dhs.public());
@@ -361,7 +360,7 @@ impl DoubleRatchet {
             }
             _ => out.put_flag(false),
         }
-        match &self.receiving {
+        match self.receiving.as_ref() {
             Some(c) => {
                 out.put_flag(true);
                 out.put(&c.ratchet_key);
@@ -391,16 +390,16 @@ impl DoubleRatchet {
             let public = r.array()?;
             let dhs = X25519KeyPair::from_parts(&secret, public);
             let key = Secret32(r.array()?);
-            (Sending::Active(ChainKey::new(key, r.u32()?)), Some(dhs))
+            (Slot::full(ChainKey::new(key, r.u32()?)), Slot::full(dhs))
         } else {
-            (Sending::Pending, None)
+            (Slot::empty(), Slot::empty())
         };
         let receiving = if r.flag()? {
             let ratchet_key = r.array()?;
             let key = Secret32(r.array()?);
-            Some(ReceivingChain { ratchet_key, chain_key: ChainKey::new(key, r.u32()?) })
+            Slot::full(ReceivingChain { ratchet_key, chain_key: ChainKey::new(key, r.u32()?) })
         } else {
-            None
+            Slot::empty()
         };
         let n = usize::from(r.u8()?);
         if n > MAX_CLOSED_CHAINS {
@@ -419,7 +418,7 @@ impl DoubleRatchet {
     /// SPEC.md §11.1's consistency rules for a restored ratchet.
     pub(crate) fn is_consistent(&self) -> bool {
         // A pending sending chain answers the open receiving chain.
-        if matches!(self.sending, Sending::Pending) && self.receiving.is_none() {
+        if !self.sending.is_some() && !self.receiving.is_some() {
             return false;
         }
         // Chain ratchet keys are distinct (at most MAX_CLOSED_CHAINS + 1 of
@@ -503,13 +502,7 @@ impl core::fmt::Debug for DoubleRatchet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let Self { root_key: _, ratchet_key: _, sending, previous_counter, receiving, closed, skipped } = self;
         f.debug_struct("DoubleRatchet")
-            .field(
-                "sending_index",
-                &match sending {
-                    Sending::Active(ck) => Some(ck.index()),
-                    Sending::Pending => None,
-                },
-            )
+            .field("sending_index", &sending.as_ref().map(ChainKey::index))
             .field("previous_counter", previous_counter)
             .field("receiving_index", &receiving.as_ref().map(|c| c.chain_key.index()))
             .field("closed_chains", &closed.len())
@@ -521,7 +514,7 @@ impl core::fmt::Debug for DoubleRatchet {
 #[cfg(test)]
 impl DoubleRatchet {
     pub(crate) fn set_sending_index(&mut self, index: u32) {
-        if let Sending::Active(ck) = &mut self.sending {
+        if let Some(ck) = self.sending.as_mut() {
             *ck = ChainKey::new(ck.key().clone(), index);
         }
     }

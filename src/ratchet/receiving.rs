@@ -19,6 +19,12 @@ pub(crate) struct ReceivingChain {
     pub(crate) chain_key: ChainKey,
 }
 
+impl super::slot::Blank for ReceivingChain {
+    fn blank() -> Self {
+        Self { ratchet_key: [0u8; KEY_LEN], chain_key: super::slot::Blank::blank() }
+    }
+}
+
 /// A closed receiving chain (SPEC.md §5.6): its ratchet key and its length
 /// PN as the peer announced it. No key is kept; its messages below PN that
 /// were never received live on as skipped keys.

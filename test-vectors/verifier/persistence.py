@@ -502,7 +502,10 @@ REC_LOCAL_IK = switch(
 REC_ARCHIVED_COUNT = switch(
     "restore-record-archived-unbounded", "§11.6, §9",
     "a count of archived sessions over MAX_ARCHIVED_SESSIONS (5) is decode (mutated: "
-    "accepted)")
+    "accepted)",
+    gap="a saved record with six archived sessions of distinct ids (conversations tc 78 "
+        "repeats one archived session six times, so it is also refused for duplicate session "
+        "ids)")
 REC_RETIRED_COUNT = switch(
     "restore-record-retired-unbounded", "§11.6, §9",
     "a count of retired ids over MAX_RETIRED_SESSIONS (40) is decode (mutated: accepted)")

@@ -90,11 +90,9 @@ BUNDLE_IDENTITY_UNCHECKED = switch(
     "the record refuses a bundle whose IK_B.pub is not IK_R with state-mismatch (mutated: "
     "not compared)")
 BUNDLE_IDENTITY_AFTER_SIGNATURE = switch(
-    "record-bundle-identity-after-signature", "§4.7 Initiating",
-    "the bundle's identity is compared with IK_R before the signature check (mutated: "
-    "after it)",
-    gap="a bundle of another identity whose signed prekey signature fails (state-mismatch, "
-        "not bad-signature)")
+    "record-bundle-identity-after-signature", "§4.7 Initiating, §8",
+    "the bundle's identity is compared with IK_R before the signature check, so before "
+    "anything of §4.2 and before EK_A is drawn (mutated: after §4.2)")
 INITIATOR_BINDING_REMOTE_FIRST = switch(
     "record-initiator-binding-remote-first", "§4.7 Initiating, §4.6",
     "the initiating record derives the binding with its local address first (mutated: the "
@@ -201,7 +199,11 @@ RULE2_NEVER = switch(
     "message becomes current (mutated: never)")
 RULE2_SAME_SIDE = switch(
     "rule2-same-side-promotes", "§4.7 rule 2",
-    "rule 2 promotes only between sessions created on different sides (mutated: any side)")
+    "rule 2 promotes only between sessions created on different sides (mutated: any side)",
+    gap="an archived session created on the same side as the current one, with the smaller "
+        "id, decrypting a normal message (conversations tc 63 means to pin this, but there "
+        "the archived session 43bfdd1d.. has the larger id than the current 30e4e8bd.., so "
+        "the smaller-id condition alone keeps it archived)")
 RULE2_LARGER = switch(
     "rule2-larger-id-promotes", "§4.7 rule 2",
     "rule 2 promotes only the session with the smaller id (mutated: whatever its id)")
