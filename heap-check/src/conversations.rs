@@ -195,7 +195,8 @@ pub fn run(obs: &mut Observer, rng: &mut Recorder, key: &[u8; 32]) -> R<()> {
         must(Group::create(rng, gid.clone(), at_d.clone(), kd, &[(at_e.clone(), ke), (at_f.clone(), kf)]), "create")?;
     step!(obs, rng, SENDER_KEY, "erin: Group::create");
     let mut ge = must(Group::create(rng, gid.clone(), at_e.clone(), ke, &[(at_d.clone(), kd)]), "create")?;
-    for (from, to, g_from, g_to) in [(&mut d, &mut e, &gd, &mut ge)] {
+    {
+        let (from, to, g_from, g_to) = (&mut d, &mut e, &gd, &mut ge);
         step!(obs, rng, DHS, "{}: distribution envelope over the record", from.name);
         let env = g_from.distribution().to_bytes();
         let wire = must(from.record.encrypt(rng, &env), "encrypt distribution")?;
