@@ -333,7 +333,7 @@ impl GroupReceiver {
     ///
     /// # Security
     /// `sender` must be the remote identity of the pairwise session the
-    /// distribution arrived on ([`Session::remote_identity`]), never a name
+    /// distribution arrived on ([`crate::Session::remote_identity`]), never a name
     /// taken from the message contents: whoever sent the distribution can
     /// sign messages as `sender`.
     pub fn new(sender: IdentityKey, distribution: &SenderKeyDistribution) -> Self {
@@ -375,7 +375,7 @@ impl GroupReceiver {
 
     /// Adds a new sender key (after a rotation). `from` is the remote
     /// identity of the pairwise session the distribution arrived on
-    /// ([`Session::remote_identity`]); it must be this receiver's sender, so
+    /// ([`crate::Session::remote_identity`]); it must be this receiver's sender, so
     /// one member can never install keys that speak for another. The oldest
     /// key is dropped past [`MAX_SENDER_KEY_STATES`]. A distribution for a
     /// key id already held is ignored if it carries the same signing key.
