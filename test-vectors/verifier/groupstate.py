@@ -38,12 +38,12 @@ NO_RECEIVER_NO_CAUSE = switch(
     "group-no-receiver-without-cause", "§7.7 Decrypting, §10",
     "a member without a receiver is state-mismatch with cause no-sender-key (mutated: no "
     "cause)")
-DECRYPT_GROUP_AFTER_SENDER = switch(
-    "group-decrypt-group-after-sender", "§7.7 Decrypting order",
-    "the group id is compared before the sender is looked up (mutated: after)",
-    gap="an envelope for another group id whose sender is not a member of this group state "
-        "(state-mismatch either way; the cause of a non-member sender would tell them "
-        "apart only with a cause the SPEC does not name)")
+DECRYPT_GROUP_LATE = switch(
+    "group-decrypt-group-after-receiver", "§7.7 Decrypting order",
+    "the group id is compared before the sender's receiver is looked up (mutated: after, so "
+    "another group's message from a member without a receiver is no-sender-key)",
+    gap="an envelope for another group id from a member without a receiver (state-mismatch "
+        "without a cause, not no-sender-key)")
 DECRYPT_FLAG_AFTER_GROUP = switch(
     "group-decrypt-flag-after-group", "§7.7 Decrypting order",
     "the member flag is checked first (mutated: after the group id and the sender)",
@@ -190,14 +190,13 @@ class GroupState:
                                     else None)
             return index
 
+        # (The order of the group and sender checks cannot be observed: both are
+        # state-mismatch without a cause.)
         if not mutated(DECRYPT_FLAG_AFTER_GROUP):
             flag()
-        if mutated(DECRYPT_GROUP_AFTER_SENDER):
-            index = sender()
+        if not mutated(DECRYPT_GROUP_LATE):
             group()
-        else:
-            group()
-            index = sender()
+        index = sender()
         if mutated(DECRYPT_FLAG_AFTER_GROUP):
             flag()
         m = self.members[index]
@@ -205,6 +204,8 @@ class GroupState:
             raise ProtocolError("state-mismatch", "no distribution of this member yet",
                                 cause=None if mutated(NO_RECEIVER_NO_CAUSE)
                                 else "no-sender-key")
+        if mutated(DECRYPT_GROUP_LATE):
+            group()
         receiver, plaintext = group_decrypt(m.receiver, env.message)
         new = self.copy()
         new.members[index].receiver = receiver

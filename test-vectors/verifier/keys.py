@@ -77,10 +77,17 @@ def fingerprint(ik_pub, user_id):
     if len(user_id) == MAX_USER_ID_LEN and mutated(USER_ID_AT_BOUND):
         raise ProtocolError("decode", "user id at the bound (mutation)")
     uid = bytes([len(user_id) & 0xFF]) + user_id if len(user_id) > 255 else len8(user_id)
-    f = sha512(SAFETY_NUMBER_LABEL + uid + ik_pub)
-    for _ in range(FINGERPRINT_ITERATIONS):
-        f = sha512(f + ik_pub)
+    key = (uid, ik_pub)
+    f = _FINGERPRINT_CACHE.get(key)
+    if f is None:   # the iteration is pure: cached
+        f = sha512(SAFETY_NUMBER_LABEL + uid + ik_pub)
+        for _ in range(FINGERPRINT_ITERATIONS):
+            f = sha512(f + ik_pub)
+        _FINGERPRINT_CACHE[key] = f
     return f
+
+
+_FINGERPRINT_CACHE = {}
 
 
 def fingerprint_digits(fp):

@@ -423,15 +423,24 @@ def ed25519_public(seed):
     return out
 
 
+_SIGN_CACHE = {}
+
+
 def sign(seed, message):
-    """SIGN(seed, m): pure Ed25519 (RFC 8032 §5.1.6), deterministic."""
+    """SIGN(seed, m): pure Ed25519 (RFC 8032 §5.1.6), deterministic (so cached)."""
+    key = (seed, message)
+    out = _SIGN_CACHE.get(key)
+    if out is not None:
+        return out
     a, prefix = ed25519_secret(seed)
     public = ed25519_public(seed)
     r = int.from_bytes(sha512(prefix + message), "little") % L
     r_bytes = _encode(_mul_base(r))
     k = int.from_bytes(sha512(r_bytes + public + message), "little") % L
     s = (r + k * a) % L
-    return r_bytes + s.to_bytes(32, "little")
+    out = r_bytes + s.to_bytes(32, "little")
+    _SIGN_CACHE[key] = out
+    return out
 
 
 VERIFY_S = switch(
