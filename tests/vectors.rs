@@ -869,9 +869,21 @@ fn run_groups(t: &Value, ctx: &str) {
                 .unwrap();
                 states[p] = Some(g);
             }
-            "encrypt" => {
-                let e = states[p].as_mut().unwrap().encrypt(&bytes(&ev["plaintext"])).unwrap();
-                assert_eq!(*e.to_bytes(), bytes(&ev["envelope"]), "{ctx}: envelope");
+            "encrypt" => match states[p].as_mut().unwrap().encrypt(&bytes(&ev["plaintext"])) {
+                Ok(e) => assert_eq!(*e.to_bytes(), bytes(&ev["envelope"]), "{ctx}: envelope"),
+                Err(e) => {
+                    assert_eq!(e, EncryptError::NotMember, "{ctx}");
+                    assert_eq!(ev["cause"], "not-member", "{ctx}: cause");
+                    check(ev, Err(e.category()), &ctx);
+                }
+            },
+            "addMember" => {
+                let g = states[p].as_mut().unwrap();
+                let key = IdentityKey::from_bytes(&arr(&ev["identityKey"])).unwrap();
+                let Envelope::Distribution(d) = g.add_member(address(&ev["member"]), key).unwrap() else {
+                    panic!("{ctx}: not a distribution")
+                };
+                assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
             }
             "addDistribution" => {
                 let g = states[p].as_mut().unwrap();

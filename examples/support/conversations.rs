@@ -66,6 +66,24 @@ fn publication(f: &mut VectorFile) {
         None,
         json!({ "account": h(&start), "events": events }),
     ));
+    // Two rotations: the account keeps MAX_SIGNED_PREKEYS (2) signed
+    // prekeys, the oldest is deleted.
+    let mut rng = Recorder::new(93);
+    let mut account = Account::new(&mut rng);
+    rng.take();
+    let start = account.to_bytes().to_vec();
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        account.rotate_signed_prekey(&mut rng).unwrap();
+        events.push(json!({ "event": "rotateSignedPreKey", "randomness": rng.take(), "state": h(&account.to_bytes()) }));
+    }
+    events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
+    tests.push(f.test(
+        "two rotations: the oldest of three signed prekeys is deleted (MAX_SIGNED_PREKEYS = 2)",
+        &["Publication", "Bound"],
+        None,
+        json!({ "account": h(&start), "events": events }),
+    ));
     f.group("publication", "What an account uploads, by its published mark (SPEC.md §3.6, §11.5)", tests);
 
     // Uploads as a server decodes them, and the bundles it assembles.
@@ -139,6 +157,24 @@ fn publication(f: &mut VectorFile) {
     }
     let mut cases = cases;
     cases.push(("MAX_UPLOAD_PREKEYS + 1 entries", over, "decode"));
+    // Exactly MAX_UPLOAD_PREKEYS entries: the signed prekey and 1000 one-time prekeys.
+    let mut full: Vec<Vec<u8>> = vec![entry_s(sid, &skey, &ssig)];
+    full.extend((0..1000u32).map(|i| entry_o(i + 10, &k)));
+    let full = build(&full);
+    let u = PreKeyUpload::try_from(full.as_slice()).unwrap();
+    u.verify().unwrap();
+    tests.push(f.test(
+        "MAX_UPLOAD_PREKEYS entries (a signed prekey and 1000 one-time prekeys) decode",
+        &["Upload", "Bound"],
+        None,
+        json!({
+            "upload": h(&full),
+            "identityKey": h(&u.identity_key().to_bytes()),
+            "signedPreKey": { "id": sid, "public": h(&skey), "signature": h(&ssig) },
+            "oneTimePreKeys": u.one_time_prekeys().iter().map(|k| json!({ "id": k.id().0, "public": h(&k.public_key()) })).collect::<Vec<_>>(),
+            "bundles": [],
+        }),
+    ));
     for (comment, bytes, err) in cases {
         let got = match PreKeyUpload::try_from(bytes.as_slice()) {
             Ok(u) => u.verify().err().map(|e| e.category()),
@@ -201,6 +237,7 @@ fn devices(f: &mut VectorFile) {
             "invalid-key",
         ),
         ("truncated", c[..132].to_vec(), user.public_key(), "decode"),
+        ("a user key of small order", { let mut b = c.clone(); b[1..33].copy_from_slice(&[0u8; 32]); b }, user.public_key(), "invalid-key"),
         ("trailing byte", [c.clone(), vec![0]].concat(), user.public_key(), "decode"),
     ] {
         let got = match DeviceCertificate::try_from(bytes.as_slice()) {
@@ -284,6 +321,9 @@ fn devices(f: &mut VectorFile) {
             user.public_key(),
         ),
         ("trailing byte", [v2.to_bytes(), vec![0]].concat(), None, user.public_key()),
+        ("a user key of small order", { let mut b = v2.to_bytes(); b[1..33].copy_from_slice(&[0u8; 32]); b }, None, user.public_key()),
+        ("device ids out of order and a later device key of small order (keys are decoded as read, order checked after)", raw(4, &[(9, d2b), (7, [0u8; 32])]), None, user.public_key()),
+        ("an older version whose signature fails (the signature is checked first)", flip(&v1.to_bytes(), 41, 0x01), Some(&v2), user.public_key()),
         ("truncated", v2.to_bytes()[..v2.to_bytes().len() - 1].to_vec(), None, user.public_key()),
     ];
     for (comment, bytes, previous, expected) in cases {
@@ -592,6 +632,9 @@ fn records(f: &mut VectorFile) {
     let mut done = false;
     for seed in 121..=160u8 {
         let mut s = RecordScript::new(seed, 1);
+        // S0: a session Alice started and gave up before Bob heard of it,
+        // so her archive holds two sessions when rule 2 applies.
+        s.initiate(A, true);
         s.initiate(A, true);
         s.initiate(B, true);
         let sa = s.sides[A].record.current_id().unwrap();
@@ -615,7 +658,7 @@ fn records(f: &mut VectorFile) {
         assert_eq!(s.sides[B].record.current_id(), Some(sa));
         tests.push(s.finish(
             f,
-            "simultaneous initiation where Bob's reply overtakes his own first message: Alice first takes Bob's session (rule 1), Bob's next message on the smaller one brings her back (rule 2)",
+            "simultaneous initiation where Bob's reply overtakes his own first message: Alice first takes Bob's session (rule 1), Bob's next message on the smaller one brings her back (rule 2), the demoted session going to the front of her archive (which also holds a session she gave up)",
             &["Race", "Promotion"],
         ));
         done = true;
@@ -624,29 +667,102 @@ fn records(f: &mut VectorFile) {
     assert!(done);
 
     // A peer that starts over; a message of the old session overtaken by
-    // the new one decrypts from the archive without a swap back.
-    let mut s = RecordScript::new(161, 2);
+    // the new one decrypts from the archive without a swap back, although
+    // the old session has the smaller id (both were created on Bob's side as
+    // responder: rule 2 does not apply). Replays of the old session's
+    // messages, on a closed chain and on its open chain, are decided by that
+    // session alone (duplicate), not tried on the current one.
+    let mut done = false;
+    for seed in 161..=200u8 {
+        let mut s = RecordScript::new(seed, 2);
+        s.initiate(A, true);
+        let old = s.sides[A].record.current_id().unwrap();
+        let m = s.send(A, b"1");
+        s.ok(B, &m, b"1");
+        let r = s.send(B, b"2");
+        s.ok(A, &r, b"2");
+        let x = s.send(A, b"2a");
+        let y = s.send(A, b"2b");
+        s.ok(B, &x, b"2a");
+        s.ok(B, &y, b"2b");
+        let r = s.send(B, b"3");
+        s.ok(A, &r, b"3");
+        let late = s.send(A, b"late, on the old session");
+        let at_a = s.sides[A].record.local().clone();
+        let at_b = s.sides[A].record.remote().clone();
+        let kb = s.sides[B].account.identity_key();
+        let lost = std::mem::replace(&mut s.sides[A].record, SessionRecord::new(at_a, at_b, kb));
+        s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
+        s.initiate(A, true);
+        if s.sides[A].record.current_id().unwrap().0 < old.0 {
+            let _ = lost;
+            continue;
+        }
+        let fresh = s.send(A, b"fresh");
+        s.ok(B, &fresh, b"fresh");
+        s.ok(B, &late, b"late, on the old session");
+        let r2 = s.send(B, b"on the new session");
+        s.ok(A, &r2, b"on the new session");
+        s.deliver(B, &late, Err(DecryptError::Duplicate));
+        s.deliver(B, &x, Err(DecryptError::Duplicate));
+        tests.push(s.finish(
+            f,
+            "Alice loses her sessions and starts over: her new session becomes current for Bob; her old message decrypts from the archive and does not bring back the old session although its id is smaller (same side); replays of the old session's messages (its open chain, a closed chain) are duplicate",
+            &["Restart", "Archive", "Replay"],
+        ));
+        done = true;
+        break;
+    }
+    assert!(done);
+
+    // A prekey message of an archived session never promotes it, even one
+    // created on the other side with the smaller id.
+    let mut done = false;
+    for seed in 201..=240u8 {
+        let mut s = RecordScript::new(seed, 2);
+        s.initiate(B, true);
+        let sb = s.sides[B].record.current_id().unwrap();
+        let n1 = s.send(B, b"n1");
+        let n2 = s.send(B, b"n2");
+        s.ok(A, &n1, b"n1");
+        s.initiate(A, true);
+        if s.sides[A].record.current_id().unwrap().0 < sb.0 {
+            continue;
+        }
+        s.ok(A, &n2, b"n2");
+        tests.push(s.finish(
+            f,
+            "Alice answers Bob's first message, then starts a session of her own (current, larger id); Bob's second prekey message decrypts from her archive and does not promote his smaller session",
+            &["Promotion"],
+        ));
+        done = true;
+        break;
+    }
+    assert!(done);
+
+    // The first session tried decides the error: a low-order ratchet key is
+    // non-contributory on the current session (it holds DHs), authentication
+    // on the archived one (its DHs was deleted).
+    let mut s = RecordScript::new(241, 1);
     s.initiate(A, true);
-    let m = s.send(A, b"1");
-    s.ok(B, &m, b"1");
-    let r = s.send(B, b"2");
-    s.ok(A, &r, b"2");
-    let late = s.send(A, b"late, on the old session");
-    let at_a = s.sides[A].record.local().clone();
-    let at_b = s.sides[A].record.remote().clone();
-    let kb = s.sides[B].account.identity_key();
-    s.sides[A].record = SessionRecord::new(at_a, at_b, kb);
-    s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
-    s.initiate(A, true);
-    let fresh = s.send(A, b"fresh");
-    s.ok(B, &fresh, b"fresh");
-    s.ok(B, &late, b"late, on the old session");
-    let r2 = s.send(B, b"on the new session");
-    s.ok(A, &r2, b"on the new session");
+    s.initiate(B, true);
+    let a1 = s.send(A, b"a1");
+    let b1 = s.send(B, b"b1");
+    s.ok(B, &a1, b"a1");
+    s.ok(A, &b1, b"b1");
+    let b2 = s.send(B, b"b2");
+    s.ok(A, &b2, b"b2");
+    let a2 = s.send(A, b"a2");
+    s.ok(B, &a2, b"a2");
+    let b3 = s.send(B, b"b3");
+    let mut low = b3.clone();
+    low[1..33].copy_from_slice(&[0u8; 32]);
+    s.deliver(A, &low, Err(DecryptError::NonContributory));
+    s.ok(A, &b3, b"b3");
     tests.push(s.finish(
         f,
-        "Alice loses her sessions and starts over: her new session becomes current for Bob, her old message still decrypts from the archive and does not bring it back",
-        &["Restart", "Archive"],
+        "a new ratchet key of low order: the current session (with DHs) refuses it as non-contributory, the archived one would say authentication; the first session tried gives the error",
+        &["Archive", "LowOrder"],
     ));
 
     // The archive bound and retired ids.
@@ -663,7 +779,32 @@ fn records(f: &mut VectorFile) {
     }
     tests.push(s.finish(
         f,
-        "Alice starts seven sessions: Bob keeps five archived, retires the two oldest ids, and every first message replayed is duplicate",
+        "Alice starts seven sessions: Bob keeps the current and five archived, retires the oldest id, and every first message replayed is duplicate",
+        &["Archive", "Bound", "Replay"],
+    ));
+
+    // More than MAX_RETIRED_SESSIONS forgotten sessions: the oldest retired
+    // id is dropped, so its replayed first message (no one-time prekey)
+    // creates a session again; the next one is still duplicate, also when
+    // its identity key is replaced by another (the retired check comes
+    // first).
+    let mut s = RecordScript::new(243, 0);
+    let total = 1 + MAX_ARCHIVED_SESSIONS + MAX_RETIRED_SESSIONS + 1;
+    let mut firsts = Vec::new();
+    for i in 0..total {
+        s.initiate(A, false);
+        let m = s.send(A, format!("s{i}").as_bytes());
+        s.ok(B, &m, format!("s{i}").as_bytes());
+        firsts.push(m);
+    }
+    s.deliver(B, &firsts[1], Err(DecryptError::Duplicate));
+    let mut other = firsts[1].clone();
+    other[1..33].copy_from_slice(&IdentityKeyPair::from_seed(&[0x66; 32]).public_key().to_bytes());
+    s.deliver(B, &other, Err(DecryptError::Duplicate));
+    s.ok(B, &firsts[0], b"s0");
+    tests.push(s.finish(
+        f,
+        "47 sessions from Alice: Bob retires 41 ids and keeps the newest 40; the second session's first message is duplicate, even under another identity key; the oldest's creates a session again",
         &["Archive", "Bound", "Replay"],
     ));
 
@@ -723,9 +864,14 @@ fn records(f: &mut VectorFile) {
     );
     assert_eq!(empty_side.decrypt_bytes(&mut s.sides[A].account, &reply), Err(DecryptError::StateMismatch));
     s.ok(A, &reply, b"reply");
+    let reply2 = s.send(B, b"to a record without sessions");
+    let (at_a, at_b) = (s.sides[A].record.local().clone(), s.sides[A].record.remote().clone());
+    s.sides[A].record = SessionRecord::new(at_a, at_b, s.sides[B].account.identity_key());
+    s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
+    s.deliver(A, &reply2, Err(DecryptError::StateMismatch));
     tests.push(s.finish(
         f,
-        "encrypting with no session, a bundle of another identity and a prekey message from another identity are state-mismatch",
+        "encrypting with no session, a bundle of another identity, a prekey message from another identity and a normal message to a record without sessions are state-mismatch",
         &["Identity"],
     ));
 
@@ -791,6 +937,37 @@ fn groups(f: &mut VectorFile) {
             Err(e) => cat(&e),
         }
     };
+    let add_event = |to: usize, from: &Address, from_id: &IdentityKey, d: &SenderKeyDistribution, r: &Result<(), DecryptError>| {
+        let base = json!({ "event": "addDistribution", "party": to, "from": addr_json(from), "fromIdentity": h(&from_id.to_bytes()), "distribution": h(&d.to_bytes()) });
+        match r {
+            Ok(()) => merge(base, json!({ "result": "valid" })),
+            Err(e) => merge(base, cat(e)),
+        }
+    };
+    // Before any key arrived: a message for another group from a member
+    // without a receiver is state-mismatch (the group is checked first),
+    // and distributions for another group, over a record whose identity is
+    // not the listed member's, or from a non-member are refused.
+    let mut other_sender = GroupSender::new(&mut rng, GroupId::new(b"another").unwrap(), ids[0].public_key());
+    rng.take();
+    let early = other_sender.encrypt(b"for another group").unwrap();
+    let env_other = Envelope::Group { group_id: GroupId::new(b"another").unwrap(), sender: addrs[0].clone(), message: early };
+    let r = check(states[1].decrypt(&env_other), Err(DecryptError::StateMismatch));
+    events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&env_other.to_bytes()) }), r));
+    let d_other = other_sender.distribution();
+    let r = states[1].add_distribution(&via(0, 1), &d_other);
+    assert_eq!(r, Err(DecryptError::StateMismatch));
+    events.push(add_event(1, &addrs[0], &ids[0].public_key(), &d_other, &r));
+    let d_alice0 = dist(&states[0]);
+    let lying0 = SessionRecord::new(addrs[1].clone(), addrs[0].clone(), ids[2].public_key());
+    let r = states[1].add_distribution(&lying0, &d_alice0);
+    assert_eq!(r, Err(DecryptError::StateMismatch));
+    events.push(add_event(1, &addrs[0], &ids[2].public_key(), &d_alice0, &r));
+    let dave = addr(b"dave", 1);
+    let from_dave = SessionRecord::new(addrs[1].clone(), dave.clone(), ids[0].public_key());
+    let r = states[1].add_distribution(&from_dave, &d_alice0);
+    assert_eq!(r, Err(DecryptError::StateMismatch));
+    events.push(add_event(1, &dave, &ids[0].public_key(), &d_alice0, &r));
     // Alice's first message before Bob has her key: no-sender-key.
     let e0 = states[0].encrypt(b"before the keys").unwrap();
     events.push(
@@ -839,6 +1016,22 @@ fn groups(f: &mut VectorFile) {
     events.push(json!({ "event": "markRemoved", "party": 2, "state": h(&states[2].to_bytes()) }));
     let r = check(states[2].decrypt(&e2), Err(DecryptError::NotMember));
     events.push(merge(json!({ "event": "decrypt", "party": 2, "envelope": h(&e2.to_bytes()) }), r));
+    // A removed state refuses everything first as not-member: another
+    // group's message, encrypting, a distribution.
+    let r = check(states[2].decrypt(&env_other), Err(DecryptError::NotMember));
+    events.push(merge(json!({ "event": "decrypt", "party": 2, "envelope": h(&env_other.to_bytes()) }), r));
+    let e = states[2].encrypt(b"from a removed member").unwrap_err();
+    assert_eq!(e, EncryptError::NotMember);
+    events.push(json!({ "event": "encrypt", "party": 2, "plaintext": h(b"from a removed member"), "result": "invalid", "error": "state-mismatch", "cause": "not-member" }));
+    let r = states[2].add_distribution(&via(1, 2), &d_bob);
+    assert_eq!(r, Err(DecryptError::NotMember));
+    events.push(add_event(2, &addrs[1], &ids[1].public_key(), &d_bob, &r));
+    // Alice adds Dave: he is listed without a receiver; her distribution
+    // (at her current iteration) is what she sends him.
+    let dave_key = IdentityKeyPair::from_seed(&[0x44; 32]).public_key();
+    let to_dave = states[0].add_member(dave.clone(), dave_key).unwrap();
+    let Envelope::Distribution(dd) = &to_dave else { unreachable!() };
+    events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&dave), "identityKey": h(&dave_key.to_bytes()), "distribution": h(&dd.to_bytes()), "state": h(&states[0].to_bytes()) }));
     // A message from Carol (no longer listed by Alice) and for another group.
     let ex = states[1].encrypt(b"x").unwrap();
     events.push(json!({ "event": "encrypt", "party": 1, "plaintext": h(b"x"), "envelope": h(&ex.to_bytes()) }));
@@ -964,7 +1157,33 @@ fn saved_states(f: &mut VectorFile) {
     other_ik[ik_at..ik_at + 32].copy_from_slice(&s.sides[1].account.identity_key().to_bytes());
     let mut long = with_session(true, &current_session, &[&second_session], &[]);
     long[flag_at + 1..flag_at + 5].copy_from_slice(&((first_len + 1) as u32).to_be_bytes());
-    let six: Vec<&[u8]> = vec![&second_session; 6];
+    // Six distinct archived sessions of the same pair: Bob starts six more
+    // sessions to Alice and keeps each one's saved bytes.
+    let mut extra = Vec::new();
+    {
+        let mut bob_side = SessionRecord::from_bytes(&rec).unwrap();
+        let alice_bundle = s.sides[0].account.prekey_bundle(None).unwrap();
+        let bob_identity = IdentityKeyPair::from_seed(&s.sides[1].account.identity_key_pair().to_seed());
+        let mut r2 = Recorder::new(182);
+        for _ in 0..6 {
+            bob_side.initiate(&mut r2, &bob_identity, &alice_bundle).unwrap();
+            extra.push(bob_side.current().unwrap().to_bytes().to_vec());
+        }
+    }
+    let six: Vec<&[u8]> = extra.iter().map(Vec::as_slice).collect();
+    let five: Vec<&[u8]> = extra.iter().take(5).map(Vec::as_slice).collect();
+    assert!(SessionRecord::from_bytes(&with_session(true, &current_session, &five, &[])).is_ok());
+    // A session of another local identity (Dave's) with the same remote.
+    let dave_session = {
+        let mut r3 = Recorder::new(183);
+        let dave = Account::new(&mut r3);
+        let mut rd = SessionRecord::new(addr(b"dave", 1), addr(b"alice", 1), s.sides[0].account.identity_key());
+        rd.initiate(&mut r3, dave.identity_key_pair(), &s.sides[0].account.prekey_bundle(None).unwrap()).unwrap();
+        rd.current().unwrap().to_bytes().to_vec()
+    };
+    let mut empty_bad_ik = rec[..ik_at].to_vec();
+    empty_bad_ik.extend([0u8; 32]);
+    empty_bad_ik.extend([0, 0, 0]);
     for (comment, b) in [
         ("an archived session without a current one", with_session(false, &[], &[&second_session], &[])),
         ("the same session current and archived", with_session(true, &current_session, &[&current_session], &[])),
@@ -973,7 +1192,9 @@ fn saved_states(f: &mut VectorFile) {
             with_session(true, &current_session, &[&second_session], &[id_of(&second_session)]),
         ),
         ("a remote identity key that is not its sessions'", other_ik),
-        ("MAX_ARCHIVED_SESSIONS + 1 archived sessions", with_session(true, &current_session, &six, &[])),
+        ("MAX_ARCHIVED_SESSIONS + 1 archived sessions, all distinct", with_session(true, &current_session, &six, &[])),
+        ("two sessions of different local identity keys", with_session(true, &current_session, &[&dave_session], &[])),
+        ("a remote identity key of small order, no session", empty_bad_ik),
         (
             "MAX_RETIRED_SESSIONS + 1 retired ids",
             with_session(true, &current_session, &[], &(0..41u8).map(|i| [i; 32]).collect::<Vec<_>>()),
@@ -1047,8 +1268,28 @@ fn saved_states(f: &mut VectorFile) {
         b
     };
     assert_eq!(rebuild(1, &[bob_entry, carol_entry]), saved);
-    let mut carol_as_me = carol_entry.to_vec();
-    carol_as_me[..9].copy_from_slice(&[2, b'm', b'e', 0, 0, 0, 1, 0, 0][..9]);
+    // Carol's entry under our own address ("me", 1), after Carol's.
+    let mut me_entry = vec![2u8, b'm', b'e', 0, 0, 0, 1];
+    me_entry.extend(carol.public_key().to_bytes());
+    me_entry.push(0);
+    let mut carol_small = carol_entry.to_vec();
+    carol_small[10..42].copy_from_slice(&[0u8; 32]);
+    let mut other_group_receiver = bob_entry.to_vec();
+    // The receiver's group id "g" (at 8 + 32 + 1 + 4 + 2 + 1) becomes "h".
+    let gid_at = 8 + 32 + 1 + 4 + 2 + 1;
+    assert_eq!(other_group_receiver[gid_at], b'g');
+    other_group_receiver[gid_at] = b'h';
+    let mut many: Vec<Vec<u8>> = Vec::new();
+    for i in 0..1025u32 {
+        let mut e = vec![5u8];
+        e.extend(format!("m{i:04}").as_bytes());
+        e.extend(1u32.to_be_bytes());
+        e.extend(carol.public_key().to_bytes());
+        e.push(0);
+        many.push(e);
+    }
+    let many_refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    assert!(Group::from_bytes(&rebuild(1, &many_refs[..1024])).is_ok());
     let mut wrong_sender = bob_entry.to_vec();
     wrong_sender[8..40].copy_from_slice(&carol.public_key().to_bytes());
     for (comment, b) in [
@@ -1058,6 +1299,10 @@ fn saved_states(f: &mut VectorFile) {
         ("a receiver whose sender is not its member's identity", rebuild(1, &[&wrong_sender, carol_entry])),
         ("a trailing byte", [saved.clone(), vec![0]].concat()),
         ("truncated", saved[..saved.len() - 1].to_vec()),
+        ("MAX_GROUP_MEMBERS + 1 members", rebuild(1, &many_refs)),
+        ("a member identity key of small order", rebuild(1, &[bob_entry, &carol_small])),
+        ("its own address listed as a member", rebuild(1, &[bob_entry, carol_entry, &me_entry])),
+        ("a receiver of another group", rebuild(1, &[&other_group_receiver, carol_entry])),
     ] {
         let e = Group::from_bytes(&b).err().unwrap_or_else(|| panic!("{comment} restored")).category();
         tests.push(f.test(
@@ -1067,7 +1312,6 @@ fn saved_states(f: &mut VectorFile) {
             json!({ "kind": "group", "state": h(&b), "events": [] }),
         ));
     }
-    let _ = carol_as_me;
     f.group(
         "saved",
         "Saved accounts (revisions 2 and 3), session records and group states (SPEC.md §11.5-§11.7)",
