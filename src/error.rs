@@ -316,7 +316,9 @@ impl DecryptError {
 
 impl From<KeyAgreementError> for DecryptError {
     /// How a prekey message's X3DH failure reads as a decryption failure
-    /// of a [`crate::SessionRecord`]; the category is kept.
+    /// of a [`crate::SessionRecord`]; the category is kept, except that a
+    /// bad signature or an identity mismatch (neither arises when
+    /// responding) reads as `state-mismatch`.
     fn from(e: KeyAgreementError) -> Self {
         match e {
             KeyAgreementError::Decrypt(e) => e,

@@ -555,8 +555,10 @@ impl Account {
         }
         let identity = IdentityKeyPair::from_seed_secret(&Secret32(r.array()?));
         let next_prekey_id = r.u32()?;
-        // Revision 2 had no mark: everything counts as unpublished.
-        let published_below = if revision == 2 { 0 } else { r.u32()? };
+        // Revision 2 had no mark: its application published the keys it
+        // held, so all count as published (re-uploading them could bring
+        // back one-time prekeys a server already handed out).
+        let published_below = if revision == 2 { next_prekey_id } else { r.u32()? };
         let offset = r.position();
         let n = usize::from(r.u8()?);
         if n == 0 {
@@ -662,10 +664,24 @@ impl Account {
         crate::PreKeyUpload::new(self.identity_key(), signed, one_time)
     }
 
-    /// Marks every prekey held now as published: the next
-    /// [`Account::prekeys_to_publish`] holds only keys made after this call.
-    pub fn mark_published(&mut self) {
-        self.published_below = self.next_prekey_id;
+    /// Marks `upload` (from [`Account::prekeys_to_publish`], now stored by
+    /// the server) as published: the mark moves past its highest prekey id
+    /// (SPEC.md §3.6), so keys made after it was built, not in it, are
+    /// still published next time. An upload of another identity, or an
+    /// empty one, changes nothing.
+    pub fn mark_published(&mut self, upload: &crate::PreKeyUpload) {
+        if upload.identity_key() != self.identity_key() {
+            return;
+        }
+        let highest = upload
+            .signed_prekey()
+            .map(|k| k.id().0)
+            .into_iter()
+            .chain(upload.one_time_prekeys().iter().map(|k| k.id().0))
+            .max();
+        if let Some(next) = highest.and_then(|h| h.checked_add(1)) {
+            self.published_below = self.published_below.max(next.min(self.next_prekey_id));
+        }
     }
 
     /// The current signed prekey's public part.

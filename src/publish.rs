@@ -100,7 +100,7 @@ impl From<&OneTimePreKey> for PublicOneTimePreKey {
 /// let mut bob = Account::new(&mut rng);
 /// bob.generate_one_time_prekeys(&mut rng, 3);
 /// let upload = bob.prekeys_to_publish();
-/// bob.mark_published();
+/// bob.mark_published(&upload);
 /// assert!(bob.prekeys_to_publish().is_empty());
 ///
 /// // The server: decode, verify, store; later assemble a bundle.

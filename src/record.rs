@@ -12,7 +12,7 @@ use crate::device::{Address, binding};
 use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyStore};
 use crate::message::{Message, PreKeyMessage};
-use crate::session::{Role, Session, SessionId};
+use crate::session::{Session, SessionId};
 use crate::wire::{Keys, Reader, Writer, first_byte, kind};
 
 /// Most archived sessions a [`SessionRecord`] keeps besides its current one
@@ -23,6 +23,14 @@ pub const MAX_ARCHIVED_SESSIONS: usize = 5;
 /// replayed prekey message of one is `duplicate` instead of a new session
 /// (SPEC.md §4.7, §9).
 pub const MAX_RETIRED_SESSIONS: usize = 40;
+
+/// What kind of message an archived session decrypted (SPEC.md §4.7 rules
+/// 2 and 3 differ).
+#[derive(Clone, Copy)]
+enum Delivered {
+    Normal,
+    PreKey,
+}
 
 /// Saved-record format revision written by [`SessionRecord::to_bytes`].
 const SAVED_RECORD_REVISION: u8 = 2;
@@ -125,6 +133,7 @@ impl SessionRecord {
         if bundle.identity_key() != self.remote_identity {
             return Err(KeyAgreementError::IdentityMismatch);
         }
+        self.check_local(identity.public_key())?;
         let session = Session::initiate(rng, identity, bundle, &binding(&self.local, &self.remote))?;
         if let Some(old) = self.current.replace(Box::new(session)) {
             self.archive(old);
@@ -173,7 +182,7 @@ impl SessionRecord {
                 // The one session that knows the ratchet key decides alone.
                 if let Some(i) = self.position(|s| s.knows_ratchet_key(&key)) {
                     let plaintext = self.session_mut(i).ok_or(DecryptError::StateMismatch)?.decrypt(message)?;
-                    self.promote(i);
+                    self.promote(i, Delivered::Normal);
                     return Ok(plaintext);
                 }
                 // A new ratchet key: each session in order, current first.
@@ -182,7 +191,7 @@ impl SessionRecord {
                     let Some(session) = self.session_mut(i) else { break };
                     match session.decrypt(message) {
                         Ok(plaintext) => {
-                            self.promote(i);
+                            self.promote(i, Delivered::Normal);
                             return Ok(plaintext);
                         }
                         Err(e) => {
@@ -216,9 +225,11 @@ impl SessionRecord {
         m: &PreKeyMessage,
     ) -> Result<Vec<u8>, DecryptError> {
         let id = m.session_id();
-        // §4.5: a held session id goes to that session; never promotes.
+        // §4.5: a held session id goes to that session.
         if let Some(i) = self.position(|s| s.session_id() == id) {
-            return self.session_mut(i).ok_or(DecryptError::StateMismatch)?.decrypt_prekey(m);
+            let plaintext = self.session_mut(i).ok_or(DecryptError::StateMismatch)?.decrypt_prekey(m)?;
+            self.promote(i, Delivered::PreKey);
+            return Ok(plaintext);
         }
         if self.retired.contains(&id) {
             return Err(DecryptError::Duplicate);
@@ -226,42 +237,43 @@ impl SessionRecord {
         if m.identity_key() != self.remote_identity {
             return Err(DecryptError::StateMismatch);
         }
+        self.check_local(store.identity().public_key()).map_err(|_| DecryptError::StateMismatch)?;
         let inbound = Session::respond(store, m, &binding(&self.remote, &self.local))?;
-        let new = Box::new(inbound.session);
-        match self.current.take() {
-            None => self.current = Some(new),
-            // Simultaneous initiation: our own session has had no reply, so
-            // the peer's side is deciding the same way: the smaller id wins.
-            Some(ours) if ours.role() == Role::Initiator && ours.has_pending_prekey() => {
-                if new.session_id().0 < ours.session_id().0 {
-                    self.current = Some(new);
-                    self.archive(ours);
-                } else {
-                    self.current = Some(ours);
-                    self.archive(new);
-                }
-            }
-            // The peer started over: its new session wins.
-            Some(old) => {
-                self.current = Some(new);
-                self.archive(old);
-            }
+        // Rule 1: the peer's new session becomes current. In a
+        // simultaneous initiation both sides do this, and rule 2 then
+        // brings both to the smaller id; a session of ours the peer could
+        // not open is given up, not kept.
+        if let Some(old) = self.current.replace(Box::new(inbound.session)) {
+            self.archive(old);
         }
         Ok(inbound.plaintext)
     }
 
-    /// After archived session `i` decrypted a normal message (the peer holds
-    /// it and has heard from us on it), SPEC.md §4.7 rule 3: it becomes
-    /// current if it and the current session were initiated by different
-    /// sides (a simultaneous initiation) and it has the smaller session id.
-    /// Of two sessions one side initiated, the newer one stays current: that
-    /// side gave the older one up.
-    fn promote(&mut self, i: usize) {
+    /// Fails if the record's sessions belong to another local identity
+    /// (SPEC.md §4.7: a record holds one local identity).
+    fn check_local(&self, identity: IdentityKey) -> Result<(), KeyAgreementError> {
+        match self.current.iter().chain(self.archived.iter()).next() {
+            Some(s) if s.local_identity() != identity => Err(KeyAgreementError::IdentityMismatch),
+            _ => Ok(()),
+        }
+    }
+
+    /// After archived session `i` decrypted a message, SPEC.md §4.7 rules 2
+    /// and 3: whether it becomes current instead of the current session C.
+    ///
+    /// - A normal message (the peer holds the session and has heard from
+    ///   us on it) promotes it if it and C were created on different sides
+    ///   (a simultaneous initiation) and it has the smaller id. Of two
+    ///   sessions one side created, a normal message never swaps them.
+    /// - A prekey message never promotes: the peer has not heard from us on
+    ///   that session, so it says nothing about which one the peer uses.
+    fn promote(&mut self, i: usize, delivered: Delivered) {
         let Some(a) = i.checked_sub(1) else { return };
         let Some(candidate) = self.archived.get(a) else { return };
-        let wins = match &self.current {
-            None => true,
-            Some(c) => c.role() != candidate.role() && candidate.session_id().0 < c.session_id().0,
+        let wins = match (&self.current, delivered) {
+            (None, _) => true,
+            (Some(c), Delivered::Normal) => c.role() != candidate.role() && candidate.session_id().0 < c.session_id().0,
+            (Some(_), Delivered::PreKey) => false,
         };
         if wins {
             let promoted = self.archived.remove(a);

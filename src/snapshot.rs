@@ -144,12 +144,21 @@ mod serde_impl {
 
     /// Upper bound on a snapshot's size when deserializing, so a hostile
     /// input cannot make us allocate without bound: a session with
-    /// `MAX_SKIPPED_KEYS` skipped keys is about 136 KiB; a group receiver
-    /// with every bound reached about 350 KiB.
-    const MAX_SNAPSHOT_LEN: usize = 1 << 20;
+    /// `MAX_SKIPPED_KEYS` skipped keys is about 136 KiB, a session record
+    /// with every session full about 820 KiB; a group receiver with every
+    /// bound reached about 350 KiB. A group state of many members with full
+    /// receivers can be larger: serializing one over the bound fails (so it
+    /// is never written and then lost); save such states with `to_bytes` or
+    /// `seal`, which have no such bound.
+    const MAX_SNAPSHOT_LEN: usize = 4 << 20;
 
     impl Serialize for Snapshot {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            if self.0.len() > MAX_SNAPSHOT_LEN {
+                return Err(serde::ser::Error::custom(
+                    "saved state too large for a serde snapshot: use to_bytes or seal",
+                ));
+            }
             serializer.serialize_bytes(&self.0)
         }
     }

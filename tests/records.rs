@@ -116,8 +116,8 @@ fn prekey_messages_and_bundles_of_another_identity_are_refused() {
 }
 
 /// Both sides initiate before either hears from the other; every delivery
-/// order of the two first messages ends on the session with the smaller id,
-/// and nothing is lost.
+/// order of the two first messages ends, after one exchange, on the session
+/// with the smaller id, and nothing is lost.
 #[test]
 fn simultaneous_initiation_converges_on_the_smaller_session_id() {
     for seed in 10..30 {
@@ -135,16 +135,20 @@ fn simultaneous_initiation_converges_on_the_smaller_session_id() {
                 assert_eq!(bob.receive(&a1).unwrap(), b"a1");
                 assert_eq!(alice.receive(&b1).unwrap(), b"b1");
             }
-            let smaller = if sa.0 < sb.0 { sa } else { sb };
-            assert_eq!(alice.record.current_id(), Some(smaller));
-            assert_eq!(bob.record.current_id(), Some(smaller));
-            // Each side keeps the other session archived for messages in
-            // flight, and the conversation continues on one session.
+            // Rule 1: each side takes the other's new session, and keeps
+            // its own archived for messages in flight.
+            assert_eq!(alice.record.current_id(), Some(sb));
+            assert_eq!(bob.record.current_id(), Some(sa));
             assert_eq!(alice.record.archived().count(), 1);
+            // Rule 2: the first normal messages, crossing, bring both to the
+            // smaller id, and nothing is lost.
             let a2 = alice.send(&mut rng, b"a2");
             let b2 = bob.send(&mut rng, b"b2");
             assert_eq!(bob.receive(&a2).unwrap(), b"a2");
             assert_eq!(alice.receive(&b2).unwrap(), b"b2");
+            let smaller = if sa.0 < sb.0 { sa } else { sb };
+            assert_eq!(alice.record.current_id(), Some(smaller));
+            assert_eq!(bob.record.current_id(), Some(smaller));
             for i in 0..3u8 {
                 assert_eq!(bob.receive(&alice.send(&mut rng, &[i])).unwrap(), [i]);
                 assert_eq!(alice.receive(&bob.send(&mut rng, &[i])).unwrap(), [i]);
@@ -288,4 +292,31 @@ fn saved_records_restore_sealed_and_refuse_inconsistency() {
     let at = 2 + (1 + 3 + 4) + (1 + 5 + 4);
     other[at..at + 32].copy_from_slice(&bob.account.identity_key().to_bytes());
     assert_eq!(SessionRecord::from_bytes(&other).unwrap_err(), DecodeError::InconsistentState);
+}
+
+/// A first session the peer can never open (a server swapped the one-time
+/// prekey of the bundle) is given up as soon as the peer's own session
+/// arrives: the peer's new session always becomes current (rule 1).
+#[test]
+fn a_session_the_peer_cannot_open_is_given_up_for_the_peers_new_one() {
+    for seed in 40..60 {
+        let (mut rng, mut alice, mut bob) = devices(seed);
+        let id = bob.account.generate_one_time_prekeys(&mut rng, 1)[0];
+        let mut bundle = bob.account.prekey_bundle(Some(id)).unwrap().to_bytes();
+        let n = bundle.len();
+        bundle[n - 32..].copy_from_slice(&[0x55; 32]);
+        let bundle = PreKeyBundle::try_from(bundle.as_slice()).unwrap();
+        alice.record.initiate(&mut rng, alice.account.identity_key_pair(), &bundle).unwrap();
+        let dead = alice.send(&mut rng, b"never readable");
+        assert_eq!(bob.receive(&dead), Err(DecryptError::Authentication));
+        assert!(bob.record.current().is_none());
+        // Bob, with no session, starts one; Alice takes it whatever the ids.
+        bob.initiate(&mut rng, &mut alice);
+        assert_eq!(alice.receive(&bob.send(&mut rng, b"hello?")).unwrap(), b"hello?");
+        assert_eq!(alice.record.current_id(), bob.record.current_id());
+        for i in 0..3u8 {
+            assert_eq!(bob.receive(&alice.send(&mut rng, &[i])).unwrap(), [i]);
+            assert_eq!(alice.receive(&bob.send(&mut rng, &[i])).unwrap(), [i]);
+        }
+    }
 }

@@ -637,7 +637,9 @@ fn conversation_vectors() {
                     let mut rng = Replay::from(&ev["randomness"]);
                     match ev["event"].as_str().unwrap() {
                         "toPublish" => assert_eq!(upload_of(&a), bytes(&ev["upload"]), "{ctx}: upload"),
-                        "markPublished" => a.mark_published(),
+                        "markPublished" => {
+                            a.mark_published(&PreKeyUpload::try_from(bytes(&ev["upload"]).as_slice()).unwrap());
+                        }
                         "generateOneTimePreKeys" => {
                             a.generate_one_time_prekeys(&mut rng, ev["count"].as_u64().unwrap() as usize);
                         }
@@ -920,6 +922,20 @@ fn run_groups(t: &Value, ctx: &str) {
                 assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
             }
             "markRemoved" => states[p].as_mut().unwrap().mark_removed(),
+            "answerRequest" => {
+                let g = states[p].as_ref().unwrap();
+                let via = SessionRecord::new(
+                    g.local().clone(),
+                    address(&ev["from"]),
+                    IdentityKey::from_bytes(&arr(&ev["fromIdentity"])).unwrap(),
+                );
+                let gid = GroupId::new(&bytes(&ev["groupId"])).unwrap();
+                let r = g.answer_request(&via, &gid);
+                if let Ok(Envelope::Distribution(d)) = &r {
+                    assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
+                }
+                check(ev, c(r.map(|_| None)), &ctx);
+            }
             "save" => {}
             other => panic!("{ctx}: event {other}"),
         }

@@ -56,8 +56,9 @@ impl Device {
         let mut account = Account::new(rng);
         account.replenish(rng, 5);
         let address = Address::new(user.as_bytes(), DeviceId(id)).unwrap();
-        server.upload(&address, &account.prekeys_to_publish().to_bytes());
-        account.mark_published();
+        let upload = account.prekeys_to_publish();
+        server.upload(&address, &upload.to_bytes());
+        account.mark_published(&upload);
         Self { name, address, account, records: HashMap::new() }
     }
 

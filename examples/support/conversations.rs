@@ -47,17 +47,25 @@ fn publication(f: &mut VectorFile) {
     let mut events = Vec::new();
     let up = account.prekeys_to_publish();
     events.push(json!({ "event": "toPublish", "upload": h(&up.to_bytes()) }));
-    account.mark_published();
-    events.push(json!({ "event": "markPublished", "state": h(&account.to_bytes()) }));
+    account.mark_published(&up);
+    events.push(json!({ "event": "markPublished", "upload": h(&up.to_bytes()), "state": h(&account.to_bytes()) }));
     events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
+    // Built before two more one-time prekeys are made: marking it publishes
+    // only what it holds.
+    let before_more = account.prekeys_to_publish();
     account.generate_one_time_prekeys(&mut rng, 2);
     events.push(json!({ "event": "generateOneTimePreKeys", "count": 2, "randomness": rng.take() }));
     events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
+    account.mark_published(&before_more);
+    events.push(
+        json!({ "event": "markPublished", "upload": h(&before_more.to_bytes()), "state": h(&account.to_bytes()) }),
+    );
     account.rotate_signed_prekey(&mut rng).unwrap();
     events.push(json!({ "event": "rotateSignedPreKey", "randomness": rng.take() }));
-    events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
-    account.mark_published();
-    events.push(json!({ "event": "markPublished", "state": h(&account.to_bytes()) }));
+    let last = account.prekeys_to_publish();
+    events.push(json!({ "event": "toPublish", "upload": h(&last.to_bytes()) }));
+    account.mark_published(&last);
+    events.push(json!({ "event": "markPublished", "upload": h(&last.to_bytes()), "state": h(&account.to_bytes()) }));
     account.retire_previous_signed_prekey();
     events.push(json!({ "event": "retirePreviousSignedPreKey", "state": h(&account.to_bytes()) }));
     tests.push(f.test(
@@ -75,7 +83,8 @@ fn publication(f: &mut VectorFile) {
     let mut events = Vec::new();
     for _ in 0..2 {
         account.rotate_signed_prekey(&mut rng).unwrap();
-        events.push(json!({ "event": "rotateSignedPreKey", "randomness": rng.take(), "state": h(&account.to_bytes()) }));
+        events
+            .push(json!({ "event": "rotateSignedPreKey", "randomness": rng.take(), "state": h(&account.to_bytes()) }));
     }
     events.push(json!({ "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) }));
     tests.push(f.test(
@@ -237,7 +246,16 @@ fn devices(f: &mut VectorFile) {
             "invalid-key",
         ),
         ("truncated", c[..132].to_vec(), user.public_key(), "decode"),
-        ("a user key of small order", { let mut b = c.clone(); b[1..33].copy_from_slice(&[0u8; 32]); b }, user.public_key(), "invalid-key"),
+        (
+            "a user key of small order",
+            {
+                let mut b = c.clone();
+                b[1..33].copy_from_slice(&[0u8; 32]);
+                b
+            },
+            user.public_key(),
+            "invalid-key",
+        ),
         ("trailing byte", [c.clone(), vec![0]].concat(), user.public_key(), "decode"),
     ] {
         let got = match DeviceCertificate::try_from(bytes.as_slice()) {
@@ -321,9 +339,34 @@ fn devices(f: &mut VectorFile) {
             user.public_key(),
         ),
         ("trailing byte", [v2.to_bytes(), vec![0]].concat(), None, user.public_key()),
-        ("a user key of small order", { let mut b = v2.to_bytes(); b[1..33].copy_from_slice(&[0u8; 32]); b }, None, user.public_key()),
-        ("device ids out of order and a later device key of small order (keys are decoded as read, order checked after)", raw(4, &[(9, d2b), (7, [0u8; 32])]), None, user.public_key()),
-        ("an older version whose signature fails (the signature is checked first)", flip(&v1.to_bytes(), 41, 0x01), Some(&v2), user.public_key()),
+        (
+            "a user key of small order",
+            {
+                let mut b = v2.to_bytes();
+                b[1..33].copy_from_slice(&[0u8; 32]);
+                b
+            },
+            None,
+            user.public_key(),
+        ),
+        (
+            "device ids out of order and a later device key of small order (keys are decoded as read, order checked after)",
+            raw(4, &[(9, d2b), (7, [0u8; 32])]),
+            None,
+            user.public_key(),
+        ),
+        (
+            "device ids out of order at the second entry, the third entry's key of small order",
+            raw(4, &[(9, d2b), (7, d1b), (12, [0u8; 32])]),
+            None,
+            user.public_key(),
+        ),
+        (
+            "an older version whose signature fails (the signature is checked first)",
+            flip(&v1.to_bytes(), 41, 0x01),
+            Some(&v2),
+            user.public_key(),
+        ),
         ("truncated", v2.to_bytes()[..v2.to_bytes().len() - 1].to_vec(), None, user.public_key()),
     ];
     for (comment, bytes, previous, expected) in cases {
@@ -618,7 +661,7 @@ fn records(f: &mut VectorFile) {
             tests.push(s.finish(
                 f,
                 &format!(
-                    "simultaneous initiation ({}first messages crossing): both keep the smaller session id, {which}",
+                    "simultaneous initiation ({}first messages crossing): each side takes the other's session (rule 1), one exchange brings both to the smaller id (rule 2), {which}",
                     if bob_first { "Bob's delivered first, " } else { "" }
                 ),
                 &["Race"],
@@ -739,6 +782,29 @@ fn records(f: &mut VectorFile) {
         break;
     }
     assert!(done);
+
+    // A first session Bob can never open (the server swapped the one-time
+    // prekey) is given up as soon as Bob's own session arrives (rule 1),
+    // whichever id is smaller.
+    let mut s = RecordScript::new(242, 2);
+    let good = s.bundle(B, true).to_bytes();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 32..].copy_from_slice(&[0x55; 32]);
+    s.initiate_with(A, &PreKeyBundle::try_from(bad.as_slice()).unwrap()).unwrap();
+    let dead = s.send(A, b"never readable");
+    s.deliver(B, &dead, Err(DecryptError::Authentication));
+    s.initiate(B, true);
+    let hello = s.send(B, b"hello?");
+    s.ok(A, &hello, b"hello?");
+    let reply = s.send(A, b"here");
+    s.ok(B, &reply, b"here");
+    assert_eq!(s.sides[A].record.current_id(), s.sides[B].record.current_id());
+    tests.push(s.finish(
+        f,
+        "Alice's first session cannot be opened (its bundle's one-time prekey was swapped): when Bob starts his own, Alice takes it (rule 1) and they talk",
+        &["Race", "Liveness"],
+    ));
 
     // The first session tried decides the error: a low-order ratchet key is
     // non-contributory on the current session (it holds DHs), authentication
@@ -937,7 +1003,11 @@ fn groups(f: &mut VectorFile) {
             Err(e) => cat(&e),
         }
     };
-    let add_event = |to: usize, from: &Address, from_id: &IdentityKey, d: &SenderKeyDistribution, r: &Result<(), DecryptError>| {
+    let add_event = |to: usize,
+                     from: &Address,
+                     from_id: &IdentityKey,
+                     d: &SenderKeyDistribution,
+                     r: &Result<(), DecryptError>| {
         let base = json!({ "event": "addDistribution", "party": to, "from": addr_json(from), "fromIdentity": h(&from_id.to_bytes()), "distribution": h(&d.to_bytes()) });
         match r {
             Ok(()) => merge(base, json!({ "result": "valid" })),
@@ -951,7 +1021,8 @@ fn groups(f: &mut VectorFile) {
     let mut other_sender = GroupSender::new(&mut rng, GroupId::new(b"another").unwrap(), ids[0].public_key());
     rng.take();
     let early = other_sender.encrypt(b"for another group").unwrap();
-    let env_other = Envelope::Group { group_id: GroupId::new(b"another").unwrap(), sender: addrs[0].clone(), message: early };
+    let env_other =
+        Envelope::Group { group_id: GroupId::new(b"another").unwrap(), sender: addrs[0].clone(), message: early };
     let r = check(states[1].decrypt(&env_other), Err(DecryptError::StateMismatch));
     events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&env_other.to_bytes()) }), r));
     let d_other = other_sender.distribution();
@@ -991,6 +1062,11 @@ fn groups(f: &mut VectorFile) {
     let lying = SessionRecord::new(addrs[2].clone(), addrs[0].clone(), ids[1].public_key());
     let e = states[2].add_distribution(&lying, &d_bob).unwrap_err();
     events.push(merge(json!({ "event": "addDistribution", "party": 2, "from": addr_json(&addrs[0]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "distribution": h(&d_bob.to_bytes()) }), cat(&e)));
+    // A distribution request from Bob, a member, over his record: answered
+    // with Alice's current distribution.
+    let ans = states[0].answer_request(&via(1, 0), &gid).unwrap();
+    let Envelope::Distribution(ad) = &ans else { unreachable!() };
+    events.push(json!({ "event": "answerRequest", "party": 0, "from": addr_json(&addrs[1]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "groupId": h(gid.as_bytes()), "result": "valid", "distribution": h(&ad.to_bytes()) }));
     let e1 = states[0].encrypt(b"hello both").unwrap();
     events
         .push(json!({ "event": "encrypt", "party": 0, "plaintext": h(b"hello both"), "envelope": h(&e1.to_bytes()) }));
@@ -1002,6 +1078,10 @@ fn groups(f: &mut VectorFile) {
     let new = states[0].remove_member(&mut rng, &addrs[2]).unwrap();
     let Envelope::Distribution(nd) = &new else { unreachable!() };
     events.push(json!({ "event": "removeMember", "party": 0, "member": addr_json(&addrs[2]), "randomness": rng.take(), "distribution": h(&nd.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    // Carol, removed, asks Alice for her (rotated) key: refused.
+    let e = states[0].answer_request(&via(2, 0), &gid).unwrap_err();
+    assert_eq!(e, DecryptError::StateMismatch);
+    events.push(merge(json!({ "event": "answerRequest", "party": 0, "from": addr_json(&addrs[2]), "fromIdentity": h(&ids[2].public_key().to_bytes()), "groupId": h(gid.as_bytes()) }), cat(&e)));
     states[1].add_distribution(&via(0, 1), nd).unwrap();
     events.push(json!({ "event": "addDistribution", "party": 1, "from": addr_json(&addrs[0]), "fromIdentity": h(&ids[0].public_key().to_bytes()), "distribution": h(&nd.to_bytes()), "result": "valid" }));
     let e2 = states[0].encrypt(b"without carol").unwrap();
@@ -1032,6 +1112,12 @@ fn groups(f: &mut VectorFile) {
     let to_dave = states[0].add_member(dave.clone(), dave_key).unwrap();
     let Envelope::Distribution(dd) = &to_dave else { unreachable!() };
     events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&dave), "identityKey": h(&dave_key.to_bytes()), "distribution": h(&dd.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    // Aaron sorts before every listed member: he is inserted in address order.
+    let aaron = addr(b"aaron", 2);
+    let aaron_key = IdentityKeyPair::from_seed(&[0x45; 32]).public_key();
+    let to_aaron = states[0].add_member(aaron.clone(), aaron_key).unwrap();
+    let Envelope::Distribution(da) = &to_aaron else { unreachable!() };
+    events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&aaron), "identityKey": h(&aaron_key.to_bytes()), "distribution": h(&da.to_bytes()), "state": h(&states[0].to_bytes()) }));
     // A message from Carol (no longer listed by Alice) and for another group.
     let ex = states[1].encrypt(b"x").unwrap();
     events.push(json!({ "event": "encrypt", "party": 1, "plaintext": h(b"x"), "envelope": h(&ex.to_bytes()) }));
@@ -1074,14 +1160,15 @@ fn groups(f: &mut VectorFile) {
 
 fn saved_states(f: &mut VectorFile) {
     let mut tests = Vec::new();
-    // Revision 2 of a saved account still restores (published below = 0)
+    // Revision 2 of a saved account still restores (published below = the
+    // next prekey id)
     // and is re-saved as revision 3.
     let rev2 = hex::decode(REVISION_2_ACCOUNT).unwrap();
     let account = Account::from_bytes(&rev2).unwrap();
     let rev3 = account.to_bytes().to_vec();
     assert_eq!(rev3[1], 3);
     tests.push(f.test(
-        "a saved account of format revision 2 restores with nothing published and is re-saved as revision 3",
+        "a saved account of format revision 2 restores with every held prekey counted as published (nothing to upload) and is re-saved as revision 3",
         &["Account", "OlderRevision"],
         None,
         json!({ "kind": "account", "state": h(&rev2), "events": [ { "event": "save", "state": h(&rev3) }, { "event": "toPublish", "upload": h(&account.prekeys_to_publish().to_bytes()) } ] }),

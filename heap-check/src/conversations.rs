@@ -69,8 +69,9 @@ fn recv(obs: &mut Observer, rng: &mut Recorder, s: &mut Side, wire: &[u8], ok: b
 fn bundle(peer: &mut Side, rng: &mut Recorder, obs: &mut Observer) -> R<PreKeyBundle> {
     step!(obs, rng, OPK, "{}: one more one-time prekey, published", peer.name);
     let id = *peer.account.generate_one_time_prekeys(rng, 1).first().ok_or("no prekey id")?;
-    let upload = peer.account.prekeys_to_publish().to_bytes();
-    peer.account.mark_published();
+    let to_publish = peer.account.prekeys_to_publish();
+    let upload = to_publish.to_bytes();
+    peer.account.mark_published(&to_publish);
     let up = must(PreKeyUpload::try_from(upload.as_slice()), "upload")?;
     let spk = up.signed_prekey().ok_or("no signed prekey in the first upload")?;
     let opk = up.one_time_prekeys().iter().find(|k| k.id() == id).copied();

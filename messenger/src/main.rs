@@ -135,7 +135,7 @@ impl Device {
         let upload = account.prekeys_to_publish();
         if !upload.is_empty() {
             server.upload(&self.address, &upload.to_bytes())?;
-            account.mark_published();
+            account.mark_published(&upload);
             self.save_account(&account)?;
         }
         Ok(())

@@ -134,6 +134,27 @@ impl Group {
         Envelope::Distribution(self.sender.distribution())
     }
 
+    /// Answers a distribution request (SPEC.md §6.7) that arrived over
+    /// `via`: our current distribution, only for a device that is a member
+    /// now (its address listed with the record's remote identity). A
+    /// removed member asking again gets nothing, so the rotation that
+    /// excluded it stands.
+    ///
+    /// # Errors
+    /// [`DecryptError::NotMember`] after [`Group::mark_removed`];
+    /// [`DecryptError::StateMismatch`] for another group or a device that
+    /// is not a member.
+    pub fn answer_request(&self, via: &SessionRecord, group_id: &GroupId) -> Result<Envelope, DecryptError> {
+        if !self.member {
+            return Err(DecryptError::NotMember);
+        }
+        let listed = self.members.iter().any(|m| m.address == *via.remote() && m.identity == via.remote_identity());
+        if group_id != self.group_id() || !listed {
+            return Err(DecryptError::StateMismatch);
+        }
+        Ok(self.distribution())
+    }
+
     /// Encrypts and signs a group message, framed with the group and our
     /// address (SPEC.md §6.7), to fan out to every member as it is.
     ///
@@ -174,7 +195,7 @@ impl Group {
             .find(|m| m.address == *via.remote() && m.identity == via.remote_identity())
             .ok_or(DecryptError::StateMismatch)?;
         match &mut member.receiver {
-            Some(r) => r.add_distribution(member.identity, distribution),
+            Some(r) => r.add_distribution(via.remote_identity(), distribution),
             None => {
                 member.receiver = Some(GroupReceiver::new(member.identity, distribution));
                 Ok(())
@@ -209,10 +230,10 @@ impl Group {
     ///
     /// # Errors
     /// [`DecodeError::LimitExceeded`] past [`MAX_GROUP_MEMBERS`];
-    /// [`DecodeError::InconsistentState`] if it is already a member or is
-    /// us. Nothing changes then.
+    /// [`DecodeError::InconsistentState`] if it is already a member, is us,
+    /// or this device was removed. Nothing changes then.
     pub fn add_member(&mut self, address: Address, identity: IdentityKey) -> Result<Envelope, DecodeError> {
-        if address == self.local || self.members.iter().any(|m| m.address == address) {
+        if !self.member || address == self.local || self.members.iter().any(|m| m.address == address) {
             return Err(DecodeError::InconsistentState);
         }
         if self.members.len() >= MAX_GROUP_MEMBERS {
@@ -230,8 +251,12 @@ impl Group {
     /// sender key as SPEC.md §7.5 requires. Returns the new distribution to
     /// send to every remaining member (and [`Envelope::Removed`] may be sent
     /// to the removed one). Consumes `rng` as [`GroupSender::rotate`].
-    /// `None` (nothing changed) if `address` is not a member.
+    /// `None` (nothing changed) if `address` is not a member or this device
+    /// was removed.
     pub fn remove_member<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, address: &Address) -> Option<Envelope> {
+        if !self.member {
+            return None;
+        }
         let at = self.members.iter().position(|m| m.address == *address)?;
         drop(self.members.remove(at));
         Some(Envelope::Distribution(self.sender.rotate(rng)))

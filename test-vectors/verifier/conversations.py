@@ -295,9 +295,21 @@ def run_groups(test):
             members = [(address(m["address"]), H(m["identityKey"])) for m in ev["members"]]
             states[p] = GroupState.create(group_id, parties[p][0], parties[p][1], members, rng)
         elif kind == "encrypt":
-            out, _ = expect(ev, lambda: states[p].encrypt(H(ev["plaintext"])), what)
-            states[p] = out[0]
-            check_eq(out[1], H(ev["envelope"]), f"{what}: envelope")
+            st = states[p]
+            before = save_group_state(st)
+            out, err = expect(ev, lambda: st.encrypt(H(ev["plaintext"])), what)
+            if err is None:
+                states[p] = out[0]
+                check_eq(out[1], H(ev["envelope"]), f"{what}: envelope")
+            else:
+                check(save_group_state(st) == before, f"{what}: group state changed by a "
+                      f"rejection")
+        elif kind == "addMember":
+            # README: lists `member` with `identityKey` and no receiver; the party's
+            # distribution then encodes to `distribution` (SPEC §7.7: our current one).
+            states[p] = states[p].add_member(address(ev["member"]), H(ev["identityKey"]), rng)
+            check_eq(states[p].sender.distribution(), H(ev["distribution"]),
+                     f"{what}: distribution")
         elif kind in ("addDistribution", "decrypt"):
             st = states[p]
             before = save_group_state(st)

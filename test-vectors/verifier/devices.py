@@ -25,8 +25,7 @@ CERT_KEYS_UNCHECKED = switch(
 CERT_UK_UNCHECKED = switch(
     "certificate-user-key-unchecked", "§3.7, §3.1",
     "a certificate's UK.pub is accepted per §3.1 when read, else invalid-key (mutated: not "
-    "checked, so an unacceptable UK is state-mismatch against the expected key)",
-    gap="a certificate whose UK.pub is of small order (invalid-key, not state-mismatch)")
+    "checked, so an unacceptable UK is state-mismatch against the expected key)")
 CERT_TRAILING = switch(
     "certificate-trailing-ignored", "§3.7, §6.1",
     "a certificate is 133 bytes: trailing bytes are decode (mutated: ignored)")
@@ -55,8 +54,7 @@ LIST_KEYS_UNCHECKED = switch(
     "every device key of a list is accepted per §3.1, else invalid-key (mutated: not checked)")
 LIST_UK_UNCHECKED = switch(
     "device-list-user-key-unchecked", "§3.7, §3.1",
-    "a list's UK.pub is accepted per §3.1 when read, else invalid-key (mutated: not checked)",
-    gap="a device list whose UK.pub is of small order (invalid-key, not state-mismatch)")
+    "a list's UK.pub is accepted per §3.1 when read, else invalid-key (mutated: not checked)")
 LIST_IDS_UNORDERED = switch(
     "device-list-ids-unordered", "§3.7",
     "device ids are strictly increasing: a smaller id after a larger one is decode (mutated: "
@@ -70,10 +68,21 @@ LIST_KEYS_REPEATED = switch(
 LIST_ORDER_EARLY = switch(
     "device-list-order-checked-early", "§3.7",
     "the order and distinctness rules are checked after the whole list has been read, "
-    "trailing bytes first (mutated: each device as it is read, before the later keys' "
-    "acceptance)",
-    gap="a device list whose ids are out of order and whose later device key is of small "
-        "order (invalid-key, not decode)")
+    "trailing bytes first (mutated: checked after each device entry, id and key, is read, "
+    "so before the later entries' keys are accepted)",
+    gap="a device list whose ids go out of order at one entry and that has a device key of "
+        "small order in a later entry (e.g. ids 9, 7, 12, device 12's key of small order): "
+        "invalid-key, not decode. (Conversations tc 43 has the out-of-order id and the "
+        "small-order key in the same entry, 7 after 9, so it pins only "
+        "device-list-order-checked-per-id)")
+LIST_SIGN_GIVEN_ORDER = switch(
+    "device-list-signed-in-given-order", "§3.7",
+    "a signed list encodes its devices by strictly increasing id, whatever order they are "
+    "given in (mutated: encoded in the given order)")
+LIST_ORDER_PER_ID = switch(
+    "device-list-order-checked-per-id", "§3.7",
+    "the id order is checked after the whole list has been read (mutated: each id against "
+    "the one before as soon as it is read, before its key is accepted)")
 LIST_TRAILING = switch(
     "device-list-trailing-ignored", "§3.7, §6.1",
     "trailing bytes after a device list are decode (mutated: ignored)")
@@ -101,8 +110,7 @@ LIST_REPLAY_REFUSED = switch(
     "strictly)")
 LIST_VERSION_BEFORE_VERIFY = switch(
     "device-list-version-before-verify", "§3.7",
-    "the version rule is checked after VERIFY (mutated: before it)",
-    gap="an older device list whose signature fails (bad-signature, not state-mismatch)")
+    "the version rule is checked after VERIFY (mutated: before it)")
 
 
 # ----- Device certificate (0x1C) -----------------------------------------------------------
@@ -164,7 +172,7 @@ def list_signature_input(body):
 def sign_device_list(user_seed, version, devices):
     """§3.7: devices [(device id, IK.pub)] encoded with ids strictly increasing (the only
     order the encoding admits), then SIGN(UK.seed, DEVICE_LIST_CONTEXT || body)."""
-    ordered = sorted(devices)
+    ordered = list(devices) if mutated(LIST_SIGN_GIVEN_ORDER) else sorted(devices)
     body = (b"\x1d" + ed25519_public(user_seed) + u32(version) + u8(len(ordered))
             + b"".join(u32(i) + k for i, k in ordered))
     return body + sign(user_seed, list_signature_input(body))
@@ -200,6 +208,8 @@ def decode_device_list(data):
     devices = []
     for _ in range(count):
         device_id = r.u32()
+        if mutated(LIST_ORDER_PER_ID) and devices and device_id <= devices[-1][0]:
+            raise ProtocolError("decode", "device ids not increasing (mutation: per id)")
         devices.append((device_id, accept_public_key(r.take(32), LIST_KEYS_UNCHECKED)))
         if mutated(LIST_ORDER_EARLY):
             _check_order(devices, len(devices))

@@ -19,8 +19,7 @@ UPLOAD_COUNT_UNBOUNDED = switch(
     "an upload of more than MAX_UPLOAD_PREKEYS (1001) entries is decode (mutated: accepted)")
 UPLOAD_COUNT_AT_BOUND = switch(
     "upload-count-at-bound-rejected", "§9",
-    "'At' the bound succeeds: an upload of exactly 1001 entries decodes (mutated: decode)",
-    gap="an upload with exactly MAX_UPLOAD_PREKEYS (1001) entries that decodes")
+    "'At' the bound succeeds: an upload of exactly 1001 entries decodes (mutated: decode)")
 UPLOAD_IK_UNCHECKED = switch(
     "upload-ik-unchecked", "§3.6, §3.1",
     "IK.pub of an upload is accepted per §3.1, else invalid-key (mutated: not checked)")
@@ -75,8 +74,7 @@ ROTATE_DROPS_PREDECESSOR = switch(
 ROTATE_UNBOUNDED = switch(
     "rotate-keeps-more-than-two", "§3.6 Rotation, §11.5",
     "the account keeps at most MAX_SIGNED_PREKEYS (2): the oldest of more is deleted "
-    "(mutated: none deleted)",
-    gap="a publication test that rotates the signed prekey twice and saves the account")
+    "(mutated: none deleted)")
 RETIRE_KEEPS = switch(
     "retire-keeps-predecessor", "§3.6 Rotation",
     "retiring the predecessor deletes every signed prekey but the newest (mutated: kept)")

@@ -126,14 +126,10 @@ FORGOTTEN_NOT_RETIRED = switch(
 RETIRED_UNBOUNDED = switch(
     "record-retired-unbounded", "§4.7 Archiving, §9",
     "while there are more than MAX_RETIRED_SESSIONS (40) retired ids, the oldest is dropped "
-    "(mutated: none dropped)",
-    gap="a record transcript whose archive forgets more than 40 sessions (46 or more "
-        "sessions), then saves the record")
+    "(mutated: none dropped)")
 RETIRED_DROP_NEWEST = switch(
     "record-retired-drops-newest", "§4.7 Archiving",
-    "the oldest retired id is the one dropped (mutated: the newest earlier one)",
-    gap="as record-retired-unbounded, then a replay of the first message of the 2nd-oldest "
-        "retired session (duplicate) and of the oldest one (a new session)")
+    "the oldest retired id is the one dropped (mutated: the newest earlier one)")
 PREKEY_ONLY_CURRENT = switch(
     "record-prekey-routes-to-current-only", "§4.7 prekey step 1, §4.5 rule 1",
     "a prekey message whose EK_A is the id of any held session (current or archived) goes "
@@ -141,18 +137,14 @@ PREKEY_ONLY_CURRENT = switch(
 PREKEY_PROMOTES = switch(
     "record-prekey-message-promotes", "§4.7 prekey step 1",
     "a prekey message delivered to a held session leaves the record's current and archived "
-    "sessions as they are; prekey messages never promote (mutated: rule 2 applies)",
-    gap="a prekey message that an archived session of the other side with the smaller id "
-        "decrypts (the record must keep its current session)")
+    "sessions as they are; prekey messages never promote (mutated: rule 2 applies)")
 RETIRED_IGNORED = switch(
     "record-retired-ids-ignored", "§4.7 prekey step 2",
     "a prekey message whose EK_A is a retired id is duplicate (mutated: retired ids are not "
     "consulted, and §4.4 creates a new session)")
 RETIRED_AFTER_IDENTITY = switch(
     "record-retired-after-identity", "§4.7 prekey steps 2-3",
-    "the retired-id check (step 2) precedes the identity check (step 3) (mutated: after it)",
-    gap="a prekey message with a retired EK_A from another identity than IK_R (duplicate, "
-        "not state-mismatch)")
+    "the retired-id check (step 2) precedes the identity check (step 3) (mutated: after it)")
 PREKEY_IDENTITY_UNCHECKED = switch(
     "record-prekey-identity-unchecked", "§4.7 prekey step 3",
     "a new prekey message whose IK_A.pub is not IK_R is state-mismatch (mutated: not "
@@ -172,46 +164,32 @@ RULE1_ANY_INITIATOR = switch(
 KNOWN_NOT_EXCLUSIVE = switch(
     "record-known-key-not-exclusive", "§4.7 normal step 1",
     "a normal message whose ratchet key a session knows goes to the first such session only "
-    "(mutated: no knowledge step: every message is tried in trial order until one succeeds)",
-    gap="a replay (duplicate) of a normal message of an archived session, while the current "
-        "session has a sending chain and refuses the unknown key as authentication")
+    "(mutated: no knowledge step: every message is tried in trial order until one succeeds)")
 KNOWN_ONLY_OPEN = switch(
     "record-known-key-open-chain-only", "§4.7 normal step 1",
     "a session knows DHr' if it is the key of its open chain, of a closed chain, or of a "
-    "stored skipped key (mutated: only the open chain's key counts)",
-    gap="a late or replayed message of a closed chain of an archived session, while an "
-        "earlier session in trial order answers differently")
+    "stored skipped key (mutated: only the open chain's key counts)")
 ERROR_OF_LAST = switch(
     "record-error-of-last-session", "§4.7 normal step 2",
     "when no session decrypts a new ratchet key, the error is that of the first session "
-    "tried (mutated: of the last)",
-    gap="a new ratchet key that the current session refuses with one category and an "
-        "archived one with another (e.g. a low-order key: non-contributory for a session "
-        "with DHs, authentication without)")
+    "tried (mutated: of the last)")
 EMPTY_RECORD_CATEGORY = switch(
     "record-empty-normal-message-category", "§4.7 normal step 2",
     "a normal message to a record with no session at all is state-mismatch (mutated: "
-    "authentication)",
-    gap="a normal message decrypted by a record without sessions")
+    "authentication)")
 RULE2_NEVER = switch(
     "rule2-never-promotes", "§4.7 rule 2",
     "an archived session of the other side with the smaller id that decrypts a normal "
     "message becomes current (mutated: never)")
 RULE2_SAME_SIDE = switch(
     "rule2-same-side-promotes", "§4.7 rule 2",
-    "rule 2 promotes only between sessions created on different sides (mutated: any side)",
-    gap="an archived session created on the same side as the current one, with the smaller "
-        "id, decrypting a normal message (conversations tc 63 means to pin this, but there "
-        "the archived session 43bfdd1d.. has the larger id than the current 30e4e8bd.., so "
-        "the smaller-id condition alone keeps it archived)")
+    "rule 2 promotes only between sessions created on different sides (mutated: any side)")
 RULE2_LARGER = switch(
     "rule2-larger-id-promotes", "§4.7 rule 2",
     "rule 2 promotes only the session with the smaller id (mutated: whatever its id)")
 RULE2_C_AT_BACK = switch(
     "rule2-demoted-at-back", "§4.7 rule 2",
-    "the demoted current session is archived at the front (mutated: at the back)",
-    gap="a promotion (rule 2) while the archive holds two or more sessions, then the "
-        "archived ids")
+    "the demoted current session is archived at the front (mutated: at the back)")
 
 
 class SessionRecord:

@@ -546,6 +546,8 @@ struct RecordSent {
     bytes: Vec<u8>,
     plaintext: Vec<u8>,
     delivered: bool,
+    /// Sent on a session the peer can never open.
+    doomed: bool,
 }
 
 fn record_parties(rng: &mut FixtureRng) -> [RecordParty; 2] {
@@ -561,41 +563,69 @@ fn record_parties(rng: &mut FixtureRng) -> [RecordParty; 2] {
 
 /// Two devices' session records under a scripted network (SPEC.md §4.7):
 /// either side initiates when it holds no session (so both may initiate at
-/// once, with or without one-time prekeys), sends, and the network delivers
-/// any pending message (reordering), never delivers some (loss), delivers
-/// copies again (replay) or altered (tamper), and either side saves and
-/// restores its record. Asserted: every genuine message decrypts exactly
-/// once, to what was sent, the first time it is delivered; replays and
-/// tampered copies are rejected and change nothing (record and account);
-/// after the script, all pending messages are delivered, and then a few
-/// rounds of talk end with both sides on one session.
+/// once, with or without one-time prekeys), once from a bundle whose
+/// one-time prekey a malicious server replaced (a session the peer can
+/// never open); it sends,
+/// and the network delivers any pending message (reordering), never
+/// delivers some (loss), delivers copies again (replay) or altered
+/// (tamper), and either side restores its sealed record. Asserted: every
+/// genuine message of a session the peer can open decrypts exactly once, to
+/// what was sent, the first time it is delivered; messages of a session it
+/// cannot open, replays and tampered copies are rejected and change nothing
+/// (record and account); after the script, all pending messages are
+/// delivered, and then a few rounds of talk (a side without a session
+/// starts one) end with both sides on one session.
 pub fn records(data: &[u8]) {
     let mut script = Script(data);
     let mut rng = FixtureRng::new(0x4EC ^ data.len() as u64);
     let mut parties = record_parties(&mut rng);
     let mut flights: [Vec<RecordSent>; 2] = [Vec::new(), Vec::new()];
     let mut counter = 0u32;
-    let send = |parties: &mut [RecordParty; 2],
-                flights: &mut [Vec<RecordSent>; 2],
-                d: usize,
-                counter: &mut u32,
-                rng: &mut FixtureRng| {
+    let mut dead: Vec<SessionId> = Vec::new();
+    fn send(
+        parties: &mut [RecordParty; 2],
+        flights: &mut [Vec<RecordSent>; 2],
+        dead: &[SessionId],
+        d: usize,
+        counter: &mut u32,
+        rng: &mut FixtureRng,
+    ) {
         *counter += 1;
         let plaintext = counter.to_be_bytes().to_vec();
+        let doomed = parties[d].record.current_id().is_some_and(|id| dead.contains(&id));
         let m = parties[d].record.encrypt(rng, &plaintext).unwrap();
-        flights[d].push(RecordSent { bytes: m.to_bytes(), plaintext, delivered: false });
-    };
-    let initiate = |parties: &mut [RecordParty; 2], d: usize, with_opk: bool, rng: &mut FixtureRng| {
+        flights[d].push(RecordSent { bytes: m.to_bytes(), plaintext, delivered: false, doomed });
+    }
+    fn initiate(
+        parties: &mut [RecordParty; 2],
+        dead: &mut Vec<SessionId>,
+        d: usize,
+        with_opk: bool,
+        poison: bool,
+        rng: &mut FixtureRng,
+    ) {
         let [a, b] = parties;
         let (me, peer) = if d == 0 { (a, b) } else { (b, a) };
-        let opk = if with_opk { me_opk(&mut peer.account, rng) } else { None };
-        let bundle = peer.account.prekey_bundle(opk).unwrap();
+        let opk =
+            if with_opk || poison { peer.account.generate_one_time_prekeys(rng, 1).first().copied() } else { None };
+        let mut bundle = peer.account.prekey_bundle(opk).unwrap().to_bytes();
+        if poison {
+            // The server swaps the (unsigned) one-time prekey.
+            let n = bundle.len();
+            bundle[n - 32..].copy_from_slice(&[0x55; 32]);
+        }
+        let bundle = PreKeyBundle::try_from(bundle.as_slice()).unwrap();
         me.record.initiate(rng, me.account.identity_key_pair(), &bundle).unwrap();
-    };
-    fn me_opk(account: &mut Account, rng: &mut FixtureRng) -> Option<PreKeyId> {
-        account.generate_one_time_prekeys(rng, 1).first().copied()
+        if poison {
+            dead.push(me.record.current_id().unwrap());
+        }
     }
     fn deliver(parties: &mut [RecordParty; 2], to: usize, m: &mut RecordSent) {
+        if m.doomed {
+            rejected(parties, to, &m.bytes);
+            m.delivered = true;
+            return;
+        }
         let p = &mut parties[to];
         let got = p.record.decrypt_bytes(&mut p.account, &m.bytes);
         assert_eq!(got.expect("a genuine message decrypts the first time"), m.plaintext);
@@ -615,12 +645,16 @@ pub fn records(data: &[u8]) {
         match op & 0x07 {
             0 => {
                 if parties[d].record.current().is_none() {
-                    initiate(&mut parties, d, op & 0x40 != 0, &mut rng);
+                    // One session the peer cannot open, at most: with two,
+                    // neither side would ever hear from the other, and only
+                    // starting over by hand helps.
+                    let poison = op & 0x20 != 0 && dead.is_empty();
+                    initiate(&mut parties, &mut dead, d, op & 0x40 != 0, poison, &mut rng);
                 }
             }
             1 | 2 => {
                 if parties[d].record.current().is_some() {
-                    send(&mut parties, &mut flights, d, &mut counter, &mut rng);
+                    send(&mut parties, &mut flights, &dead, d, &mut counter, &mut rng);
                 }
             }
             3 | 4 => {
@@ -664,19 +698,22 @@ pub fn records(data: &[u8]) {
         }
         flights[d].clear();
     }
-    // Then they talk: both end on one session.
-    if parties[0].record.current().is_none() && parties[1].record.current().is_none() {
-        initiate(&mut parties, 0, true, &mut rng);
-    }
+    // Then they talk, as applications do: a side without a session starts
+    // one. Both end on one session.
     let first = usize::from(parties[0].record.current().is_none());
-    for _ in 0..3 {
+    for _ in 0..4 {
         for d in [first, 1 - first] {
-            send(&mut parties, &mut flights, d, &mut counter, &mut rng);
+            if parties[d].record.current().is_none() {
+                initiate(&mut parties, &mut dead, d, true, false, &mut rng);
+            }
+            send(&mut parties, &mut flights, &dead, d, &mut counter, &mut rng);
             let mut m = flights[d].pop().unwrap();
             deliver(&mut parties, 1 - d, &mut m);
         }
     }
-    assert_eq!(parties[0].record.current_id(), parties[1].record.current_id(), "both sides end on one session");
+    let (a, b) = (parties[0].record.current_id(), parties[1].record.current_id());
+    assert_eq!(a, b, "both sides end on one session");
+    assert!(a.is_some_and(|id| !dead.contains(&id)), "the session they end on is one both can read");
 }
 
 /// Seeds for `records`: a simultaneous initiation, a race whose reply
