@@ -43,6 +43,14 @@ fn hostile_serialized_snapshots_are_refused() {
     assert!(serde_json::from_str::<Snapshot>("{}").is_err());
     let garbage: Snapshot = serde_json::from_str("[22, 1, 2, 3]").unwrap();
     assert!(Session::restore(&garbage).is_err());
-    let huge = format!("[{}0]", "0,".repeat(1 << 20));
+    // One byte past the bound (4 MiB) is refused; at the bound it reads,
+    // and it serializes again; past it, serializing is refused too.
+    let at = format!("[{}0]", "0,".repeat((4 << 20) - 1));
+    let ok: Snapshot = serde_json::from_str(&at).unwrap();
+    assert_eq!(ok.as_bytes().len(), 4 << 20);
+    assert!(serde_json::to_string(&ok).is_ok());
+    let huge = format!("[{}0]", "0,".repeat(4 << 20));
     assert!(serde_json::from_str::<Snapshot>(&huge).is_err());
+    let too_big = Snapshot::from_bytes(&vec![0u8; (4 << 20) + 1]);
+    assert!(serde_json::to_string(&too_big).is_err());
 }
