@@ -1,6 +1,7 @@
 //! Envelopes: what one device sends another, framed so that two
 //! implementations agree on what each plaintext is (SPEC.md §6.7).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -49,8 +50,10 @@ mod kinds {
 pub enum Envelope {
     /// Application content: the bytes the user sent.
     Content(Vec<u8>),
-    /// A sender key for a group (SPEC.md §7.2, §7.6).
-    Distribution(SenderKeyDistribution),
+    /// A sender key for a group (SPEC.md §7.2, §7.6). Boxed: a secret
+    /// never sits inline beside a smaller variant whose moves would copy
+    /// stack leftovers (STYLE.md item 25).
+    Distribution(Box<SenderKeyDistribution>),
     /// A request for the receiver's current sender key of this group, sent
     /// when a group message failed with [`crate::DecryptError::NoSenderKey`].
     DistributionRequest(GroupId),
@@ -127,7 +130,7 @@ impl TryFrom<&[u8]> for Envelope {
         let offset = r.position();
         let envelope = match r.u8()? {
             kinds::CONTENT => Self::Content(r.rest().to_vec()),
-            kinds::DISTRIBUTION => Self::Distribution(SenderKeyDistribution::try_from(r.rest())?),
+            kinds::DISTRIBUTION => Self::Distribution(Box::new(SenderKeyDistribution::try_from(r.rest())?)),
             kinds::DISTRIBUTION_REQUEST => Self::DistributionRequest(GroupId::read(&mut r)?),
             kinds::REMOVED => Self::Removed(GroupId::read(&mut r)?),
             kinds::GROUP_MESSAGE => {

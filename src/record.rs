@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use crate::crypto::KEY_LEN;
 use crate::device::{Address, binding};
@@ -58,10 +59,10 @@ const SAVED_RECORD_REVISION: u8 = 2;
 ///
 /// to_bob.initiate(&mut rng, alice.identity_key_pair(), &bob.prekey_bundle(None).unwrap())?;
 /// let first = to_bob.encrypt(&mut rng, b"hi Bob")?;
-/// assert_eq!(to_alice.decrypt(&mut bob, &first)?, b"hi Bob");
+/// assert_eq!(*to_alice.decrypt(&mut bob, &first)?, b"hi Bob"); // wiped when dropped
 /// assert_eq!(to_alice.decrypt(&mut bob, &first), Err(DecryptError::Duplicate)); // a replay
 /// let reply = to_alice.encrypt(&mut rng, b"hi Alice")?;
-/// assert_eq!(to_bob.decrypt(&mut Account::new(&mut rng), &reply)?, b"hi Alice");
+/// assert_eq!(*to_bob.decrypt(&mut Account::new(&mut rng), &reply)?, b"hi Alice");
 /// assert_eq!(to_bob.current_id(), to_alice.current_id());
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
@@ -169,8 +170,17 @@ impl SessionRecord {
     /// # Security
     /// Persist `store` after a prekey message created a session (its
     /// one-time prekey is gone), and the record after every message, before
-    /// acting on the plaintext.
+    /// acting on the plaintext. The plaintext is wiped when dropped: it may
+    /// be a distribution envelope, which holds a sender's chain key.
     pub fn decrypt<S: PreKeyStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        message: &Message,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        self.decrypt_plain(store, message).map(Zeroizing::new)
+    }
+
+    fn decrypt_plain<S: PreKeyStore + ?Sized>(
         &mut self,
         store: &mut S,
         message: &Message,
@@ -214,7 +224,7 @@ impl SessionRecord {
         &mut self,
         store: &mut S,
         bytes: &[u8],
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let message = Message::try_from(bytes)?;
         self.decrypt(store, &message)
     }

@@ -20,7 +20,7 @@ impl Device {
     }
 
     fn receive(&mut self, m: &Message) -> Result<Vec<u8>, DecryptError> {
-        self.record.decrypt(&mut self.account, m)
+        self.record.decrypt(&mut self.account, m).map(|p| p.to_vec())
     }
 
     fn initiate(&mut self, rng: &mut ChaCha20Rng, peer: &mut Device) {

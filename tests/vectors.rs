@@ -815,7 +815,7 @@ fn run_records(t: &Value, ctx: &str) {
             }
             "decrypt" => {
                 let before = (records[p].to_bytes(), accounts[p].to_bytes());
-                let r = records[p].decrypt_bytes(&mut accounts[p], &bytes(&ev["message"]));
+                let r = records[p].decrypt_bytes(&mut accounts[p], &bytes(&ev["message"])).map(|p| p.to_vec());
                 check_cause(ev, &r, &ctx);
                 if r.is_err() {
                     assert_eq!(*before.0, *records[p].to_bytes(), "{ctx}: record unchanged");

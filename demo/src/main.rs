@@ -79,14 +79,15 @@ impl Device {
         wire
     }
 
-    /// Decrypts from `from`; the account is updated only on success.
-    fn open_from(&mut self, from: &Device, wire: &[u8]) -> Result<Vec<u8>, DecryptError> {
-        record_in(&mut self.records, &self.address, from).decrypt_bytes(&mut self.account, wire)
+    /// Decrypts from `from` (the account is updated only on success) and
+    /// reads the envelope; the plaintext buffer is wiped when dropped.
+    fn open_from(&mut self, from: &Device, wire: &[u8]) -> Result<Envelope, DecryptError> {
+        let plaintext = record_in(&mut self.records, &self.address, from).decrypt_bytes(&mut self.account, wire)?;
+        Ok(Envelope::try_from(plaintext.as_slice()).unwrap())
     }
 
     fn receive(&mut self, from: &Device, wire: &[u8]) -> Result<String, DecryptError> {
-        let plaintext = self.open_from(from, wire)?;
-        match Envelope::try_from(plaintext.as_slice()).unwrap() {
+        match self.open_from(from, wire)? {
             Envelope::Content(c) => Ok(String::from_utf8(c).unwrap()),
             other => Ok(format!("{other:?}")),
         }
@@ -230,8 +231,7 @@ fn main() {
             }
             let (sender, receiver) = pair(&mut devices, from, to);
             let wire = sender.seal_for(&mut rng, &mut server, receiver, &bytes);
-            let pt = receiver.open_from(sender, &wire).unwrap();
-            let Envelope::Distribution(d) = Envelope::try_from(pt.as_slice()).unwrap() else { unreachable!() };
+            let Envelope::Distribution(d) = receiver.open_from(sender, &wire).unwrap() else { unreachable!() };
             groups[to].add_distribution(&receiver.records[&sender.address], &d).unwrap();
         }
     }
@@ -246,8 +246,7 @@ fn main() {
         let fresh = groups[me].remove_member(&mut rng, &devices[2].address).unwrap();
         let (sender, receiver) = pair(&mut devices, me, other);
         let wire = sender.seal_for(&mut rng, &mut server, receiver, &fresh.to_bytes());
-        let pt = receiver.open_from(sender, &wire).unwrap();
-        let Envelope::Distribution(d) = Envelope::try_from(pt.as_slice()).unwrap() else { unreachable!() };
+        let Envelope::Distribution(d) = receiver.open_from(sender, &wire).unwrap() else { unreachable!() };
         groups[other].add_distribution(&receiver.records[&sender.address], &d).unwrap();
     }
     let m = groups[1].encrypt(b"Just us two: a surprise party for Carol?").unwrap();

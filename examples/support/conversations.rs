@@ -412,7 +412,7 @@ fn envelopes(f: &mut VectorFile) {
         ("empty content", Envelope::Content(Vec::new()), json!({ "kind": "content", "content": "" })),
         (
             "a distribution",
-            Envelope::Distribution(d.clone()),
+            Envelope::Distribution(Box::new(d.clone())),
             json!({ "kind": "distribution", "distribution": h(&d.to_bytes()) }),
         ),
         (
@@ -433,7 +433,7 @@ fn envelopes(f: &mut VectorFile) {
     }
     let group_env =
         Envelope::Group { group_id: gid.clone(), sender: addr(b"alice", 2), message: gm.clone() }.to_bytes().to_vec();
-    let mut bad_dist = Envelope::Distribution(d.clone()).to_bytes().to_vec();
+    let mut bad_dist = Envelope::Distribution(Box::new(d.clone())).to_bytes().to_vec();
     let n = bad_dist.len();
     bad_dist[n - 32..].copy_from_slice(&[0u8; 32]);
     for (comment, bytes) in [
@@ -449,7 +449,7 @@ fn envelopes(f: &mut VectorFile) {
         ("a distribution with a small-order signing key", bad_dist),
         (
             "a distribution with a trailing byte",
-            [Envelope::Distribution(d.clone()).to_bytes().to_vec(), vec![0]].concat(),
+            [Envelope::Distribution(Box::new(d.clone())).to_bytes().to_vec(), vec![0]].concat(),
         ),
         ("version 2", flip(&Envelope::Content(b"x".to_vec()).to_bytes(), 0, 0x1e ^ 0x2e)),
         ("a message's type nibble", flip(&Envelope::Content(b"x".to_vec()).to_bytes(), 0, 0x1e ^ 0x11)),

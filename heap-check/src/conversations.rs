@@ -57,7 +57,8 @@ fn recv(obs: &mut Observer, rng: &mut Recorder, s: &mut Side, wire: &[u8], ok: b
     step!(obs, rng, NONE, "{}: record decrypt ({})", s.name, if ok { "genuine" } else { "must fail" });
     let r = s.record.decrypt_bytes(&mut s.account, wire);
     match (r, ok) {
-        (Ok(plain), true) => heap::wipe_vec(plain),
+        // The library wipes the plaintext buffer on drop.
+        (Ok(plain), true) => drop(plain),
         (Err(_), false) => {}
         (Ok(_), false) => return Err(format!("{}: a bad message decrypted", s.name)),
         (Err(e), true) => return Err(format!("{}: record decrypt: {e:?}", s.name)),
@@ -206,7 +207,7 @@ pub fn run(obs: &mut Observer, rng: &mut Recorder, key: &[u8; 32]) -> R<()> {
         step!(obs, rng, NONE, "{}: decrypt distribution envelope, add_distribution", to.name);
         let plain = must(to.record.decrypt(&mut to.account, &wire), "decrypt distribution")?;
         let parsed = Envelope::try_from(plain.as_slice());
-        heap::wipe_vec(plain);
+        drop(plain);
         let Envelope::Distribution(dist) = must(parsed, "envelope")? else { return Err("not a distribution".into()) };
         must(g_to.add_distribution(&to.record, &dist), "add_distribution")?;
         drop(dist);
@@ -237,7 +238,7 @@ pub fn run(obs: &mut Observer, rng: &mut Recorder, key: &[u8; 32]) -> R<()> {
     step!(obs, rng, NONE, "erin: rotated distribution in");
     let plain = must(e.record.decrypt(&mut e.account, &wire), "decrypt rotated")?;
     let parsed = Envelope::try_from(plain.as_slice());
-    heap::wipe_vec(plain);
+    drop(plain);
     let Envelope::Distribution(dist) = must(parsed, "envelope")? else { return Err("not a distribution".into()) };
     must(ge.add_distribution(&e.record, &dist), "add rotated")?;
     drop(dist);

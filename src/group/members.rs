@@ -131,7 +131,7 @@ impl Group {
     /// Our sender key's distribution at its current iteration, as an
     /// envelope to send to each member inside their session (SPEC.md §7.6).
     pub fn distribution(&self) -> Envelope {
-        Envelope::Distribution(self.sender.distribution())
+        Envelope::Distribution(alloc::boxed::Box::new(self.sender.distribution()))
     }
 
     /// Answers a distribution request (SPEC.md §6.7) that arrived over
@@ -259,7 +259,7 @@ impl Group {
         }
         let at = self.members.iter().position(|m| m.address == *address)?;
         drop(self.members.remove(at));
-        Some(Envelope::Distribution(self.sender.rotate(rng)))
+        Some(Envelope::Distribution(alloc::boxed::Box::new(self.sender.rotate(rng))))
     }
 
     /// Records that this device was removed from the group (on an
@@ -380,5 +380,5 @@ impl fmt::Debug for Group {
 /// The distribution a sender key carries, as an envelope (for
 /// [`super::distribute`]).
 pub(crate) fn distribution_envelope(d: &SenderKeyDistribution) -> Envelope {
-    Envelope::Distribution(d.clone())
+    Envelope::Distribution(alloc::boxed::Box::new(d.clone()))
 }

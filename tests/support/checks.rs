@@ -628,7 +628,7 @@ pub fn records(data: &[u8]) {
         }
         let p = &mut parties[to];
         let got = p.record.decrypt_bytes(&mut p.account, &m.bytes);
-        assert_eq!(got.expect("a genuine message decrypts the first time"), m.plaintext);
+        assert_eq!(*got.expect("a genuine message decrypts the first time"), m.plaintext);
         m.delivered = true;
     }
     fn rejected(parties: &mut [RecordParty; 2], to: usize, bytes: &[u8]) {
