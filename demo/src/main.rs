@@ -200,13 +200,21 @@ fn main() {
     );
     carol.read(&bob, &b1);
     bob.read(&carol, &c1);
+    println!(
+        "  each takes the other's new session: Bob is on {}, Carol on {}",
+        short(bob.records[&carol.address].current_id()),
+        short(carol.records[&bob.address].current_id())
+    );
+    // Crossing on the wire again: the first normal messages settle it.
+    let b2 = bob.send(&mut rng, &mut server, &carol, "Yes, at 8.");
+    let c2 = carol.send(&mut rng, &mut server, &bob, "Great, I'll bring pie.");
+    carol.read(&bob, &b2);
+    bob.read(&carol, &c2);
     let (kept_b, kept_c) = (bob.records[&carol.address].current_id(), carol.records[&bob.address].current_id());
     assert_eq!(kept_b, kept_c);
-    println!("  both keep the one with the smaller id, {}; nothing was lost:", short(kept_b));
-    let b2 = bob.send(&mut rng, &mut server, &carol, "Yes, at 8.");
-    carol.read(&bob, &b2);
-    let c2 = carol.send(&mut rng, &mut server, &bob, "Great, I'll bring pie.");
-    bob.read(&carol, &c2);
+    println!("  after one exchange both are on the one with the smaller id, {}; nothing was lost.", short(kept_b));
+    let b3 = bob.send(&mut rng, &mut server, &carol, "See you then.");
+    carol.read(&bob, &b3);
 
     println!();
     println!("== A group: Alice's phone, Bob, Carol ==");

@@ -394,21 +394,27 @@ fn main() -> Result<()> {
         }
     }
 
-    // Bob and Carol write to each other at once: two sessions, one kept.
-    users[1].devices[0].send_to_user(&mut server, b"carol", &Envelope::Content(b"carol?".to_vec()))?;
-    users[2].devices[0].send_to_user(&mut server, b"bob", &Envelope::Content(b"bob?".to_vec()))?;
-    for u in [1, 2] {
-        let me = users[u].devices[0].address.clone();
-        for (from, e) in users[u].devices[0].receive(&mut server, false)? {
-            println!("{}", show(&me, &from, &e));
-            assert!(e.is_ok());
+    // Bob and Carol write to each other at once, twice (their messages
+    // cross both times): two sessions, and after one exchange one is kept.
+    for text in ["?", ", still there?"] {
+        let (to_carol, to_bob) = (format!("carol{text}"), format!("bob{text}"));
+        users[1].devices[0].send_to_user(&mut server, b"carol", &Envelope::Content(to_carol.into_bytes()))?;
+        users[2].devices[0].send_to_user(&mut server, b"bob", &Envelope::Content(to_bob.into_bytes()))?;
+        for u in [1, 2] {
+            let me = users[u].devices[0].address.clone();
+            for (from, e) in users[u].devices[0].receive(&mut server, false)? {
+                println!("{}", show(&me, &from, &e));
+                assert!(e.is_ok());
+            }
         }
     }
     let bob_carol = users[1].devices[0].load_record(&users[2].devices[0].address, users[2].devices[0].identity()?)?;
     let carol_bob = users[2].devices[0].load_record(&users[1].devices[0].address, users[1].devices[0].identity()?)?;
     assert_eq!(bob_carol.current_id(), carol_bob.current_id());
     let kept: String = bob_carol.current_id().ok_or("none")?.0[..4].iter().map(|b| format!("{b:02x}")).collect();
-    println!("bob and carol initiated at once; both kept the session with the smaller id, {kept}..");
+    println!(
+        "bob and carol initiated at once; after one exchange both are on the session with the smaller id, {kept}.."
+    );
 
     // 500 messages queued for Carol, delivered shuffled; one replayed.
     for i in 0..500 {
