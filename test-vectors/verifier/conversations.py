@@ -76,6 +76,7 @@ def run_publication(test):
     account = restore_account(H(test["account"]))
     check_eq(save_account(account), upgraded_account_bytes(H(test["account"])),
              "account re-saved")
+    uploads = []   # the earlier toPublish results
     for idx, ev in enumerate(test["events"]):
         kind = ev["event"]
         what = f"event {idx} ({kind})"
@@ -84,8 +85,12 @@ def run_publication(test):
             upload = to_publish(account)
             check_eq(upload, H(ev["upload"]), f"{what}: upload")
             verify_upload(decode_upload(upload))   # what the server then accepts
+            uploads.append(upload)
         elif kind == "markPublished":
-            account = mark_published(account)
+            # README: `upload`, an earlier toPublish result, was stored (SPEC §3.6).
+            stored = H(ev["upload"])
+            check(stored in uploads, f"{what}: the upload is not an earlier toPublish result")
+            account = mark_published(account, decode_upload(stored))
         elif kind == "generateOneTimePreKeys":
             account = generate_one_time_prekeys(account, ev["count"], rng)
         elif kind == "rotateSignedPreKey":
@@ -304,12 +309,39 @@ def run_groups(test):
             else:
                 check(save_group_state(st) == before, f"{what}: group state changed by a "
                       f"rejection")
-        elif kind == "addMember":
-            # README: lists `member` with `identityKey` and no receiver; the party's
-            # distribution then encodes to `distribution` (SPEC §7.7: our current one).
-            states[p] = states[p].add_member(address(ev["member"]), H(ev["identityKey"]), rng)
-            check_eq(states[p].sender.distribution(), H(ev["distribution"]),
-                     f"{what}: distribution")
+        elif kind in ("addMember", "removeMember"):
+            # README: addMember lists `member` with `identityKey` and no receiver; removeMember
+            # removes it, rotating with `randomness`; the party's distribution then encodes
+            # to `distribution` (SPEC §7.7). A refusal (§7.7 Bounds; a state marked removed)
+            # changes nothing.
+            st = states[p]
+            before = save_group_state(st)
+            if kind == "addMember":
+                fn = lambda: st.add_member(address(ev["member"]),  # noqa: E731
+                                           H(ev["identityKey"]), rng)
+            else:
+                fn = lambda: st.remove_member(address(ev["member"]), rng)  # noqa: E731
+            out, err = expect(ev, fn, what)
+            if err is None:
+                states[p] = out
+                check_eq(out.sender.distribution(), H(ev["distribution"]),
+                         f"{what}: distribution")
+            else:
+                check(save_group_state(st) == before, f"{what}: group state changed by a "
+                      f"rejection")
+        elif kind == "answerRequest":
+            # README: a distribution request for `groupId` over a record with remote address
+            # `from` and remote identity `fromIdentity` (SPEC §6.7); answering changes
+            # nothing.
+            st = states[p]
+            before = save_group_state(st)
+            out, err = expect(ev, lambda: st.answer_request(H(ev["groupId"]),
+                                                            address(ev["from"]),
+                                                            H(ev["fromIdentity"])), what)
+            if err is None:
+                check_eq(out, H(ev["distribution"]), f"{what}: distribution")
+            check(save_group_state(st) == before, f"{what}: group state changed by a "
+                  f"distribution request")
         elif kind in ("addDistribution", "decrypt"):
             st = states[p]
             before = save_group_state(st)
@@ -327,10 +359,6 @@ def run_groups(test):
             else:
                 check(save_group_state(st) == before, f"{what}: group state changed by a "
                       f"rejection")
-        elif kind == "removeMember":
-            states[p] = states[p].remove_member(address(ev["member"]), rng)
-            check_eq(states[p].sender.distribution(), H(ev["distribution"]),
-                     f"{what}: distribution")
         elif kind == "markRemoved":
             states[p] = states[p].mark_removed()
         elif kind != "save":

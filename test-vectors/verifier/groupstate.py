@@ -75,16 +75,66 @@ REMOVE_KEEPS_RECEIVER = switch(
 ADD_MEMBER_APPENDED = switch(
     "group-add-member-appended", "§7.7 Adding a member",
     "an added member is listed in address order (mutated: appended after the members "
-    "already listed)",
-    gap="an addMember event whose member's address sorts before a member already listed "
-        "(e.g. adding user \"aaron\" to a state listing \"bob\"), with the saved state after "
-        "it. (Conversations tc 77 adds \"dave\" device 1 to a state whose only member is "
-        "\"bob\" device 1, so appending it is already the address order)")
+    "already listed)")
 ADD_MEMBER_ROTATES = switch(
     "group-add-member-rotates", "§7.7 Adding a member, §8",
     "adding a member does not rotate our sender key: our current distribution, at our "
     "current iteration, is sent to it, and nothing is drawn (mutated: rotated, as on a "
     "removal)")
+ADD_MEMBER_PAST_BOUND = switch(
+    "group-add-member-past-bound", "§7.7 Bounds, §9",
+    "adding a member to a state that lists MAX_GROUP_MEMBERS (1024) is decode and changes "
+    "nothing (mutated: accepted)",
+    gap="a groups test that creates a state with 1024 members and adds one more (decode, "
+        "state unchanged)")
+ADD_MEMBER_TWICE = switch(
+    "group-add-member-already-listed", "§7.7 Bounds",
+    "adding an address already listed is decode and changes nothing (mutated: listed a "
+    "second time)",
+    gap="an addMember event for an address the state already lists (decode, state "
+        "unchanged)")
+ADD_MEMBER_OWN_ADDRESS = switch(
+    "group-add-member-own-address", "§7.7 Bounds",
+    "adding the local address as a member is decode and changes nothing (mutated: listed)",
+    gap="an addMember event for the party's own address (decode, state unchanged)")
+ADD_MEMBER_WHEN_REMOVED = switch(
+    "group-add-member-when-removed", "§7.7, §10 (not-member)",
+    "a state marked removed refuses to add a member: state-mismatch, cause not-member "
+    "(mutated: listed)",
+    gap="an addMember event on a group state marked removed (state-mismatch, cause "
+        "not-member, state unchanged)")
+REMOVE_MEMBER_WHEN_REMOVED = switch(
+    "group-remove-member-when-removed", "§7.7, §10 (not-member)",
+    "a state marked removed refuses to remove a member: state-mismatch, cause not-member "
+    "(mutated: removed, the sender key rotated)",
+    gap="a removeMember event on a group state marked removed (state-mismatch, cause "
+        "not-member, nothing drawn, state unchanged)")
+ADD_DECODE_AFTER_FLAG = switch(
+    "group-add-decode-after-flag", "§7.7 Adding a distribution",
+    "a distribution is decoded first: its decoding errors come before the member flag "
+    "(mutated: the flag is checked first)",
+    gap="an addDistribution event with a malformed distribution (e.g. truncated) to a group "
+        "state marked removed (decode, not state-mismatch with cause not-member)")
+DECRYPT_OTHER_KIND_DECODE = switch(
+    "group-decrypt-other-kind-decode", "§7.7 Decrypting",
+    "an envelope of another kind than 0x05 is state-mismatch (mutated: decode)",
+    gap="a groups decrypt event whose envelope is a well-formed envelope of another kind "
+        "(e.g. a distribution request, kind 0x03)")
+ANSWER_NON_MEMBER = switch(
+    "group-answer-non-member", "§6.7 distribution request",
+    "a distribution request is answered only over the record of a device the group state "
+    "lists now (mutated: answered whoever asks)")
+ANSWER_IDENTITY_UNCHECKED = switch(
+    "group-answer-identity-unchecked", "§6.7 distribution request",
+    "a request over a record whose remote identity is not the listed member's is refused "
+    "(mutated: only the address is compared)",
+    gap="an answerRequest event from a listed member's address over a record of another "
+        "identity (state-mismatch)")
+ANSWER_GROUP_UNCHECKED = switch(
+    "group-answer-group-id-unchecked", "§6.7, §10",
+    "a distribution request for another group id is not this state's to answer: "
+    "state-mismatch (mutated: answered)",
+    gap="an answerRequest event whose groupId is not the state's group (state-mismatch)")
 MARK_KEEPS_RECEIVERS = switch(
     "group-mark-removed-keeps-receivers", "§7.7 Marking removed",
     "marking removed clears the member flag and deletes every receiver (mutated: the "
@@ -120,8 +170,8 @@ class GroupState:
     def create(cls, group_id, local, local_ik, members, rng):
         """§7.7 Creating: draws the sender key (§7.2, §8); the members (address, IK) are
         listed without receivers, in address order."""
-        if len(members) > MAX_GROUP_MEMBERS:
-            raise ProtocolError("state-mismatch", "more than MAX_GROUP_MEMBERS members")
+        if len(members) > MAX_GROUP_MEMBERS:   # §7.7 Bounds (creating: SPEC names none)
+            raise ProtocolError("decode", "more than MAX_GROUP_MEMBERS members")
         sender = GroupSender.create(group_id, local_ik, rng)
         listed = sorted((Member(a, ik) for a, ik in members),
                         key=lambda m: member_order(m.address))
@@ -148,10 +198,14 @@ class GroupState:
 
     def add_distribution(self, data, from_address, from_ik):
         """§7.7 Adding a distribution that arrived over the record with address X and remote
-        identity IK_X."""
+        identity IK_X: decoded first, then the member flag, the group id, X listed with
+        IK_X."""
+        if mutated(ADD_DECODE_AFTER_FLAG) and not self.member \
+                and not mutated(ADD_FLAG_UNCHECKED):
+            raise self._not_member("a group state marked removed")
+        d = decode_distribution(data)   # decoding errors come first (§7.7)
         if not self.member and not mutated(ADD_FLAG_UNCHECKED):
             raise self._not_member("a group state marked removed")
-        d = decode_distribution(data)
         if d.group_id != self.group_id and not mutated(ADD_GROUP_UNCHECKED):
             raise ProtocolError("state-mismatch", "a distribution for another group")
         index = self.find(from_address)
@@ -175,7 +229,9 @@ class GroupState:
         decoded first (§6.7: its errors are the envelope's)."""
         env = decode_envelope(data)
         if env.kind != GROUP_MESSAGE:
-            raise ProtocolError("decode", "not a group message envelope")
+            # §7.7: "an envelope of another kind is state-mismatch".
+            raise ProtocolError("decode" if mutated(DECRYPT_OTHER_KIND_DECODE)
+                                else "state-mismatch", "not a group message envelope")
 
         def flag():
             if not self.member and not mutated(DECRYPT_FLAG_UNCHECKED):
@@ -217,18 +273,22 @@ class GroupState:
     def add_member(self, address, ik, rng):
         """§7.7 Adding a member: it is listed (in address order) with its device identity key
         and no receiver; our sender key is not rotated: its current distribution (§7.2, at
-        our current iteration) is what goes to the new member.
+        our current iteration) is what goes to the new member. Bounds: past
+        MAX_GROUP_MEMBERS, an address already listed or the local address is decode and
+        changes nothing.
 
-        SPEC §7.7 names no outcome for adding an address already listed or the own address
-        (which §11.7 forbids a saved group to hold), nor a category for adding past
-        MAX_GROUP_MEMBERS (§9: "refused (adding)"); the verifier refuses all three with
-        state-mismatch. No vector exercises them."""
-        if self.find(address) is not None:
-            raise ProtocolError("state-mismatch", "already a member")
-        if address == self.local:
-            raise ProtocolError("state-mismatch", "the own address as a member")
-        if len(self.members) >= MAX_GROUP_MEMBERS:
-            raise ProtocolError("state-mismatch", "MAX_GROUP_MEMBERS members already")
+        A state marked removed refuses (state-mismatch, cause not-member): SPEC §7.7 does not
+        say so in words; §10's state-mismatch covers "a group state that cannot act
+        (removed)" and its cause not-member "a group state marked removed". The verifier
+        checks this before the bounds (SPEC gives no order)."""
+        if not self.member and not mutated(ADD_MEMBER_WHEN_REMOVED):
+            raise self._not_member("a group state marked removed")
+        if self.find(address) is not None and not mutated(ADD_MEMBER_TWICE):
+            raise ProtocolError("decode", "already a member")
+        if address == self.local and not mutated(ADD_MEMBER_OWN_ADDRESS):
+            raise ProtocolError("decode", "the own address as a member")
+        if len(self.members) >= MAX_GROUP_MEMBERS and not mutated(ADD_MEMBER_PAST_BOUND):
+            raise ProtocolError("decode", "MAX_GROUP_MEMBERS members already")
         new = self.copy()
         new.members.append(Member(address, ik))
         if not mutated(ADD_MEMBER_APPENDED):
@@ -241,7 +301,11 @@ class GroupState:
 
     def remove_member(self, address, rng):
         """§7.7 Removing a member: it is deleted with its receiver, and our sender key is
-        rotated (§7.5: new chain key, signing key and key id, §8)."""
+        rotated (§7.5: new chain key, signing key and key id, §8). A state marked removed
+        refuses (as for adding a member). SPEC names no outcome for removing an address that
+        is not listed; the verifier refuses it with state-mismatch (no vector has one)."""
+        if not self.member and not mutated(REMOVE_MEMBER_WHEN_REMOVED):
+            raise self._not_member("a group state marked removed")
         index = self.find(address)
         if index is None:
             raise ProtocolError("state-mismatch", "not a member")
@@ -253,6 +317,27 @@ class GroupState:
             sender.draw(rng)
             new.sender = sender
         return new
+
+    def answer_request(self, group_id, from_address, from_ik):
+        """§6.7 A distribution request for `group_id` that arrived over the session record
+        with address X and remote identity IK_X: answered with our current distribution
+        (§6.5, at our current iteration, §7.2) only if X is listed now with IK_X; else
+        state-mismatch (§10: the closest category, "a distribution from the wrong member";
+        SPEC §6.7 names none). A request for another group is state-mismatch too (§10: "a
+        message for another ... group"). Answering changes nothing.
+
+        SPEC does not say whether a state marked removed answers (it still lists its
+        members and holds its sender); the verifier applies only the rule §6.7 states."""
+        if group_id != self.group_id and not mutated(ANSWER_GROUP_UNCHECKED):
+            raise ProtocolError("state-mismatch", "a distribution request for another group")
+        index = self.find(from_address)
+        if index is None and not mutated(ANSWER_NON_MEMBER):
+            raise ProtocolError("state-mismatch", "a distribution request from a non-member")
+        if index is not None and self.members[index].ik != from_ik \
+                and not mutated(ANSWER_IDENTITY_UNCHECKED):
+            raise ProtocolError("state-mismatch",
+                                "a distribution request over another identity")
+        return self.sender.distribution()
 
     def mark_removed(self):
         """§7.7 Marking removed: the member flag is cleared and every receiver deleted."""

@@ -22,7 +22,7 @@ from .wire import (T_SAVED_ACCOUNT, T_SAVED_GROUP, T_SAVED_RECEIVER, T_SAVED_REC
 FORMAT_REVISION = 0x02      # §11.1: revision 2's saved states; 0x01 (revision 1's) is refused
 REVISION_1 = 0x01
 ACCOUNT_REVISION = 0x03     # §11.5: writers write 0x03 (it adds "published below") ...
-ACCOUNT_REVISION_2 = 0x02   # ... and 0x02 MUST still be read, with published below = 0
+ACCOUNT_REVISION_2 = 0x02   # ... and 0x02 MUST still be read, published below = next id
 
 REVISION_UNCHECKED = switch(
     "restore-revision-unchecked", "§11.1",
@@ -352,8 +352,9 @@ ACC_REV2_REFUSED = switch(
     "a saved account of format revision 0x02 MUST still be read (mutated: decode)")
 ACC_REV2_MARK = switch(
     "restore-account-revision-2-mark", "§11.5",
-    "revision 0x02 is read with published below = 0, nothing published (mutated: = the next "
-    "prekey id, everything published)")
+    "revision 0x02 is read with published below = the next prekey id: the keys it holds "
+    "count as published (mutated: = 0, nothing published, the rule before the security "
+    "review)")
 ACC_WRITES_OLD = switch(
     "save-account-keeps-revision", "§11.5",
     "writers write revision 0x03 (mutated: an account read as revision 0x02 is written as "
@@ -433,15 +434,18 @@ def save_account(a):
 
 def upgraded_account_bytes(data):
     """§11.5: what a revision 0x02 account re-saves as: revision 0x03 with published below
-    = 0, the rest unchanged. (A revision 0x03 account re-saves as itself.)"""
-    if len(data) >= 2 and data[1] == ACCOUNT_REVISION_2:
-        return data[:1] + bytes([ACCOUNT_REVISION]) + data[2:38] + u32(0) + data[38:]
+    = the next prekey id (bytes 34..38 of the revision 0x02 form), the rest unchanged. (A
+    revision 0x03 account re-saves as itself.) The vectors' own `save` events pin the bytes
+    independently of this."""
+    if len(data) >= 38 and data[1] == ACCOUNT_REVISION_2:
+        return data[:1] + bytes([ACCOUNT_REVISION]) + data[2:38] + data[34:38] + data[38:]
     return data
 
 
 def restore_account(data):
     """§11.5 with the checks of §11.1 (an account holds no public key to accept): format
-    revision 0x03, or 0x02 (the same layout without published below, read as 0)."""
+    revision 0x03, or 0x02 (the same layout without published below, read as the next
+    prekey id: its application published the keys it held by its own means)."""
     revisions = (ACCOUNT_REVISION,) if mutated(ACC_REV2_REFUSED) else \
         (ACCOUNT_REVISION, ACCOUNT_REVISION_2)
     rs = _Restore(data, T_SAVED_ACCOUNT, revisions)
@@ -449,7 +453,7 @@ def restore_account(data):
     seed = r.take(32)
     next_id = r.u32()
     if rs.revision == ACCOUNT_REVISION_2:
-        mark = next_id if mutated(ACC_REV2_MARK) else 0
+        mark = 0 if mutated(ACC_REV2_MARK) else next_id
     else:
         mark = r.u32()
     count = r.u8()

@@ -8,6 +8,7 @@ object is persistence.Account (§11.5), used here by its fields only."""
 from .errors import ProtocolError
 from .keys import accept_public_key, signed_prekey_signature
 from .mutation import mutated, switch
+from .persistence import MAX_ACCOUNT_ONE_TIME_PREKEYS as MAX_ONE_TIME_PREKEYS  # §9, §11.5
 from .primitives import Reader, SIGNED_PREKEY_CONTEXT, pub, u16, u32, verify
 from .wire import T_UPLOAD, Bundle, end, read_first_byte
 
@@ -47,8 +48,8 @@ UPLOAD_TRAILING = switch(
     "trailing bytes after an upload are decode (mutated: ignored)")
 UPLOAD_SIG_UNCHECKED = switch(
     "upload-signature-unchecked", "§3.6, §3.2",
-    "the server verifies the signed entry (§3.2) before storing it, else bad-signature "
-    "(SPEC: SHOULD; the vectors pin it) (mutated: not verified)")
+    "a server MUST verify the signed entry (§3.2) and refuse the upload with bad-signature "
+    "if it fails (mutated: not verified)")
 
 PUBLISH_SIGNED_ALWAYS = switch(
     "publish-signed-prekey-below-mark", "§3.6",
@@ -63,7 +64,24 @@ PUBLISH_ALL_ONE_TIME = switch(
     "every one-time prekey)")
 MARK_NOT_ADVANCED = switch(
     "publish-mark-not-advanced", "§3.6",
-    "after a successful upload the mark becomes the next prekey id (mutated: it stays)")
+    "after the server stored an upload the mark moves past the upload's highest prekey id "
+    "(mutated: it stays)")
+MARK_TO_NEXT_ID = switch(
+    "publish-mark-to-next-id", "§3.6",
+    "the mark becomes one more than the highest prekey id in the stored upload, so keys made "
+    "after the upload was built stay unpublished (mutated: the next prekey id, the rule "
+    "before the security review)")
+MARK_ONE_TIME_ONLY = switch(
+    "publish-mark-one-time-entries-only", "§3.6",
+    "the highest prekey id of an upload is over all its entries, the signed one included "
+    "(mutated: over its one-time entries only)")
+MARK_MAY_DECREASE = switch(
+    "publish-mark-may-decrease", "§3.6",
+    "the mark moves only if one more than the upload's highest id is larger (mutated: it "
+    "is set to that value even when smaller)",
+    gap="a publication test that marks an earlier upload after a later one (e.g. toPublish "
+        "A, generateOneTimePreKeys, toPublish B, markPublished B, markPublished A), with the "
+        "saved account after it: the mark must stay past B's ids")
 SEPARATE_COUNTERS = switch(
     "prekey-ids-separate-counters", "§3.6, §11.5",
     "prekey ids come from one counter shared by signed and one-time prekeys (mutated: each "
@@ -75,6 +93,13 @@ ROTATE_UNBOUNDED = switch(
     "rotate-keeps-more-than-two", "§3.6 Rotation, §11.5",
     "the account keeps at most MAX_SIGNED_PREKEYS (2): the oldest of more is deleted "
     "(mutated: none deleted)")
+GENERATE_PAST_BOUND = switch(
+    "generate-one-time-past-bound", "§9 MAX_ONE_TIME_PREKEYS, §3.6",
+    "generating one-time prekeys stops at MAX_ONE_TIME_PREKEYS (1000) held: fewer are made "
+    "(and drawn) (mutated: all `count` are made)",
+    gap="a generateOneTimePreKeys event whose count would take the account past 1000 "
+        "one-time prekeys (e.g. 999 held, count 2: one is made, one private key drawn), with "
+        "the saved account after it")
 RETIRE_KEEPS = switch(
     "retire-keeps-predecessor", "§3.6 Rotation",
     "retiring the predecessor deletes every signed prekey but the newest (mutated: kept)")
@@ -179,11 +204,30 @@ def to_publish(account):
     return Upload(account.identity.pub, signed, one_time).encode()
 
 
-def mark_published(account):
-    """§3.6: after a successful upload the mark becomes the next prekey id."""
+def upload_prekey_ids(upload):
+    """The prekey ids an upload (§3.6) carries: its signed entry's and its one-time
+    entries'."""
+    ids = [i for i, _ in upload.one_time]
+    if upload.signed is not None and not mutated(MARK_ONE_TIME_ONLY):
+        ids.append(upload.signed[0])
+    return ids
+
+
+def mark_published(account, upload):
+    """§3.6: after the server stored `upload` (decoded), the mark becomes one more than the
+    highest prekey id in that upload, if that is larger; an upload without entries moves
+    nothing. Keys made after the upload was built stay unpublished."""
     a = account.copy()
-    if not mutated(MARK_NOT_ADVANCED):
+    if mutated(MARK_NOT_ADVANCED):
+        return a
+    if mutated(MARK_TO_NEXT_ID):
         a.published_below = a.next_id
+        return a
+    ids = upload_prekey_ids(upload)
+    if ids:
+        past = max(ids) + 1
+        if past > a.published_below or mutated(MARK_MAY_DECREASE):
+            a.published_below = past
     return a
 
 
@@ -201,9 +245,11 @@ def _take_id(a, kind):
 
 def generate_one_time_prekeys(account, count, rng):
     """README `generateOneTimePreKeys`: `count` new one-time prekeys, each taking the next
-    prekey id and drawing its private key (§8: OPK.priv, 32 bytes)."""
+    prekey id and drawing its private key (§8: OPK.priv, 32 bytes). §9: generating stops at
+    MAX_ONE_TIME_PREKEYS held (fewer are made)."""
     a = account.copy()
-    for _ in range(count):
+    room = max(0, MAX_ONE_TIME_PREKEYS - len(a.one_time))
+    for _ in range(count if mutated(GENERATE_PAST_BOUND) else min(count, room)):
         opk_id = _take_id(a, "one-time")
         a.one_time = a.one_time + [(opk_id, rng.draw(32))]
     return a

@@ -149,18 +149,42 @@ PREKEY_IDENTITY_UNCHECKED = switch(
     "record-prekey-identity-unchecked", "§4.7 prekey step 3",
     "a new prekey message whose IK_A.pub is not IK_R is state-mismatch (mutated: not "
     "compared; §4.4 runs)")
-RULE1_NO_RACE = switch(
-    "rule1-no-simultaneous-initiation", "§4.7 rule 1",
-    "when the current session is an initiator's that has not yet decrypted a message, the "
-    "session with the smaller id is current (mutated: the new session always becomes current)")
-RULE1_LARGER = switch(
-    "rule1-larger-id", "§4.7 rule 1",
-    "in a simultaneous initiation the session with the smaller id is current (mutated: the "
-    "larger)")
-RULE1_ANY_INITIATOR = switch(
-    "rule1-race-with-answered-initiator", "§4.7 rule 1",
-    "the race case needs a current initiator's session that has not yet decrypted a message "
-    "(mutated: any current initiator's session)")
+LOCAL_IDENTITY_UNCHECKED = switch(
+    "record-prekey-local-identity-unchecked", "§4.7 prekey step 4",
+    "a new prekey message to a record whose sessions belong to another local identity than "
+    "the prekey store's is state-mismatch: a record holds one local identity (mutated: not "
+    "compared; §4.4 runs)",
+    gap="a records test in which a party's record holds a session made under one local "
+        "identity and then decrypts a new prekey message (fresh EK_A) with a prekey store of "
+        "another identity, e.g. an event that replaces the party's account (state-mismatch, "
+        "record and store unchanged)")
+LOCAL_IDENTITY_FIRST = switch(
+    "record-prekey-local-identity-first", "§4.7 prekey steps 1-4",
+    "the local-identity check is step 4, after the held-session, retired-id and IK_R steps "
+    "(mutated: before step 1)",
+    gap="as record-prekey-local-identity-unchecked, with a prekey message whose EK_A is a "
+        "held session's (it goes to that session) or a retired id (duplicate), not "
+        "state-mismatch")
+INITIATE_LOCAL_IDENTITY_UNCHECKED = switch(
+    "record-initiate-local-identity-unchecked", "§4.7 Initiating, prekey step 4",
+    "a record whose sessions belong to another local identity than the initiating one "
+    "refuses to initiate with state-mismatch (mutated: not compared; §4.2 runs)",
+    gap="a records test in which a party's record holds a session and the party initiates "
+        "with an account of another identity (state-mismatch, nothing drawn)")
+RULE1_KEEPS_OWN_PENDING = switch(
+    "rule1-keeps-own-pending-session", "§4.7 rule 1",
+    "a new session from a prekey message always becomes current (mutated: the rule before "
+    "the security review: while the current session is an initiator's that has not yet "
+    "decrypted a message, the one with the smaller id is current, the other archived)")
+RULE1_NEW_ARCHIVED = switch(
+    "rule1-new-session-archived", "§4.7 rule 1",
+    "the new session becomes current and the previous current session is archived "
+    "(mutated: when there is a current session, it stays current and the new one is "
+    "archived)")
+RULE1_CURRENT_DROPPED = switch(
+    "rule1-previous-current-dropped", "§4.7 rule 1",
+    "the previous current session is archived (mutated: it is dropped, neither archived nor "
+    "retired)")
 KNOWN_NOT_EXCLUSIVE = switch(
     "record-known-key-not-exclusive", "§4.7 normal step 1",
     "a normal message whose ratchet key a session knows goes to the first such session only "
@@ -239,13 +263,19 @@ class SessionRecord:
 
     def initiate(self, identity, bundle_bytes, rng):
         """§4.7 Initiating: refuse a bundle of another identity than IK_R (state-mismatch,
-        before the signature check), else §4.2 with the binding of §4.6, local address
-        first. The new session becomes current, the previous current one is archived."""
+        before the signature check), and a record whose sessions belong to another local
+        identity (§4.7 prekey step 4: "initiating checks the same"); else §4.2 with the
+        binding of §4.6, local address first. The new session becomes current, the previous
+        current one is archived."""
         bundle = decode_bundle(bundle_bytes)
         if mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
             s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
         if bundle.ik != self.ik_r and not mutated(BUNDLE_IDENTITY_UNCHECKED):
             raise ProtocolError("state-mismatch", "a bundle of another identity than IK_R")
+        if not mutated(INITIATE_LOCAL_IDENTITY_UNCHECKED):
+            # §4.7 prekey step 4: "a record holds one local identity; initiating checks the
+            # same" (with the IK_R check, so before §4.2 and before anything is drawn).
+            self._check_local_identity(identity.pub)
         if not mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
             s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
         new = self.copy()
@@ -286,7 +316,16 @@ class SessionRecord:
             return self._decrypt_prekey(m, data, store)
         return self._decrypt_normal(m)
 
+    def _check_local_identity(self, local_ik):
+        """§4.7 prekey step 4 (and initiating): the record's sessions belong to one local
+        identity; another one is state-mismatch. (A record without sessions has none.)"""
+        if any(s.local_ik != local_ik for s in self.sessions()):
+            raise ProtocolError("state-mismatch",
+                                "the record's sessions belong to another local identity")
+
     def _decrypt_prekey(self, m, data, store):
+        if mutated(LOCAL_IDENTITY_FIRST):
+            self._check_local_identity(store.identity.pub)
         sessions = self.sessions()
         # Step 1: a held session with session id EK_A (§4.5, §5.7); no placement change.
         candidates = sessions
@@ -309,33 +348,32 @@ class SessionRecord:
             raise ProtocolError("duplicate", "a prekey message of a retired session")
         if other:
             raise ProtocolError("state-mismatch", "a prekey message from another identity")
-        # Step 4: §4.4 with the binding of §4.6, the remote address first.
+        # Step 4: a record holds one local identity.
+        if not mutated(LOCAL_IDENTITY_UNCHECKED) and not mutated(LOCAL_IDENTITY_FIRST):
+            self._check_local_identity(store.identity.pub)
+        # Step 5: §4.4 with the binding of §4.6, the remote address first.
         s, plaintext = respond(store, data, self._responder_binding())
         new = self.copy()
         new._rule1(s)
         return new, plaintext
 
     def _rule1(self, s):
-        """§4.7 rule 1: where a new session S goes."""
+        """§4.7 rule 1: the new session S becomes current; the previous current session, if
+        any, is archived (the peer is starting over or initiating at the same moment; rule 2
+        settles the latter)."""
         c = self.current
         if c is None:
             self.current = s
             return
-        pending = c.pending_prekey
-        if mutated(RULE1_ANY_INITIATOR):
-            pending = True
-        race = c.initiator and pending
-        if race and not mutated(RULE1_NO_RACE):
-            s_smaller = s.session_id < c.session_id
-            if mutated(RULE1_LARGER):
-                s_smaller = not s_smaller
-            if s_smaller:
-                self.archive(c)
-                self.current = s
-            else:
-                self.archive(s)
+        if mutated(RULE1_KEEPS_OWN_PENDING) and c.initiator and c.pending_prekey \
+                and not s.session_id < c.session_id:
+            self.archive(s)
             return
-        self.archive(c)
+        if mutated(RULE1_NEW_ARCHIVED):
+            self.archive(s)
+            return
+        if not mutated(RULE1_CURRENT_DROPPED):
+            self.archive(c)
         self.current = s
 
     def _decrypt_normal(self, m):
