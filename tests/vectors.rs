@@ -830,6 +830,7 @@ fn run_records(t: &Value, ctx: &str) {
                 assert_eq!(left, want, "{ctx}: one-time prekeys left");
             }
             "loseSessions" => records[p] = SessionRecord::new(addrs[p].clone(), addrs[1 - p].clone(), keys[1 - p]),
+            "useAccount" => accounts[p] = Account::from_bytes(&bytes(&ev["account"])).unwrap(),
             "setRemoteAddress" => {
                 records[p] = SessionRecord::new(addrs[p].clone(), address(&ev["address"]), keys[1 - p])
             }
@@ -879,14 +880,7 @@ fn run_groups(t: &Value, ctx: &str) {
                     check(ev, Err(e.category()), &ctx);
                 }
             },
-            "addMember" => {
-                let g = states[p].as_mut().unwrap();
-                let key = IdentityKey::from_bytes(&arr(&ev["identityKey"])).unwrap();
-                let Envelope::Distribution(d) = g.add_member(address(&ev["member"]), key).unwrap() else {
-                    panic!("{ctx}: not a distribution")
-                };
-                assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
-            }
+            "addMember" => add_member(states[p].as_mut().unwrap(), ev, &ctx),
             "addDistribution" => {
                 let g = states[p].as_mut().unwrap();
                 let via = SessionRecord::new(
@@ -894,7 +888,15 @@ fn run_groups(t: &Value, ctx: &str) {
                     address(&ev["from"]),
                     IdentityKey::from_bytes(&arr(&ev["fromIdentity"])).unwrap(),
                 );
-                let d = SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()).unwrap();
+                let d = match SenderKeyDistribution::try_from(bytes(&ev["distribution"]).as_slice()) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Decoded first (SPEC.md §7.7): whatever the state.
+                        check(ev, Err(e.category()), &ctx);
+                        rng.done();
+                        continue;
+                    }
+                };
                 let before = g.to_bytes();
                 let r = g.add_distribution(&via, &d);
                 if r.is_err() {
@@ -916,10 +918,17 @@ fn run_groups(t: &Value, ctx: &str) {
             }
             "removeMember" => {
                 let g = states[p].as_mut().unwrap();
-                let Some(Envelope::Distribution(d)) = g.remove_member(&mut rng, &address(&ev["member"])) else {
-                    panic!("{ctx}: no distribution")
-                };
-                assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
+                let before = g.to_bytes();
+                match g.remove_member(&mut rng, &address(&ev["member"])) {
+                    Some(Envelope::Distribution(d)) => {
+                        assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
+                        check(ev, Ok(None), &ctx);
+                    }
+                    _ => {
+                        assert_eq!(*before, *g.to_bytes(), "{ctx}: unchanged");
+                        check(ev, Err(ErrorCategory::Decode), &ctx);
+                    }
+                }
             }
             "markRemoved" => states[p].as_mut().unwrap().mark_removed(),
             "answerRequest" => {
@@ -942,6 +951,24 @@ fn run_groups(t: &Value, ctx: &str) {
         rng.done();
         if let Some(state) = ev.get("state") {
             assert_eq!(*states[p].as_ref().unwrap().to_bytes(), bytes(state), "{ctx}: saved group");
+        }
+    }
+}
+
+/// An `addMember` event: the distribution to send the new member, or a
+/// refusal (`decode`) that changes nothing.
+fn add_member(g: &mut Group, ev: &Value, ctx: &str) {
+    let key = IdentityKey::from_bytes(&arr(&ev["identityKey"])).unwrap();
+    let before = g.to_bytes();
+    match g.add_member(address(&ev["member"]), key) {
+        Ok(Envelope::Distribution(d)) => {
+            assert_eq!(*d.to_bytes(), bytes(&ev["distribution"]), "{ctx}: distribution");
+            check(ev, Ok(None), ctx);
+        }
+        Ok(_) => panic!("{ctx}: not a distribution"),
+        Err(e) => {
+            assert_eq!(*before, *g.to_bytes(), "{ctx}: unchanged");
+            check(ev, Err(e.category()), ctx);
         }
     }
 }
@@ -980,6 +1007,7 @@ fn run_saved(t: &Value, ctx: &str) {
                 for ev in t["events"].as_array().unwrap() {
                     match ev["event"].as_str().unwrap() {
                         "save" => assert_eq!(*g.to_bytes(), bytes(&ev["state"]), "{ctx}: saved"),
+                        "addMember" => add_member(&mut g, ev, ctx),
                         _ => {
                             let e = Envelope::try_from(bytes(&ev["envelope"]).as_slice()).unwrap();
                             check(ev, c(g.decrypt(&e).map(Some)), ctx);

@@ -93,6 +93,43 @@ fn publication(f: &mut VectorFile) {
         None,
         json!({ "account": h(&start), "events": events }),
     ));
+    // Marking an earlier upload after a later one does not move the mark back.
+    let mut rng = Recorder::new(94);
+    let mut account = Account::new(&mut rng);
+    rng.take();
+    let start = account.to_bytes().to_vec();
+    let mut events = Vec::new();
+    let early = account.prekeys_to_publish();
+    events.push(json!({ "event": "toPublish", "upload": h(&early.to_bytes()) }));
+    account.generate_one_time_prekeys(&mut rng, 1);
+    events.push(json!({ "event": "generateOneTimePreKeys", "count": 1, "randomness": rng.take() }));
+    let later = account.prekeys_to_publish();
+    events.push(json!({ "event": "toPublish", "upload": h(&later.to_bytes()) }));
+    account.mark_published(&later);
+    events.push(json!({ "event": "markPublished", "upload": h(&later.to_bytes()), "state": h(&account.to_bytes()) }));
+    account.mark_published(&early);
+    events.push(json!({ "event": "markPublished", "upload": h(&early.to_bytes()), "state": h(&account.to_bytes()) }));
+    tests.push(f.test(
+        "marking uploads out of order: the mark never moves back",
+        &["Publication"],
+        None,
+        json!({ "account": h(&start), "events": events }),
+    ));
+    // 999 one-time prekeys held: asking for two makes one (MAX_ONE_TIME_PREKEYS).
+    let mut rng = Recorder::new(95);
+    let mut account = Account::new(&mut rng);
+    account.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS - 1);
+    rng.take();
+    let start = account.to_bytes().to_vec();
+    let made = account.generate_one_time_prekeys(&mut rng, 2);
+    assert_eq!(made.len(), 1);
+    let events = vec![json!({ "event": "generateOneTimePreKeys", "count": 2, "randomness": rng.take(), "state": h(&account.to_bytes()) })];
+    tests.push(f.test(
+        "999 one-time prekeys held: generating two makes one, at MAX_ONE_TIME_PREKEYS",
+        &["Publication", "Bound"],
+        None,
+        json!({ "account": h(&start), "events": events }),
+    ));
     f.group("publication", "What an account uploads, by its published mark (SPEC.md §3.6, §11.5)", tests);
 
     // Uploads as a server decodes them, and the bundles it assembles.
@@ -598,7 +635,7 @@ impl RecordScript {
                     "name": NAMES[p],
                     "address": addr_json(s.record.local()),
                     "account": h(&s.start),
-                    "identityKey": h(&s.account.identity_key().to_bytes()),
+                    "identityKey": h(&Account::from_bytes(&s.start).unwrap().identity_key().to_bytes()),
                 })
             })
             .collect();
@@ -941,6 +978,31 @@ fn records(f: &mut VectorFile) {
         &["Identity"],
     ));
 
+    // A record holds one local identity: with another identity's prekey
+    // store, a new session is refused (a held one still takes its prekey
+    // messages), and so is initiating under another identity.
+    let mut s = RecordScript::new(167, 2);
+    s.initiate(A, true);
+    let m1 = s.send(A, b"m1");
+    let m2 = s.send(A, b"m2");
+    s.ok(B, &m1, b"m1");
+    let mut other_rng = Recorder::new(168);
+    let other = Account::new(&mut other_rng);
+    let bob_account = std::mem::replace(&mut s.sides[B].account, Account::from_bytes(&other.to_bytes()).unwrap());
+    s.events.push(json!({ "event": "useAccount", "party": "bob", "account": h(&other.to_bytes()) }));
+    s.ok(B, &m2, b"m2");
+    let bundle = bob_account.prekey_bundle(None).unwrap();
+    s.initiate_with(A, &bundle).unwrap();
+    let fresh = s.send(A, b"a new session");
+    s.deliver(B, &fresh, Err(DecryptError::StateMismatch));
+    let ab = s.sides[A].account.prekey_bundle(None).unwrap();
+    assert!(s.initiate_with(B, &ab).is_err());
+    tests.push(s.finish(
+        f,
+        "Bob's record holds sessions of his identity; with another identity's prekey store a new session is refused (state-mismatch) while the held one still takes its prekey message, and initiating under the other identity is refused",
+        &["Identity"],
+    ));
+
     // The binding comes from the addresses: Bob's record for another of
     // Alice's device ids cannot read her message.
     let mut s = RecordScript::new(166, 1);
@@ -1077,7 +1139,7 @@ fn groups(f: &mut VectorFile) {
     // Alice removes Carol: rotates; Bob gets the new key, Carol is told.
     let new = states[0].remove_member(&mut rng, &addrs[2]).unwrap();
     let Envelope::Distribution(nd) = &new else { unreachable!() };
-    events.push(json!({ "event": "removeMember", "party": 0, "member": addr_json(&addrs[2]), "randomness": rng.take(), "distribution": h(&nd.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    events.push(json!({ "event": "removeMember", "party": 0, "member": addr_json(&addrs[2]), "randomness": rng.take(), "result": "valid", "distribution": h(&nd.to_bytes()), "state": h(&states[0].to_bytes()) }));
     // Carol, removed, asks Alice for her (rotated) key: refused.
     let e = states[0].answer_request(&via(2, 0), &gid).unwrap_err();
     assert_eq!(e, DecryptError::StateMismatch);
@@ -1111,13 +1173,39 @@ fn groups(f: &mut VectorFile) {
     let dave_key = IdentityKeyPair::from_seed(&[0x44; 32]).public_key();
     let to_dave = states[0].add_member(dave.clone(), dave_key).unwrap();
     let Envelope::Distribution(dd) = &to_dave else { unreachable!() };
-    events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&dave), "identityKey": h(&dave_key.to_bytes()), "distribution": h(&dd.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&dave), "identityKey": h(&dave_key.to_bytes()), "result": "valid", "distribution": h(&dd.to_bytes()), "state": h(&states[0].to_bytes()) }));
     // Aaron sorts before every listed member: he is inserted in address order.
     let aaron = addr(b"aaron", 2);
     let aaron_key = IdentityKeyPair::from_seed(&[0x45; 32]).public_key();
     let to_aaron = states[0].add_member(aaron.clone(), aaron_key).unwrap();
     let Envelope::Distribution(da) = &to_aaron else { unreachable!() };
-    events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&aaron), "identityKey": h(&aaron_key.to_bytes()), "distribution": h(&da.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    events.push(json!({ "event": "addMember", "party": 0, "member": addr_json(&aaron), "identityKey": h(&aaron_key.to_bytes()), "result": "valid", "distribution": h(&da.to_bytes()), "state": h(&states[0].to_bytes()) }));
+    // Refusals that change nothing (decode): adding a listed member or the
+    // own address; on Carol's removed state, adding or removing anyone, and
+    // a malformed distribution (decoded first). A group decrypt of an
+    // envelope of another kind, and distribution requests from a listed
+    // address over another identity or for another group: state-mismatch.
+    let refuse_add = |events: &mut Vec<Value>, g: &mut Group, party: usize, who: &Address, key: &IdentityKey| {
+        let e = g.add_member(who.clone(), *key).unwrap_err();
+        events.push(json!({ "event": "addMember", "party": party, "member": addr_json(who), "identityKey": h(&key.to_bytes()), "result": "invalid", "error": e.category().name() }));
+    };
+    refuse_add(&mut events, &mut states[0], 0, &addrs[1], &ids[1].public_key());
+    refuse_add(&mut events, &mut states[0], 0, &addrs[0], &ids[0].public_key());
+    refuse_add(&mut events, &mut states[2], 2, &aaron, &aaron_key);
+    assert!(states[2].remove_member(&mut rng, &addrs[1]).is_none());
+    events.push(json!({ "event": "removeMember", "party": 2, "member": addr_json(&addrs[1]), "randomness": rng.take(), "result": "invalid", "error": "decode" }));
+    let truncated = &d_bob.to_bytes()[..20];
+    assert!(SenderKeyDistribution::try_from(truncated).is_err());
+    events.push(json!({ "event": "addDistribution", "party": 2, "from": addr_json(&addrs[1]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "distribution": h(truncated), "result": "invalid", "error": "decode" }));
+    let content = Envelope::Content(b"not a group message".to_vec());
+    let r = check(states[1].decrypt(&content), Err(DecryptError::StateMismatch));
+    events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&content.to_bytes()) }), r));
+    let lying_bob = SessionRecord::new(addrs[0].clone(), addrs[1].clone(), ids[2].public_key());
+    let e = states[0].answer_request(&lying_bob, &gid).unwrap_err();
+    events.push(merge(json!({ "event": "answerRequest", "party": 0, "from": addr_json(&addrs[1]), "fromIdentity": h(&ids[2].public_key().to_bytes()), "groupId": h(gid.as_bytes()) }), cat(&e)));
+    let another = GroupId::new(b"another").unwrap();
+    let e = states[0].answer_request(&via(1, 0), &another).unwrap_err();
+    events.push(merge(json!({ "event": "answerRequest", "party": 0, "from": addr_json(&addrs[1]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "groupId": h(another.as_bytes()) }), cat(&e)));
     // A message from Carol (no longer listed by Alice) and for another group.
     let ex = states[1].encrypt(b"x").unwrap();
     events.push(json!({ "event": "encrypt", "party": 1, "plaintext": h(b"x"), "envelope": h(&ex.to_bytes()) }));
@@ -1376,7 +1464,18 @@ fn saved_states(f: &mut VectorFile) {
         many.push(e);
     }
     let many_refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
-    assert!(Group::from_bytes(&rebuild(1, &many_refs[..1024])).is_ok());
+    let full_group = rebuild(1, &many_refs[..1024]);
+    let mut g1024 = Group::from_bytes(&full_group).unwrap();
+    let e = g1024.add_member(addr(b"zz", 1), carol.public_key()).unwrap_err();
+    tests.push(f.test(
+        "a group state listing MAX_GROUP_MEMBERS members: adding one more is refused",
+        &["Group", "Bound"],
+        None,
+        json!({ "kind": "group", "state": h(&full_group), "events": [
+            { "event": "addMember", "member": addr_json(&addr(b"zz", 1)), "identityKey": h(&carol.public_key().to_bytes()), "result": "invalid", "error": e.category().name() },
+            { "event": "save", "state": h(&full_group) },
+        ] }),
+    ));
     let mut wrong_sender = bob_entry.to_vec();
     wrong_sender[8..40].copy_from_slice(&carol.public_key().to_bytes());
     for (comment, b) in [
