@@ -123,7 +123,9 @@ fn publication(f: &mut VectorFile) {
     let start = account.to_bytes().to_vec();
     let made = account.generate_one_time_prekeys(&mut rng, 2);
     assert_eq!(made.len(), 1);
-    let events = vec![json!({ "event": "generateOneTimePreKeys", "count": 2, "randomness": rng.take(), "state": h(&account.to_bytes()) })];
+    let events = vec![
+        json!({ "event": "generateOneTimePreKeys", "count": 2, "randomness": rng.take(), "state": h(&account.to_bytes()) }),
+    ];
     tests.push(f.test(
         "999 one-time prekeys held: generating two makes one, at MAX_ONE_TIME_PREKEYS",
         &["Publication", "Bound"],
