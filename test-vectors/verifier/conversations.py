@@ -274,6 +274,14 @@ def run_records(test):
                      f"{what}: one-time prekey ids")
         elif kind == "loseSessions":
             records[party] = SessionRecord(rec.local, rec.remote, rec.ik_r)
+        elif kind == "useAccount":
+            # README: the party's prekey store (and identity, for later initiate events)
+            # becomes the saved `account` (§11.5); its record stays as it is.
+            data = H(ev["account"])
+            new_account = restore_account(data)
+            check_eq(save_account(new_account), upgraded_account_bytes(data),
+                     f"{what}: account re-saved")
+            accounts[party] = new_account
         elif kind == "setRemoteAddress":
             records[party] = SessionRecord(rec.local, address(ev["address"]), rec.ik_r)
         elif kind == "save":
@@ -312,8 +320,8 @@ def run_groups(test):
         elif kind in ("addMember", "removeMember"):
             # README: addMember lists `member` with `identityKey` and no receiver; removeMember
             # removes it, rotating with `randomness`; the party's distribution then encodes
-            # to `distribution` (SPEC §7.7). A refusal (§7.7 Bounds; a state marked removed)
-            # changes nothing.
+            # to `distribution` (SPEC §7.7); or either is refused (§7.7 Refusals: decode),
+            # drawing and changing nothing.
             st = states[p]
             before = save_group_state(st)
             if kind == "addMember":
@@ -408,6 +416,21 @@ def run_saved(test):
             check_eq(save(state), H(ev["state"]), f"{what}: saved state")
         elif ev["event"] == "toPublish" and kind == "account":
             check_eq(to_publish(state), H(ev["upload"]), f"{what}: upload")
+        elif ev["event"] == "addMember" and kind == "group":
+            # README: a saved group test's events may be addMember, on the restored state
+            # (as in `groups`: §7.7 Adding a member, or a refusal that changes nothing).
+            before = save(state)
+            rng = ReplayRng(ev.get("randomness"))
+            out, err = expect(ev, lambda: state.add_member(address(ev["member"]),
+                                                           H(ev["identityKey"]), rng), what)
+            rng.finish()
+            if err is None:
+                state = out
+                check_eq(state.sender.distribution(), H(ev["distribution"]),
+                         f"{what}: distribution")
+                check_eq(save(state), H(ev["state"]), f"{what}: saved state")
+            else:
+                check(save(state) == before, f"{what}: group state changed by a rejection")
         elif ev["event"] == "decrypt" and kind == "group":
             before = save(state)
             out, err = expect(ev, lambda: state.decrypt(H(ev["envelope"])), what)

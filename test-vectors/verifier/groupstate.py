@@ -82,59 +82,80 @@ ADD_MEMBER_ROTATES = switch(
     "current iteration, is sent to it, and nothing is drawn (mutated: rotated, as on a "
     "removal)")
 ADD_MEMBER_PAST_BOUND = switch(
-    "group-add-member-past-bound", "§7.7 Bounds, §9",
+    "group-add-member-past-bound", "§7.7 Refusals, §9",
     "adding a member to a state that lists MAX_GROUP_MEMBERS (1024) is decode and changes "
-    "nothing (mutated: accepted)",
-    gap="a groups test that creates a state with 1024 members and adds one more (decode, "
-        "state unchanged)")
+    "nothing (mutated: accepted)")
 ADD_MEMBER_TWICE = switch(
-    "group-add-member-already-listed", "§7.7 Bounds",
+    "group-add-member-already-listed", "§7.7 Refusals",
     "adding an address already listed is decode and changes nothing (mutated: listed a "
-    "second time)",
-    gap="an addMember event for an address the state already lists (decode, state "
-        "unchanged)")
+    "second time)")
 ADD_MEMBER_OWN_ADDRESS = switch(
-    "group-add-member-own-address", "§7.7 Bounds",
-    "adding the local address as a member is decode and changes nothing (mutated: listed)",
-    gap="an addMember event for the party's own address (decode, state unchanged)")
+    "group-add-member-own-address", "§7.7 Refusals",
+    "adding the local address as a member is decode and changes nothing (mutated: listed)")
 ADD_MEMBER_WHEN_REMOVED = switch(
-    "group-add-member-when-removed", "§7.7, §10 (not-member)",
-    "a state marked removed refuses to add a member: state-mismatch, cause not-member "
-    "(mutated: listed)",
-    gap="an addMember event on a group state marked removed (state-mismatch, cause "
-        "not-member, state unchanged)")
+    "group-add-member-when-removed", "§7.7 Refusals",
+    "adding any member to a state marked removed is decode and changes nothing (mutated: "
+    "listed)")
 REMOVE_MEMBER_WHEN_REMOVED = switch(
-    "group-remove-member-when-removed", "§7.7, §10 (not-member)",
-    "a state marked removed refuses to remove a member: state-mismatch, cause not-member "
-    "(mutated: removed, the sender key rotated)",
-    gap="a removeMember event on a group state marked removed (state-mismatch, cause "
-        "not-member, nothing drawn, state unchanged)")
+    "group-remove-member-when-removed", "§7.7 Refusals",
+    "removing a member from a state marked removed is decode, draws nothing and changes "
+    "nothing (mutated: removed, the sender key rotated)")
+REMOVE_UNLISTED = switch(
+    "group-remove-unlisted-member", "§7.7 Refusals",
+    "removing a member that is not listed is decode and changes nothing (mutated: nothing "
+    "removed, the sender key rotated)",
+    gap="a removeMember event, on a group state whose member flag is on, for an address it "
+        "does not list (decode, randomness [], state unchanged)")
+CREATE_PAST_BOUND = switch(
+    "group-create-past-bound", "§7.7 Refusals, §9",
+    "creating a group state with more than MAX_GROUP_MEMBERS (1024) other members is decode "
+    "(mutated: created)",
+    gap="a groups create event with 1025 members, refused (result invalid, error decode, no "
+        "state; README and the schema would have to give create events an outcome)")
+CREATE_TWICE = switch(
+    "group-create-member-twice", "§7.7 Refusals",
+    "creating a group state with a member listed twice is decode (mutated: created, listed "
+    "twice)",
+    gap="a groups create event whose members list one address twice, refused (result "
+        "invalid, error decode, no state; README and the schema would have to give create "
+        "events an outcome)")
+CREATE_OWN_ADDRESS = switch(
+    "group-create-own-address", "§7.7 Refusals",
+    "creating a group state with the local address as a member is decode (mutated: created, "
+    "listed)",
+    gap="a groups create event whose members include the party's own address, refused "
+        "(result invalid, error decode, no state; README and the schema would have to give "
+        "create events an outcome)")
 ADD_DECODE_AFTER_FLAG = switch(
     "group-add-decode-after-flag", "§7.7 Adding a distribution",
     "a distribution is decoded first: its decoding errors come before the member flag "
-    "(mutated: the flag is checked first)",
-    gap="an addDistribution event with a malformed distribution (e.g. truncated) to a group "
-        "state marked removed (decode, not state-mismatch with cause not-member)")
+    "(mutated: the flag is checked first)")
 DECRYPT_OTHER_KIND_DECODE = switch(
     "group-decrypt-other-kind-decode", "§7.7 Decrypting",
-    "an envelope of another kind than 0x05 is state-mismatch (mutated: decode)",
-    gap="a groups decrypt event whose envelope is a well-formed envelope of another kind "
-        "(e.g. a distribution request, kind 0x03)")
+    "an envelope of another kind than 0x05 is state-mismatch (mutated: decode)")
+ANSWER_FLAG_UNCHECKED = switch(
+    "group-answer-member-flag-unchecked", "§7.7 Answering a distribution request",
+    "a state whose member flag is off refuses a distribution request: state-mismatch, cause "
+    "not-member (mutated: not checked; a listed member is answered)",
+    gap="an answerRequest event to a group state marked removed, from a member it lists with "
+        "the listed identity, for its group (state-mismatch, cause not-member)")
+ANSWER_FLAG_LAST = switch(
+    "group-answer-member-flag-last", "§7.7 Answering a distribution request",
+    "the member flag is checked first, before the group id and the listed member "
+    "(mutated: after them, so another group's request to a removed state has no cause)",
+    gap="an answerRequest event to a group state marked removed for another group id, or "
+        "from an address it does not list (state-mismatch, cause not-member)")
 ANSWER_NON_MEMBER = switch(
-    "group-answer-non-member", "§6.7 distribution request",
+    "group-answer-non-member", "§6.7 distribution request, §7.7",
     "a distribution request is answered only over the record of a device the group state "
     "lists now (mutated: answered whoever asks)")
 ANSWER_IDENTITY_UNCHECKED = switch(
-    "group-answer-identity-unchecked", "§6.7 distribution request",
+    "group-answer-identity-unchecked", "§6.7 distribution request, §7.7",
     "a request over a record whose remote identity is not the listed member's is refused "
-    "(mutated: only the address is compared)",
-    gap="an answerRequest event from a listed member's address over a record of another "
-        "identity (state-mismatch)")
+    "(mutated: only the address is compared)")
 ANSWER_GROUP_UNCHECKED = switch(
-    "group-answer-group-id-unchecked", "§6.7, §10",
-    "a distribution request for another group id is not this state's to answer: "
-    "state-mismatch (mutated: answered)",
-    gap="an answerRequest event whose groupId is not the state's group (state-mismatch)")
+    "group-answer-group-id-unchecked", "§7.7 Answering a distribution request",
+    "a distribution request for another group id is state-mismatch (mutated: answered)")
 MARK_KEEPS_RECEIVERS = switch(
     "group-mark-removed-keeps-receivers", "§7.7 Marking removed",
     "marking removed clears the member flag and deletes every receiver (mutated: the "
@@ -169,9 +190,16 @@ class GroupState:
     @classmethod
     def create(cls, group_id, local, local_ik, members, rng):
         """§7.7 Creating: draws the sender key (§7.2, §8); the members (address, IK) are
-        listed without receivers, in address order."""
-        if len(members) > MAX_GROUP_MEMBERS:   # §7.7 Bounds (creating: SPEC names none)
+        listed without receivers, in address order. §7.7 Refusals: more than
+        MAX_GROUP_MEMBERS other members, a member listed twice or equal to the local address
+        is decode (checked before anything is drawn: a refusal changes nothing)."""
+        if len(members) > MAX_GROUP_MEMBERS and not mutated(CREATE_PAST_BOUND):
             raise ProtocolError("decode", "more than MAX_GROUP_MEMBERS members")
+        addresses = [a for a, _ in members]
+        if len(set(addresses)) != len(addresses) and not mutated(CREATE_TWICE):
+            raise ProtocolError("decode", "a member listed twice")
+        if local in addresses and not mutated(CREATE_OWN_ADDRESS):
+            raise ProtocolError("decode", "the own address as a member")
         sender = GroupSender.create(group_id, local_ik, rng)
         listed = sorted((Member(a, ik) for a, ik in members),
                         key=lambda m: member_order(m.address))
@@ -273,16 +301,13 @@ class GroupState:
     def add_member(self, address, ik, rng):
         """§7.7 Adding a member: it is listed (in address order) with its device identity key
         and no receiver; our sender key is not rotated: its current distribution (§7.2, at
-        our current iteration) is what goes to the new member. Bounds: past
-        MAX_GROUP_MEMBERS, an address already listed or the local address is decode and
-        changes nothing.
+        our current iteration) is what goes to the new member.
 
-        A state marked removed refuses (state-mismatch, cause not-member): SPEC §7.7 does not
-        say so in words; §10's state-mismatch covers "a group state that cannot act
-        (removed)" and its cause not-member "a group state marked removed". The verifier
-        checks this before the bounds (SPEC gives no order)."""
+        §7.7 Refusals: adding past MAX_GROUP_MEMBERS, an address already listed, the local
+        address, or any member to a state marked removed is decode and changes nothing (all
+        the same category, so their order cannot be observed)."""
         if not self.member and not mutated(ADD_MEMBER_WHEN_REMOVED):
-            raise self._not_member("a group state marked removed")
+            raise ProtocolError("decode", "a group state marked removed")
         if self.find(address) is not None and not mutated(ADD_MEMBER_TWICE):
             raise ProtocolError("decode", "already a member")
         if address == self.local and not mutated(ADD_MEMBER_OWN_ADDRESS):
@@ -301,16 +326,16 @@ class GroupState:
 
     def remove_member(self, address, rng):
         """§7.7 Removing a member: it is deleted with its receiver, and our sender key is
-        rotated (§7.5: new chain key, signing key and key id, §8). A state marked removed
-        refuses (as for adding a member). SPEC names no outcome for removing an address that
-        is not listed; the verifier refuses it with state-mismatch (no vector has one)."""
+        rotated (§7.5: new chain key, signing key and key id, §8). §7.7 Refusals: removing
+        from a state marked removed, or a member that is not listed, is decode, drawing and
+        changing nothing."""
         if not self.member and not mutated(REMOVE_MEMBER_WHEN_REMOVED):
-            raise self._not_member("a group state marked removed")
+            raise ProtocolError("decode", "a group state marked removed")
         index = self.find(address)
-        if index is None:
-            raise ProtocolError("state-mismatch", "not a member")
+        if index is None and not mutated(REMOVE_UNLISTED):
+            raise ProtocolError("decode", "not a member")
         new = self.copy()
-        if not mutated(REMOVE_KEEPS_RECEIVER):
+        if index is not None and not mutated(REMOVE_KEEPS_RECEIVER):
             del new.members[index]
         if not mutated(REMOVE_NO_ROTATION):
             sender = new.sender.copy()
@@ -319,15 +344,14 @@ class GroupState:
         return new
 
     def answer_request(self, group_id, from_address, from_ik):
-        """§6.7 A distribution request for `group_id` that arrived over the session record
-        with address X and remote identity IK_X: answered with our current distribution
-        (§6.5, at our current iteration, §7.2) only if X is listed now with IK_X; else
-        state-mismatch (§10: the closest category, "a distribution from the wrong member";
-        SPEC §6.7 names none). A request for another group is state-mismatch too (§10: "a
-        message for another ... group"). Answering changes nothing.
-
-        SPEC does not say whether a state marked removed answers (it still lists its
-        members and holds its sender); the verifier applies only the rule §6.7 states."""
+        """§7.7 Answering a distribution request (§6.7) for group G that arrived over the
+        session record with address X and remote identity IK_X: member flag off:
+        state-mismatch, cause not-member; G not this group, or X not listed with IK_X:
+        state-mismatch (no cause, so the order of these two cannot be observed); else our
+        current distribution (§6.5, at our current iteration, §7.2). Answering changes
+        nothing."""
+        if not mutated(ANSWER_FLAG_LAST):
+            self._answer_flag()
         if group_id != self.group_id and not mutated(ANSWER_GROUP_UNCHECKED):
             raise ProtocolError("state-mismatch", "a distribution request for another group")
         index = self.find(from_address)
@@ -337,7 +361,13 @@ class GroupState:
                 and not mutated(ANSWER_IDENTITY_UNCHECKED):
             raise ProtocolError("state-mismatch",
                                 "a distribution request over another identity")
+        if mutated(ANSWER_FLAG_LAST):
+            self._answer_flag()
         return self.sender.distribution()
+
+    def _answer_flag(self):
+        if not self.member and not mutated(ANSWER_FLAG_UNCHECKED):
+            raise self._not_member("a group state marked removed")
 
     def mark_removed(self):
         """§7.7 Marking removed: the member flag is cleared and every receiver deleted."""

@@ -153,24 +153,20 @@ LOCAL_IDENTITY_UNCHECKED = switch(
     "record-prekey-local-identity-unchecked", "§4.7 prekey step 4",
     "a new prekey message to a record whose sessions belong to another local identity than "
     "the prekey store's is state-mismatch: a record holds one local identity (mutated: not "
-    "compared; §4.4 runs)",
-    gap="a records test in which a party's record holds a session made under one local "
-        "identity and then decrypts a new prekey message (fresh EK_A) with a prekey store of "
-        "another identity, e.g. an event that replaces the party's account (state-mismatch, "
-        "record and store unchanged)")
+    "compared; §4.4 runs)")
 LOCAL_IDENTITY_FIRST = switch(
     "record-prekey-local-identity-first", "§4.7 prekey steps 1-4",
     "the local-identity check is step 4, after the held-session, retired-id and IK_R steps "
-    "(mutated: before step 1)",
-    gap="as record-prekey-local-identity-unchecked, with a prekey message whose EK_A is a "
-        "held session's (it goes to that session) or a retired id (duplicate), not "
-        "state-mismatch")
+    "(mutated: before step 1)")
 INITIATE_LOCAL_IDENTITY_UNCHECKED = switch(
     "record-initiate-local-identity-unchecked", "§4.7 Initiating, prekey step 4",
     "a record whose sessions belong to another local identity than the initiating one "
-    "refuses to initiate with state-mismatch (mutated: not compared; §4.2 runs)",
-    gap="a records test in which a party's record holds a session and the party initiates "
-        "with an account of another identity (state-mismatch, nothing drawn)")
+    "refuses to initiate with state-mismatch (mutated: not compared; §4.2 runs)")
+INITIATE_LOCAL_IDENTITY_AFTER_DRAW = switch(
+    "record-initiate-local-identity-after-x3dh", "§4.7 Initiating, §8",
+    "the initiator's identity is compared with the record's local identity before the "
+    "signature check and before anything is drawn (mutated: after §4.2, so EK_A and DHs are "
+    "drawn first)")
 RULE1_KEEPS_OWN_PENDING = switch(
     "rule1-keeps-own-pending-session", "§4.7 rule 1",
     "a new session from a prekey message always becomes current (mutated: the rule before "
@@ -262,22 +258,24 @@ class SessionRecord:
     # ----- Initiating and encrypting -------------------------------------------------
 
     def initiate(self, identity, bundle_bytes, rng):
-        """§4.7 Initiating: refuse a bundle of another identity than IK_R (state-mismatch,
-        before the signature check), and a record whose sessions belong to another local
-        identity (§4.7 prekey step 4: "initiating checks the same"); else §4.2 with the
-        binding of §4.6, local address first. The new session becomes current, the previous
-        current one is archived."""
+        """§4.7 Initiating: refuse a bundle of another identity than IK_R, then an initiator
+        identity other than the record's sessions' local identity (both state-mismatch, both
+        before the signature check and before anything is drawn; the order of the two cannot
+        be observed: same category, no cause); else §4.2 with the binding of §4.6, local
+        address first. The new session becomes current, the previous current one is
+        archived."""
         bundle = decode_bundle(bundle_bytes)
         if mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
             s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
         if bundle.ik != self.ik_r and not mutated(BUNDLE_IDENTITY_UNCHECKED):
             raise ProtocolError("state-mismatch", "a bundle of another identity than IK_R")
-        if not mutated(INITIATE_LOCAL_IDENTITY_UNCHECKED):
-            # §4.7 prekey step 4: "a record holds one local identity; initiating checks the
-            # same" (with the IK_R check, so before §4.2 and before anything is drawn).
+        if not mutated(INITIATE_LOCAL_IDENTITY_UNCHECKED) \
+                and not mutated(INITIATE_LOCAL_IDENTITY_AFTER_DRAW):
             self._check_local_identity(identity.pub)
         if not mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
             s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
+        if mutated(INITIATE_LOCAL_IDENTITY_AFTER_DRAW):
+            self._check_local_identity(identity.pub)
         new = self.copy()
         if new.current is not None:
             new.archive(new.current)
