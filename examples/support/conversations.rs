@@ -1199,6 +1199,16 @@ fn groups(f: &mut VectorFile) {
     let truncated = &d_bob.to_bytes()[..20];
     assert!(SenderKeyDistribution::try_from(truncated).is_err());
     events.push(json!({ "event": "addDistribution", "party": 2, "from": addr_json(&addrs[1]), "fromIdentity": h(&ids[1].public_key().to_bytes()), "distribution": h(truncated), "result": "invalid", "error": "decode" }));
+    // Removing an address Alice does not list: decode, nothing drawn.
+    assert!(states[0].remove_member(&mut rng, &addr(b"zed", 1)).is_none());
+    events.push(json!({ "event": "removeMember", "party": 0, "member": addr_json(&addr(b"zed", 1)), "randomness": rng.take(), "result": "invalid", "error": "decode" }));
+    // Carol, removed, answers no distribution request: not-member comes
+    // first, even for a listed member or another group.
+    for (g, who) in [(&gid, 0usize), (&GroupId::new(b"another").unwrap(), 0)] {
+        let e = states[2].answer_request(&via(who, 2), g).unwrap_err();
+        assert_eq!(e, DecryptError::NotMember);
+        events.push(merge(json!({ "event": "answerRequest", "party": 2, "from": addr_json(&addrs[who]), "fromIdentity": h(&ids[who].public_key().to_bytes()), "groupId": h(g.as_bytes()) }), cat(&e)));
+    }
     let content = Envelope::Content(b"not a group message".to_vec());
     let r = check(states[1].decrypt(&content), Err(DecryptError::StateMismatch));
     events.push(merge(json!({ "event": "decrypt", "party": 1, "envelope": h(&content.to_bytes()) }), r));

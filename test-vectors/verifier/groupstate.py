@@ -103,29 +103,22 @@ REMOVE_MEMBER_WHEN_REMOVED = switch(
 REMOVE_UNLISTED = switch(
     "group-remove-unlisted-member", "§7.7 Refusals",
     "removing a member that is not listed is decode and changes nothing (mutated: nothing "
-    "removed, the sender key rotated)",
-    gap="a removeMember event, on a group state whose member flag is on, for an address it "
-        "does not list (decode, randomness [], state unchanged)")
+    "removed, the sender key rotated)")
 CREATE_PAST_BOUND = switch(
     "group-create-past-bound", "§7.7 Refusals, §9",
     "creating a group state with more than MAX_GROUP_MEMBERS (1024) other members is decode "
     "(mutated: created)",
-    gap="a groups create event with 1025 members, refused (result invalid, error decode, no "
-        "state; README and the schema would have to give create events an outcome)")
+    unpinnable="SPEC §14: '§7.7, the checks on creating a group state (members over the bound, listed twice, or the local address): they judge the caller's arguments, not received bytes, and the vectors give no refused create'")
 CREATE_TWICE = switch(
     "group-create-member-twice", "§7.7 Refusals",
     "creating a group state with a member listed twice is decode (mutated: created, listed "
     "twice)",
-    gap="a groups create event whose members list one address twice, refused (result "
-        "invalid, error decode, no state; README and the schema would have to give create "
-        "events an outcome)")
+    unpinnable="SPEC §14: '§7.7, the checks on creating a group state (members over the bound, listed twice, or the local address): they judge the caller's arguments, not received bytes, and the vectors give no refused create'")
 CREATE_OWN_ADDRESS = switch(
     "group-create-own-address", "§7.7 Refusals",
     "creating a group state with the local address as a member is decode (mutated: created, "
     "listed)",
-    gap="a groups create event whose members include the party's own address, refused "
-        "(result invalid, error decode, no state; README and the schema would have to give "
-        "create events an outcome)")
+    unpinnable="SPEC §14: '§7.7, the checks on creating a group state (members over the bound, listed twice, or the local address): they judge the caller's arguments, not received bytes, and the vectors give no refused create'")
 ADD_DECODE_AFTER_FLAG = switch(
     "group-add-decode-after-flag", "§7.7 Adding a distribution",
     "a distribution is decoded first: its decoding errors come before the member flag "
@@ -136,15 +129,11 @@ DECRYPT_OTHER_KIND_DECODE = switch(
 ANSWER_FLAG_UNCHECKED = switch(
     "group-answer-member-flag-unchecked", "§7.7 Answering a distribution request",
     "a state whose member flag is off refuses a distribution request: state-mismatch, cause "
-    "not-member (mutated: not checked; a listed member is answered)",
-    gap="an answerRequest event to a group state marked removed, from a member it lists with "
-        "the listed identity, for its group (state-mismatch, cause not-member)")
+    "not-member (mutated: not checked; a listed member is answered)")
 ANSWER_FLAG_LAST = switch(
     "group-answer-member-flag-last", "§7.7 Answering a distribution request",
     "the member flag is checked first, before the group id and the listed member "
-    "(mutated: after them, so another group's request to a removed state has no cause)",
-    gap="an answerRequest event to a group state marked removed for another group id, or "
-        "from an address it does not list (state-mismatch, cause not-member)")
+    "(mutated: after them, so another group's request to a removed state has no cause)")
 ANSWER_NON_MEMBER = switch(
     "group-answer-non-member", "§6.7 distribution request, §7.7",
     "a distribution request is answered only over the record of a device the group state "
