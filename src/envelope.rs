@@ -50,9 +50,9 @@ mod kinds {
 pub enum Envelope {
     /// Application content: the bytes the user sent.
     Content(Vec<u8>),
-    /// A sender key for a group (SPEC.md §7.2, §7.6). Boxed: a secret
-    /// never sits inline beside a smaller variant whose moves would copy
-    /// stack leftovers (STYLE.md item 25).
+    /// A sender key for a group (SPEC.md §7.2, §7.6). Boxed, so the chain
+    /// key never sits inline beside a smaller variant: moving an enum
+    /// copies its unused payload bytes, whatever they held.
     Distribution(Box<SenderKeyDistribution>),
     /// A request for the receiver's current sender key of this group, sent
     /// when a group message failed with [`crate::DecryptError::NoSenderKey`].

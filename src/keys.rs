@@ -322,8 +322,9 @@ pub struct PreKeyBundle {
 }
 
 impl PreKeyBundle {
-    /// Assembles a bundle from an identity's public key, its signed prekey
-    /// and optionally one of its one-time prekeys.
+    /// Assembles a bundle on the device, from its own signed prekey and
+    /// optionally one of its one-time prekeys (private types). A server,
+    /// which holds only public prekeys, uses [`PreKeyBundle::assemble`].
     pub fn new(
         identity_key: IdentityKey,
         signed_prekey: &SignedPreKey,
@@ -418,10 +419,11 @@ impl TryFrom<&[u8]> for PreKeyBundle {
     }
 }
 
-/// Where a responder keeps its prekeys. [`crate::Session::respond`] looks
-/// prekeys up here and removes a one-time prekey itself, only after the
-/// first message under it authenticated: a caller cannot forget to, nor do
-/// it too early.
+/// Where a responder keeps its prekeys. [`crate::Session::respond`] (and
+/// [`crate::SessionRecord::decrypt`], for a prekey message that starts a
+/// session) looks prekeys up here and removes a one-time prekey itself, only
+/// after the first message under it authenticated: a caller cannot forget
+/// to, nor do it too early.
 pub trait PreKeyStore {
     /// The identity of this store's owner.
     fn identity(&self) -> &IdentityKeyPair;

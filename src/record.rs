@@ -62,7 +62,8 @@ const SAVED_RECORD_REVISION: u8 = 2;
 /// assert_eq!(*to_alice.decrypt(&mut bob, &first)?, b"hi Bob"); // wiped when dropped
 /// assert_eq!(to_alice.decrypt(&mut bob, &first), Err(DecryptError::Duplicate)); // a replay
 /// let reply = to_alice.encrypt(&mut rng, b"hi Alice")?;
-/// assert_eq!(*to_bob.decrypt(&mut Account::new(&mut rng), &reply)?, b"hi Alice");
+/// # let mut alice = alice;
+/// assert_eq!(*to_bob.decrypt(&mut alice, &reply)?, b"hi Alice");
 /// assert_eq!(to_bob.current_id(), to_alice.current_id());
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
@@ -166,6 +167,9 @@ impl SessionRecord {
     /// or retired session; [`DecryptError::UnknownPreKey`] if the prekeys
     /// it names are gone; otherwise the error of the session that decided.
     /// On every error the record and `store` are unchanged.
+    ///
+    /// `store` is this device's own account (its prekeys); it is read only
+    /// for a prekey message that starts a session.
     ///
     /// # Security
     /// Persist `store` after a prekey message created a session (its

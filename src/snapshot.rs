@@ -71,8 +71,9 @@ macro_rules! persistence_methods {
             /// `to_bytes`).
             ///
             /// # Security
-            /// Holds every secret of the state. Never restore an older copy
-            /// and send from it: that reuses message keys (SPEC.md §12).
+            /// Holds every secret of the state. Never restore an older copy:
+            /// a session, record or sender would reuse message keys, an
+            /// account would bring back used one-time prekeys (SPEC.md §12).
             pub fn snapshot(&self) -> crate::Snapshot {
                 crate::Snapshot::new(self.to_bytes())
             }
@@ -111,8 +112,9 @@ macro_rules! persistence_methods {
             ///
             /// # Security
             /// A sealed blob does not name its storage slot: after unsealing,
-            /// check that it is the state you expected (its session id or
-            /// remote identity, or its group and sender), SPEC.md §12.
+            /// check that it is the state you expected (a session's id or
+            /// remote identity, a record's remote address, a group's id, an
+            /// account's identity key), SPEC.md §12.
             ///
             /// # Errors
             /// [`crate::RestoreError::Authentication`] for a wrong key or

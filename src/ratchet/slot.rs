@@ -1,5 +1,5 @@
 //! A secret that is there or not, like `Option`, but whose absence is zero
-//! bytes (STYLE.md item 25, SPEC.md §12).
+//! bytes (SPEC.md §12: secrets are wiped wherever they are moved or freed).
 //!
 //! An enum's unused payload is not touched by drop glue and holds whatever
 //! bytes the value was built from: a `None` or `Pending` moved from the
