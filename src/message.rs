@@ -280,6 +280,7 @@ impl Message {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn normal(&self) -> &NormalMessage {
         match self {
             Self::PreKey(m) => &m.message,

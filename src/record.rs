@@ -25,14 +25,6 @@ pub const MAX_ARCHIVED_SESSIONS: usize = 5;
 /// (SPEC.md §4.7, §9).
 pub const MAX_RETIRED_SESSIONS: usize = 40;
 
-/// What kind of message an archived session decrypted (SPEC.md §4.7 rules
-/// 2 and 3 differ).
-#[derive(Clone, Copy)]
-enum Delivered {
-    Normal,
-    PreKey,
-}
-
 /// Saved-record format revision written by [`SessionRecord::to_bytes`].
 const SAVED_RECORD_REVISION: u8 = 2;
 
@@ -196,7 +188,7 @@ impl SessionRecord {
                 // The one session that knows the ratchet key decides alone.
                 if let Some(i) = self.position(|s| s.knows_ratchet_key(&key)) {
                     let plaintext = self.session_mut(i).ok_or(DecryptError::StateMismatch)?.decrypt(message)?;
-                    self.promote(i, Delivered::Normal);
+                    self.promote(i);
                     return Ok(plaintext);
                 }
                 // A new ratchet key: each session in order, current first.
@@ -205,7 +197,7 @@ impl SessionRecord {
                     let Some(session) = self.session_mut(i) else { break };
                     match session.decrypt(message) {
                         Ok(plaintext) => {
-                            self.promote(i, Delivered::Normal);
+                            self.promote(i);
                             return Ok(plaintext);
                         }
                         Err(e) => {
@@ -239,11 +231,10 @@ impl SessionRecord {
         m: &PreKeyMessage,
     ) -> Result<Vec<u8>, DecryptError> {
         let id = m.session_id();
-        // §4.5: a held session id goes to that session.
+        // §4.5: a held session id goes to that session. A prekey message
+        // never promotes (§4.7): the peer has not heard from us on it.
         if let Some(i) = self.position(|s| s.session_id() == id) {
-            let plaintext = self.session_mut(i).ok_or(DecryptError::StateMismatch)?.decrypt_prekey(m)?;
-            self.promote(i, Delivered::PreKey);
-            return Ok(plaintext);
+            return self.session_mut(i).ok_or(DecryptError::StateMismatch)?.decrypt_prekey(m);
         }
         if self.retired.contains(&id) {
             return Err(DecryptError::Duplicate);
@@ -272,24 +263,15 @@ impl SessionRecord {
         }
     }
 
-    /// After archived session `i` decrypted a message, SPEC.md §4.7 rules 2
-    /// and 3: whether it becomes current instead of the current session C.
-    ///
-    /// - A normal message (the peer holds the session and has heard from
-    ///   us on it) promotes it if it and C were created on different sides
-    ///   (a simultaneous initiation) and it has the smaller id. Of two
-    ///   sessions one side created, a normal message never swaps them.
-    /// - A prekey message never promotes: the peer has not heard from us on
-    ///   that session, so it says nothing about which one the peer uses.
-    fn promote(&mut self, i: usize, delivered: Delivered) {
+    /// After archived session `i` decrypted a normal message (the peer
+    /// holds it and has heard from us on it), SPEC.md §4.7 rule 2: it
+    /// becomes current if it and the current session C were created on
+    /// different sides (a simultaneous initiation) and it has the smaller
+    /// id. Of two sessions one side created, a message never swaps them.
+    fn promote(&mut self, i: usize) {
         let Some(a) = i.checked_sub(1) else { return };
-        let Some(candidate) = self.archived.get(a) else { return };
-        let wins = match (&self.current, delivered) {
-            (None, _) => true,
-            (Some(c), Delivered::Normal) => c.role() != candidate.role() && candidate.session_id().0 < c.session_id().0,
-            (Some(_), Delivered::PreKey) => false,
-        };
-        if wins {
+        let (Some(candidate), Some(c)) = (self.archived.get(a), self.current.as_ref()) else { return };
+        if c.role() != candidate.role() && candidate.session_id().0 < c.session_id().0 {
             let promoted = self.archived.remove(a);
             if let Some(old) = self.current.replace(promoted) {
                 self.archived.insert(0, old);

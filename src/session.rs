@@ -346,14 +346,10 @@ impl Session {
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn decrypt(&mut self, message: &Message) -> Result<Vec<u8>, DecryptError> {
-        if let Message::PreKey(m) = message
-            && !self.matches(m)
-        {
-            return Err(DecryptError::StateMismatch);
+        match message {
+            Message::PreKey(m) => self.decrypt_prekey(m),
+            Message::Normal(n) => self.decrypt_normal(n),
         }
-        let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.normal().as_ref())?;
-        self.pending = false;
-        Ok(plaintext)
     }
 
     /// A prekey message of this session (SPEC.md §5.7), as

@@ -214,7 +214,7 @@ fn a_peer_that_starts_over_gets_a_new_current_session_and_old_messages_still_dec
 }
 
 #[test]
-fn failed_decrypts_change_nothing_and_a_wrong_session_is_not_tried() {
+fn failed_decrypts_in_a_two_session_record_change_nothing() {
     let (mut rng, mut alice, mut bob) = devices(5);
     alice.initiate(&mut rng, &mut bob);
     bob.initiate(&mut rng, &mut alice);

@@ -11,25 +11,7 @@ use crate::heap;
 use crate::rng::Recorder;
 use crate::secrets::Observer;
 
-type R<T> = Result<T, String>;
-
-fn must<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> R<T> {
-    r.map_err(|e| format!("{what}: {e:?}"))
-}
-
-macro_rules! step {
-    ($obs:expr, $rng:expr, $kinds:expr, $($fmt:tt)+) => {{
-        let n = $obs.step(format_args!($($fmt)+));
-        $rng.expect($kinds, n);
-    }};
-}
-
-const NONE: &[&str] = &["unexpected draw"];
-const ACCOUNT: &[&str] = &["identity seed", "SPK.priv"];
-const OPK: &[&str] = &["OPK.priv"];
-const INITIATE: &[&str] = &["EK_A.priv", "DHs.priv"];
-const DHS: &[&str] = &["DHs.priv"];
-const SENDER_KEY: &[&str] = &["group CK", "group signing seed"];
+use crate::script::{ACCOUNT, DHS, INITIATE, NONE, OPK, R, SENDER_KEY, must, step};
 
 /// Reads every session of a record.
 fn note(obs: &mut Observer, name: &str, record: &SessionRecord) {

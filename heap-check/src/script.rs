@@ -28,9 +28,9 @@ use crate::heap;
 use crate::rng::Recorder;
 use crate::secrets::Observer;
 
-type R<T> = Result<T, String>;
+pub(crate) type R<T> = Result<T, String>;
 
-fn must<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> R<T> {
+pub(crate) fn must<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> R<T> {
     r.map_err(|e| format!("{what}: {e:?}"))
 }
 
@@ -83,14 +83,15 @@ macro_rules! step {
         $rng.expect($kinds, n);
     }};
 }
+pub(crate) use step;
 
-const NONE: &[&str] = &["unexpected draw"];
-const ACCOUNT: &[&str] = &["identity seed", "SPK.priv"];
-const OPK: &[&str] = &["OPK.priv"];
+pub(crate) const NONE: &[&str] = &["unexpected draw"];
+pub(crate) const ACCOUNT: &[&str] = &["identity seed", "SPK.priv"];
+pub(crate) const OPK: &[&str] = &["OPK.priv"];
 const SPK: &[&str] = &["SPK.priv"];
-const INITIATE: &[&str] = &["EK_A.priv", "DHs.priv"];
-const DHS: &[&str] = &["DHs.priv"];
-const SENDER_KEY: &[&str] = &["group CK", "group signing seed"];
+pub(crate) const INITIATE: &[&str] = &["EK_A.priv", "DHs.priv"];
+pub(crate) const DHS: &[&str] = &["DHs.priv"];
+pub(crate) const SENDER_KEY: &[&str] = &["group CK", "group signing seed"];
 
 const AB: &[u8] = b"alice|bob";
 const CB: &[u8] = b"carol|bob";

@@ -247,8 +247,8 @@ impl Device {
     }
 
     fn receive_one(&mut self, from: &Address, bytes: &[u8]) -> Result<Envelope> {
-        if let Ok(Envelope::Group { group_id, .. }) = Envelope::try_from(bytes) {
-            let envelope = Envelope::try_from(bytes)?;
+        if let Ok(envelope @ Envelope::Group { .. }) = Envelope::try_from(bytes) {
+            let Envelope::Group { group_id, .. } = &envelope else { return Err("not a group message".into()) };
             let tx = self.db.unchecked_transaction()?;
             let mut group = self.load_group(group_id.as_bytes())?;
             let plaintext = group.decrypt(&envelope)?;
