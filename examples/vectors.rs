@@ -373,6 +373,7 @@ impl Transcript {
             &store.identity,
             &store.signed,
             opk,
+            None,
             &self.parties.alice.public_key(),
             &self.alice.session_id().0,
             &self.initial_binding,
@@ -586,11 +587,11 @@ fn session_file() {
     let mut t = Transcript::new(9, true, b"");
     t.establish();
     let m = t.encrypt("alice", b"tamper target");
-    t.decrypt("bob", &flip(&m, 0, 0x30), Err(ErrorCategory::UnknownVersion));
+    t.decrypt("bob", &flip(&m, 0, 0x20), Err(ErrorCategory::UnknownVersion));
     t.decrypt("bob", &flip(&m, 0, 0x08), Err(ErrorCategory::Decode));
-    // Version nibble 2 and a type nibble no session message has: the
+    // Version nibble 3 and a type nibble no session message has: the
     // version is checked first.
-    t.decrypt("bob", &flip(&m, 0, 0x3e), Err(ErrorCategory::UnknownVersion));
+    t.decrypt("bob", &flip(&m, 0, 0x2e), Err(ErrorCategory::UnknownVersion));
     t.decrypt("bob", &flip(&m, 5, 0x01), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &flip(&m, 36, 0x01), Err(ErrorCategory::Authentication));
     t.decrypt("bob", &flip(&m, 40, 0x01), Err(ErrorCategory::Authentication));
@@ -628,7 +629,7 @@ fn session_file() {
     t.respond(&flip(&m, 73, 0x01), Err(ErrorCategory::UnknownPreKey));
     t.respond(&flip(&m, 69, 0x02), Err(ErrorCategory::Decode));
     // The embedded message's first byte is decoded like a message's.
-    t.respond(&flip(&m, 74, 0x30), Err(ErrorCategory::UnknownVersion));
+    t.respond(&flip(&m, 74, 0x20), Err(ErrorCategory::UnknownVersion));
     t.respond(&flip(&m, 74, 0x03), Err(ErrorCategory::Decode));
     t.respond(&flip(&m, m.len() - 1, 0x01), Err(ErrorCategory::Authentication));
     t.respond(&m, OK);
@@ -1204,7 +1205,7 @@ fn x3dh_file() {
         let randomness = rng.take();
         let opk = p.store.one_time.values().next();
         let tr_b =
-            hazmat::x3dh_respond(&p.store.identity, &p.store.signed, opk, &p.alice.public_key(), &ek_pub, binding)
+            hazmat::x3dh_respond(&p.store.identity, &p.store.signed, opk, None, &p.alice.public_key(), &ek_pub, binding)
                 .unwrap();
         assert_eq!(tr.sk, tr_b.sk);
         let mut fields = match p.json() {
@@ -1454,10 +1455,10 @@ fn wire_file() {
         ("group_message", &gm),
     ] {
         bad.push((ty, "empty".into(), Vec::new()));
-        bad.push((ty, "unknown version 2".into(), flip(b, 0, 0x30)));
+        bad.push((ty, "unknown version 3".into(), flip(b, 0, 0x20)));
         bad.push((ty, "version 0".into(), flip(b, 0, 0x10)));
         bad.push((ty, "wrong type nibble".into(), flip(b, 0, 0x0f)));
-        bad.push((ty, "version 2 and a wrong type nibble: the version is checked first".into(), flip(b, 0, 0x3f)));
+        bad.push((ty, "version 3 and a wrong type nibble: the version is checked first".into(), flip(b, 0, 0x2f)));
         bad.push((ty, "first byte only".into(), b[..1].to_vec()));
     }
     bad.push(("message", "ciphertext shorter than a tag".into(), normal[..56].to_vec()));
@@ -1466,7 +1467,7 @@ fn wire_file() {
     bad.push(("prekey_message", "truncated in the base key".into(), pre[..50].to_vec()));
     bad.push(("prekey_message", "one-time prekey flag 2".into(), flip(&pre, 69, 0x02)));
     bad.push(("prekey_message", "embedded message too short".into(), pre[..74 + 56].to_vec()));
-    bad.push(("prekey_message", "embedded message with version nibble 2".into(), flip(&pre, 74, 0x30)));
+    bad.push(("prekey_message", "embedded message with version nibble 3".into(), flip(&pre, 74, 0x20)));
     bad.push(("prekey_message", "embedded message of type prekey message".into(), flip(&pre, 74, 0x03)));
     bad.push(("prekey_message", "identity key with a torsion component".into(), {
         let mut b = pre.clone();
@@ -2303,7 +2304,7 @@ fn persistence_file() {
     // An account with a rotated signed prekey and one-time prekeys, one of
     // them consumed: restore, re-save, and the bundles it gives.
     let mut rng = Recorder::new(68);
-    let mut account = Account::new(&mut rng);
+    let mut account = Account::new_classical(&mut rng);
     let opks = account.generate_one_time_prekeys(&mut rng, 4);
     account.rotate_signed_prekey(&mut rng).unwrap();
     account.generate_one_time_prekeys(&mut rng, 2);
@@ -2428,11 +2429,11 @@ fn persistence_file() {
         ("session", "revision 1's pre-release format byte 0x01".into(), flip(&bob_state, 1, 0x03)),
         ("group_receiver", "revision 1's pre-release format byte 0x01".into(), flip(&receiver_state, 1, 0x03)),
         ("group_sender", "revision 1's pre-release format byte 0x01".into(), flip(&sender_state, 1, 0x03)),
-        ("session", "unknown version".into(), flip(&bob_state, 0, 0x30)),
+        ("session", "unknown version".into(), flip(&bob_state, 0, 0x20)),
         (
             "session",
-            "version 2 with a wrong type nibble: the version is checked first".into(),
-            flip(&bob_state, 0, 0x31),
+            "version 3 with a wrong type nibble: the version is checked first".into(),
+            flip(&bob_state, 0, 0x21),
         ),
         ("session", "a saved group sender's type nibble".into(), flip(&bob_state, 0, 0x01)),
         ("group_sender", "truncated".into(), sender_state[..sender_state.len() - 1].to_vec()),

@@ -38,6 +38,9 @@ pub enum ErrorCategory {
     /// A message that belongs to another session, group, sender or key id
     /// (`"state-mismatch"`).
     StateMismatch,
+    /// A version-1 prekey message that would create a session at a
+    /// responder that requires PQXDH (`"downgrade"`, SPEC.md §4.8).
+    Downgrade,
 }
 
 impl ErrorCategory {
@@ -59,6 +62,7 @@ impl ErrorCategory {
             Self::SkipLimit => "skip-limit",
             Self::CounterExhausted => "counter-exhausted",
             Self::StateMismatch => "state-mismatch",
+            Self::Downgrade => "downgrade",
         }
     }
 }
@@ -163,6 +167,12 @@ pub enum KeyAgreementError {
     /// certificate or list of another user, or a device list older than the
     /// one already accepted (SPEC.md §3.7). Category `state-mismatch`.
     IdentityMismatch,
+    /// A version-1 prekey message to a responder that requires PQXDH
+    /// (SPEC.md §4.8).
+    Downgrade,
+    /// A prekey message whose base key the last-resort KEM prekey it names
+    /// has accepted before: a replayed first message (SPEC.md §4.8).
+    Duplicate,
 }
 
 impl KeyAgreementError {
@@ -175,6 +185,8 @@ impl KeyAgreementError {
             Self::Decode(e) => e.category(),
             Self::Decrypt(e) => e.category(),
             Self::IdentityMismatch => ErrorCategory::StateMismatch,
+            Self::Downgrade => ErrorCategory::Downgrade,
+            Self::Duplicate => ErrorCategory::Duplicate,
         }
     }
 }
@@ -188,6 +200,8 @@ impl fmt::Display for KeyAgreementError {
             Self::Decode(e) => write!(f, "invalid input: {e}"),
             Self::Decrypt(e) => write!(f, "initial message: {e}"),
             Self::IdentityMismatch => f.write_str("identity key is not the one expected for this address"),
+            Self::Downgrade => f.write_str("classical (X3DH) prekey message to a responder that requires PQXDH"),
+            Self::Duplicate => f.write_str("base key already accepted under this last-resort KEM prekey (a replay)"),
         }
     }
 }
@@ -282,6 +296,9 @@ pub enum DecryptError {
     /// one-time prekey the responder does not hold (category
     /// `unknown-prekey`).
     UnknownPreKey,
+    /// A version-1 prekey message to a responder that requires PQXDH
+    /// (SPEC.md §4.8).
+    Downgrade,
     /// A group message from a sender, or with a key id, this member holds no
     /// sender key for yet: its distribution has not arrived (ask the sender
     /// for it). Category `state-mismatch` (SPEC.md §7.4).
@@ -309,6 +326,7 @@ impl DecryptError {
             Self::NonContributory => ErrorCategory::NonContributory,
             Self::StateMismatch | Self::NoSenderKey | Self::NotMember => ErrorCategory::StateMismatch,
             Self::UnknownPreKey => ErrorCategory::UnknownPreKey,
+            Self::Downgrade => ErrorCategory::Downgrade,
             Self::BufferTooSmall { .. } => ErrorCategory::Decode,
         }
     }
@@ -325,6 +343,8 @@ impl From<KeyAgreementError> for DecryptError {
             KeyAgreementError::Decode(e) => Self::Decode(e),
             KeyAgreementError::UnknownPreKey => Self::UnknownPreKey,
             KeyAgreementError::NonContributory => Self::NonContributory,
+            KeyAgreementError::Downgrade => Self::Downgrade,
+            KeyAgreementError::Duplicate => Self::Duplicate,
             KeyAgreementError::BadSignature | KeyAgreementError::IdentityMismatch => Self::StateMismatch,
         }
     }
@@ -351,6 +371,7 @@ impl fmt::Display for DecryptError {
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::StateMismatch => f.write_str("message does not belong to this state"),
             Self::UnknownPreKey => f.write_str("prekey message names an unknown prekey"),
+            Self::Downgrade => f.write_str("classical (X3DH) prekey message to a responder that requires PQXDH"),
             Self::NoSenderKey => f.write_str("no sender key of this sender yet: its distribution has not arrived"),
             Self::NotMember => f.write_str("not a member of this group any more"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),

@@ -12,6 +12,7 @@ use rand_core::CryptoRng;
 
 use crate::crypto::{KEY_LEN, NONCE_LEN, Secret32};
 use crate::error::KeyAgreementError;
+use crate::kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemPreKey};
 use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use crate::labels;
 use crate::ratchet::chain_key::ChainKey;
@@ -29,6 +30,10 @@ pub struct X3dhTranscript {
     pub ad: Vec<u8>,
     /// SHA-256(AD).
     pub ad_hash: [u8; KEY_LEN],
+    /// PQXDH only: the ML-KEM shared secret SS (SPEC.md §4.8).
+    pub kem_shared_secret: Option<[u8; KEY_LEN]>,
+    /// PQXDH initiator only: the ML-KEM ciphertext.
+    pub kem_ciphertext: Option<Vec<u8>>,
 }
 
 fn transcript(agreement: &crate::x3dh::Agreement) -> X3dhTranscript {
@@ -38,10 +43,13 @@ fn transcript(agreement: &crate::x3dh::Agreement) -> X3dhTranscript {
         sk: out.sk.0,
         ad: agreement.ad.clone(),
         ad_hash: out.ad_hash,
+        kem_shared_secret: agreement.kem_secret.as_ref().map(|s| s.0),
+        kem_ciphertext: None,
     }
 }
 
-/// X3DH as initiator; returns EK_A's public key and the transcript.
+/// X3DH, or PQXDH for a bundle with a KEM prekey, as initiator; returns
+/// EK_A's public key and the transcript.
 ///
 /// # Errors
 /// As [`crate::Session::initiate`].
@@ -51,11 +59,13 @@ pub fn x3dh_initiate<R: CryptoRng + ?Sized>(
     bundle: &PreKeyBundle,
     binding: &[u8],
 ) -> Result<([u8; KEY_LEN], X3dhTranscript), KeyAgreementError> {
-    let (ek, agreement) = crate::x3dh::initiate(rng, identity, bundle, binding)?;
-    Ok((ek, transcript(&agreement)))
+    let (ek, agreement, kem) = crate::x3dh::initiate(rng, identity, bundle, binding)?;
+    let mut t = transcript(&agreement);
+    t.kem_ciphertext = kem.map(|k| k.ciphertext.to_vec());
+    Ok((ek, t))
 }
 
-/// X3DH as responder.
+/// X3DH (or PQXDH, given the KEM prekey and ciphertext) as responder.
 ///
 /// # Errors
 /// As [`crate::Session::respond`].
@@ -63,12 +73,65 @@ pub fn x3dh_respond(
     identity: &IdentityKeyPair,
     signed_prekey: &SignedPreKey,
     one_time_prekey: Option<&OneTimePreKey>,
+    kem: Option<(&KemPreKey, &[u8; KEM_CIPHERTEXT_LEN])>,
     initiator: &IdentityKey,
     ephemeral: &[u8; KEY_LEN],
     binding: &[u8],
 ) -> Result<X3dhTranscript, KeyAgreementError> {
-    let agreement = crate::x3dh::respond(identity, signed_prekey, one_time_prekey, initiator, ephemeral, binding)?;
+    let ct = kem.map(|(k, c)| (k, alloc::boxed::Box::new(*c)));
+    let agreement = crate::x3dh::respond(
+        identity,
+        signed_prekey,
+        one_time_prekey,
+        ct.as_ref().map(|(k, c)| (*k, c)),
+        initiator,
+        ephemeral,
+        binding,
+    )?;
     Ok(transcript(&agreement))
+}
+
+/// ML-KEM-1024 KEYGEN(d, z) (SPEC.md §4.8): the encapsulation key.
+pub fn kem_public_key(seed: &[u8; crate::KEM_SEED_LEN]) -> Vec<u8> {
+    KemPreKey::from_seed(crate::PreKeyId(0), crate::KemPreKeyKind::OneTime, seed).public_key().to_vec()
+}
+
+/// ML-KEM-1024 ENCAPS(ek, m): (ciphertext, shared secret).
+pub fn kem_encapsulate(ek: &[u8; KEM_PUBLIC_KEY_LEN], m: &[u8; KEY_LEN]) -> (Vec<u8>, [u8; KEY_LEN]) {
+    let (ct, ss) = crate::kem::encapsulate(ek, &Secret32(*m));
+    (ct.to_vec(), ss.0)
+}
+
+/// ML-KEM-1024 DECAPS with the key rebuilt from its seed.
+pub fn kem_decapsulate(seed: &[u8; crate::KEM_SEED_LEN], ct: &[u8; KEM_CIPHERTEXT_LEN]) -> [u8; KEY_LEN] {
+    KemPreKey::from_seed(crate::PreKeyId(0), crate::KemPreKeyKind::OneTime, seed).decapsulate(ct).0
+}
+
+/// Whether an encapsulation key passes FIPS 203's modulus check.
+pub fn kem_key_acceptable(ek: &[u8; KEM_PUBLIC_KEY_LEN]) -> bool {
+    crate::kem::acceptable(ek)
+}
+
+/// `SIGN(identity, context || u32(id) || key)`: the signature of a signed
+/// prekey (`labels::SIGNED_PREKEY_CONTEXT`) or a KEM prekey
+/// (`labels::KEM_PREKEY_CONTEXT`) over any key bytes, for building
+/// bundles signed under the wrong context.
+pub fn sign_prekey_with_context(
+    identity: &IdentityKeyPair,
+    context: &[u8],
+    id: u32,
+    key: &[u8],
+) -> [u8; crate::crypto::SIGNATURE_LEN] {
+    identity.sign(&[context, &id.to_be_bytes(), key])
+}
+
+/// A public KEM prekey from raw parts (no check), for crafted bundles.
+pub fn public_kem_prekey(
+    id: u32,
+    key: &[u8; KEM_PUBLIC_KEY_LEN],
+    signature: &[u8; crate::crypto::SIGNATURE_LEN],
+) -> crate::PublicKemPreKey {
+    crate::PublicKemPreKey { id: crate::PreKeyId(id), key: alloc::boxed::Box::new(*key), signature: *signature }
 }
 
 /// KDF_RK(RK, DH output) = (RK', CK) (SPEC.md §5.2).

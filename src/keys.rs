@@ -10,7 +10,8 @@ use crate::crypto::{self, Ed25519KeyPair, KEY_LEN, SIGNATURE_LEN, Secret32, X255
 use crate::error::{DecodeError, KeyAgreementError};
 use crate::labels::SIGNED_PREKEY_CONTEXT;
 use crate::secret_vec::SecretVec;
-use crate::wire::{Reader, Writer, first_byte, kind};
+use crate::kem::{KEM_SEED_LEN, KemPreKey, KemPreKeyKind, PublicKemPreKey};
+use crate::wire::{Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
 
 /// The public identity key: an Ed25519 public key (32 bytes), whose X25519
 /// form is used in X3DH (SPEC.md §3.1).
@@ -319,6 +320,8 @@ pub struct PreKeyBundle {
     signed_prekey: [u8; KEY_LEN],
     signature: [u8; SIGNATURE_LEN],
     one_time_prekey: Option<(PreKeyId, [u8; KEY_LEN])>,
+    /// Version 2 (PQXDH) only: exactly one KEM prekey (SPEC.md §4.8).
+    kem_prekey: Option<PublicKemPreKey>,
 }
 
 impl PreKeyBundle {
@@ -336,7 +339,27 @@ impl PreKeyBundle {
             signed_prekey: signed_prekey.public_key(),
             signature: signed_prekey.signature,
             one_time_prekey: one_time_prekey.map(|k| (k.id, k.public_key())),
+            kem_prekey: None,
         }
+    }
+
+    /// This bundle with a KEM prekey: a version-2 (PQXDH) bundle (SPEC.md
+    /// §4.8, §6.8). A server adds a one-time KEM prekey while it has one,
+    /// else the device's last-resort KEM prekey.
+    #[must_use]
+    pub fn with_kem_prekey(mut self, kem_prekey: PublicKemPreKey) -> Self {
+        self.kem_prekey = Some(kem_prekey);
+        self
+    }
+
+    /// The KEM prekey of a version-2 bundle.
+    pub fn kem_prekey(&self) -> Option<&PublicKemPreKey> {
+        self.kem_prekey.as_ref()
+    }
+
+    /// 1 (X3DH, first byte 0x13) or 2 (PQXDH, 0x23).
+    pub fn version(&self) -> u8 {
+        if self.kem_prekey.is_some() { VERSION_PQ } else { VERSION }
     }
 
     pub(crate) fn from_parts(
@@ -346,7 +369,7 @@ impl PreKeyBundle {
         signature: [u8; SIGNATURE_LEN],
         one_time_prekey: Option<(PreKeyId, [u8; KEY_LEN])>,
     ) -> Self {
-        Self { identity_key, signed_prekey_id, signed_prekey, signature, one_time_prekey }
+        Self { identity_key, signed_prekey_id, signed_prekey, signature, one_time_prekey, kem_prekey: None }
     }
 
     /// The responder's identity key.
@@ -372,26 +395,36 @@ impl PreKeyBundle {
         self.one_time_prekey.as_ref().map(|(_, k)| k)
     }
 
-    /// Checks the signed prekey's signature under the identity key.
+    /// Checks the signed prekey's signature under the identity key, then
+    /// the KEM prekey's, if any (SPEC.md §4.2, §4.8).
     ///
     /// # Errors
-    /// [`KeyAgreementError::BadSignature`] if it does not verify.
+    /// [`KeyAgreementError::BadSignature`] if one does not verify.
     pub fn verify(&self) -> Result<(), KeyAgreementError> {
         let ok = self.identity_key.verify(
             &[SIGNED_PREKEY_CONTEXT, &self.signed_prekey_id.0.to_be_bytes(), &self.signed_prekey],
             &self.signature,
         );
-        if ok { Ok(()) } else { Err(KeyAgreementError::BadSignature) }
+        if !ok {
+            return Err(KeyAgreementError::BadSignature);
+        }
+        match &self.kem_prekey {
+            Some(kem) => kem.verify(&self.identity_key),
+            None => Ok(()),
+        }
     }
 
-    /// The encoding of SPEC.md §6.4.
+    /// The encoding of SPEC.md §6.4 (version 1) or §6.8 (version 2).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(170);
-        out.put_u8(first_byte(kind::PREKEY_BUNDLE));
+        let mut out = Vec::with_capacity(170 + 1638);
+        out.put_u8(first_byte_of(self.version(), kind::PREKEY_BUNDLE));
         out.put(&self.identity_key.to_bytes());
         out.put_u32(self.signed_prekey_id.0);
         out.put(&self.signed_prekey);
         out.put(&self.signature);
+        if let Some(kem) = &self.kem_prekey {
+            kem.write(&mut out);
+        }
         out.put_flag(self.one_time_prekey.is_some());
         if let Some((id, key)) = &self.one_time_prekey {
             out.put_u32(id.0);
@@ -408,14 +441,15 @@ impl TryFrom<&[u8]> for PreKeyBundle {
     /// [`PreKeyBundle::verify`]; [`crate::Session::initiate`] always does).
     fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(kind::PREKEY_BUNDLE)?;
+        let version = r.header_any(kind::PREKEY_BUNDLE)?;
         let identity_key = IdentityKey::from_bytes(&r.array()?)?;
         let signed_prekey_id = PreKeyId(r.u32()?);
         let signed_prekey = r.array()?;
         let signature = r.array()?;
+        let kem_prekey = if version == VERSION_PQ { Some(PublicKemPreKey::read(&mut r)?) } else { None };
         let one_time_prekey = if r.flag()? { Some((PreKeyId(r.u32()?), r.array()?)) } else { None };
         r.finish()?;
-        Ok(Self { identity_key, signed_prekey_id, signed_prekey, signature, one_time_prekey })
+        Ok(Self { identity_key, signed_prekey_id, signed_prekey, signature, one_time_prekey, kem_prekey })
     }
 }
 
@@ -433,13 +467,52 @@ pub trait PreKeyStore {
     fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey>;
     /// Deletes a one-time prekey: called once, after authentication.
     fn remove_one_time_prekey(&mut self, id: PreKeyId);
+
+    /// The KEM prekey (last-resort or one-time) with this id, if held
+    /// (SPEC.md §4.8). A store without KEM prekeys answers `None`.
+    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
+        let _ = id;
+        None
+    }
+
+    /// The base keys the last-resort KEM prekey `id` has accepted
+    /// (SPEC.md §4.8): a prekey message with one of them is refused.
+    fn used_base_keys(&self, id: PreKeyId) -> &[[u8; KEY_LEN]] {
+        let _ = id;
+        &[]
+    }
+
+    /// After the first message under KEM prekey `id` authenticated: deletes
+    /// a one-time KEM prekey, or records `base_key` as used by a last-resort
+    /// one. Called once per new session.
+    fn consume_kem_prekey(&mut self, id: PreKeyId, base_key: &[u8; KEY_LEN]) {
+        let _ = (id, base_key);
+    }
+
+    /// Whether version-1 (X3DH) prekey messages that would create a session
+    /// are refused with `downgrade` (SPEC.md §4.8).
+    fn requires_pq(&self) -> bool {
+        false
+    }
 }
 
 /// At most this many one-time prekeys an [`Account`] holds (SPEC.md §9).
 pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
 
+/// At most this many one-time KEM prekeys an [`Account`] holds (SPEC.md §9).
+pub const MAX_ONE_TIME_KEM_PREKEYS: usize = 100;
+
+/// How many last-resort KEM prekeys an [`Account`] keeps: the current one
+/// and its predecessor during a rotation's grace period (SPEC.md §3.6).
+pub const MAX_LAST_RESORT_KEM_PREKEYS: usize = 2;
+
 /// An identity with its prekeys: the in-memory [`PreKeyStore`] most
-/// applications need (SPEC.md §3).
+/// applications need (SPEC.md §3, §4.8).
+///
+/// [`Account::new`] makes a post-quantum account: besides its X25519
+/// prekeys it has a last-resort ML-KEM prekey, its bundles are version-2
+/// (PQXDH) bundles, and it refuses classical prekey messages that would
+/// start a session ([`Account::set_requires_pq`]).
 ///
 /// ```
 /// use sottovoce::Account;
@@ -448,6 +521,7 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
 /// let ids = bob.generate_one_time_prekeys(&mut rng, 10);
 /// let bundle = bob.prekey_bundle(Some(ids[0])).unwrap();
 /// assert_eq!(bundle.identity_key(), bob.identity_key());
+/// assert_eq!(bundle.version(), 2); // PQXDH
 /// ```
 pub struct Account {
     identity: IdentityKeyPair,
@@ -455,6 +529,13 @@ pub struct Account {
     signed_prekeys: SecretVec<SignedPreKey>,
     /// In id order (ids only grow).
     one_time_prekeys: SecretVec<OneTimePreKey>,
+    /// Oldest first; empty for a classical account (SPEC.md §4.8).
+    last_resort_kem_prekeys: SecretVec<KemPreKey>,
+    /// The used base keys of each last-resort KEM prekey, in the same order.
+    kem_uses: Vec<Vec<[u8; KEY_LEN]>>,
+    /// In id order.
+    one_time_kem_prekeys: SecretVec<KemPreKey>,
+    requires_pq: bool,
     next_prekey_id: u32,
     /// Every prekey with an id below this has been published (ids only
     /// grow, so one number marks them all: SPEC.md §3.6).
@@ -470,16 +551,26 @@ const SAVED_ACCOUNT_REVISION: u8 = 3;
 pub const MAX_SIGNED_PREKEYS: usize = 2;
 
 impl Account {
-    /// A new identity with one signed prekey (id 1) and no one-time prekeys.
-    /// Consumes from `rng`: the identity seed, then the signed prekey.
+    /// A new post-quantum identity: one signed prekey (id 1), one
+    /// last-resort KEM prekey (id 2), no one-time prekeys; it requires
+    /// PQXDH. Consumes from `rng`: the identity seed (32 bytes), the signed
+    /// prekey (32), the KEM prekey's seed (64).
     pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         Self::from_identity(rng, identity)
     }
 
-    /// An account around an existing identity (e.g. one restored from its
-    /// seed), with a fresh signed prekey (id 1) and no one-time prekeys.
-    /// Consumes 32 bytes of `rng` (the signed prekey).
+    /// A classical (X3DH only) identity with one signed prekey (id 1): its
+    /// bundles are version-1 bundles. Consumes the identity seed, then the
+    /// signed prekey. [`Account::enable_pq`] makes it post-quantum later.
+    pub fn new_classical<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        Self::from_identity_classical(rng, identity)
+    }
+
+    /// A post-quantum account around an existing identity (e.g. one restored
+    /// from its seed), with a fresh signed prekey (id 1) and last-resort KEM
+    /// prekey (id 2). Consumes 96 bytes of `rng`.
     ///
     /// ```
     /// # use sottovoce::*;
@@ -490,15 +581,67 @@ impl Account {
     /// assert_eq!(account.identity_key(), public);
     /// ```
     pub fn from_identity<R: CryptoRng + ?Sized>(rng: &mut R, identity: IdentityKeyPair) -> Self {
+        let mut account = Self::from_identity_classical(rng, identity);
+        account.enable_pq(rng);
+        account
+    }
+
+    /// A classical account around an existing identity, with a fresh signed
+    /// prekey (id 1). Consumes 32 bytes of `rng`.
+    pub fn from_identity_classical<R: CryptoRng + ?Sized>(rng: &mut R, identity: IdentityKeyPair) -> Self {
         let spk = SignedPreKey::generate(rng, PreKeyId(1), &identity);
         let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
         signed_prekeys.push(spk);
-        Self { identity, signed_prekeys, one_time_prekeys: SecretVec::new(), next_prekey_id: 2, published_below: 0 }
+        Self {
+            identity,
+            signed_prekeys,
+            one_time_prekeys: SecretVec::new(),
+            last_resort_kem_prekeys: SecretVec::new(),
+            kem_uses: Vec::new(),
+            one_time_kem_prekeys: SecretVec::new(),
+            requires_pq: false,
+            next_prekey_id: 2,
+            published_below: 0,
+        }
+    }
+
+    /// Makes a classical account post-quantum: adds a last-resort KEM
+    /// prekey (64 bytes of `rng`) and requires PQXDH from then on. Returns
+    /// its id; `None` (nothing changed) if the account already has one or
+    /// every prekey id is used.
+    pub fn enable_pq<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Option<PreKeyId> {
+        if self.is_post_quantum() {
+            return None;
+        }
+        let id = self.next_id()?;
+        self.last_resort_kem_prekeys.push(KemPreKey::generate(rng, id, KemPreKeyKind::LastResort));
+        self.kem_uses.push(Vec::new());
+        self.requires_pq = true;
+        Some(id)
+    }
+
+    /// Whether the account has KEM prekeys (it is saved as `0x2A` and its
+    /// bundles are version 2).
+    pub fn is_post_quantum(&self) -> bool {
+        !self.last_resort_kem_prekeys.is_empty()
+    }
+
+    /// Whether classical prekey messages that would start a session are
+    /// refused with `downgrade` (SPEC.md §4.8). Only a post-quantum account
+    /// can require it.
+    pub fn requires_pq(&self) -> bool {
+        self.requires_pq && self.is_post_quantum()
+    }
+
+    /// Turns the PQXDH requirement on or off (e.g. off while peers without
+    /// PQXDH support still start sessions). On by default.
+    pub fn set_requires_pq(&mut self, on: bool) {
+        self.requires_pq = on;
     }
 
     /// Saves the account (SPEC.md §11.5): identity seed, the next prekey id,
-    /// and every prekey's id and private key. Signatures are recomputed on
-    /// restore (Ed25519 is deterministic).
+    /// and every prekey's id and private key or seed. Signatures and KEM
+    /// public keys are recomputed on restore.
     ///
     /// # Security
     /// Holds the identity seed and every prekey secret: store it sealed
@@ -516,14 +659,22 @@ impl Account {
     /// # Ok::<(), DecodeError>(())
     /// ```
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let pq = self.is_post_quantum();
         // Exact capacity: growing would free an unwiped copy of the secrets.
-        let len = 2 + KEY_LEN + 8 + 1 + 36 * self.signed_prekeys.len() + 2 + 36 * self.one_time_prekeys.len();
+        let mut len = 2 + KEY_LEN + 8 + 1 + 36 * self.signed_prekeys.len() + 2 + 36 * self.one_time_prekeys.len();
+        if pq {
+            len += 1 + 1 + 1 + 68 * self.one_time_kem_prekeys.len();
+            len += self.kem_uses.iter().map(|u| 4 + KEM_SEED_LEN + 2 + KEY_LEN * u.len()).sum::<usize>();
+        }
         let mut out = Zeroizing::new(Vec::with_capacity(len));
-        out.put_u8(first_byte(kind::SAVED_ACCOUNT));
+        out.put_u8(first_byte_of(if pq { VERSION_PQ } else { VERSION }, kind::SAVED_ACCOUNT));
         out.put_u8(SAVED_ACCOUNT_REVISION);
         out.put(&self.identity.to_seed()[..]);
         out.put_u32(self.next_prekey_id);
         out.put_u32(self.published_below);
+        if pq {
+            out.put_flag(self.requires_pq);
+        }
         out.put_u8(self.signed_prekeys.len() as u8);
         for k in self.signed_prekeys.iter() {
             out.put_u32(k.id.0);
@@ -534,6 +685,22 @@ impl Account {
             out.put_u32(k.id.0);
             out.put(&k.key.secret_bytes().0);
         }
+        if pq {
+            out.put_u8(self.last_resort_kem_prekeys.len() as u8);
+            for (k, uses) in self.last_resort_kem_prekeys.iter().zip(&self.kem_uses) {
+                out.put_u32(k.id.0);
+                out.put(&k.to_seed()[..]);
+                out.put_u16(uses.len() as u16);
+                for base in uses {
+                    out.put(base);
+                }
+            }
+            out.put_u8(self.one_time_kem_prekeys.len() as u8);
+            for k in self.one_time_kem_prekeys.iter() {
+                out.put_u32(k.id.0);
+                out.put(&k.to_seed()[..]);
+            }
+        }
         out
     }
 
@@ -542,17 +709,18 @@ impl Account {
     /// # Errors
     /// [`DecodeError`] for anything malformed, over a bound, trailing, or
     /// inconsistent (SPEC.md §11.5: prekey ids distinct, below the next id,
-    /// one-time prekeys in increasing id order).
+    /// one-time prekeys in increasing id order, no base key used twice).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         Self::decode(bytes, crate::wire::Keys::Check)
     }
 
     pub(crate) fn decode(bytes: &[u8], _keys: crate::wire::Keys) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(kind::SAVED_ACCOUNT)?;
+        let version = r.header_any(kind::SAVED_ACCOUNT)?;
+        let pq = version == VERSION_PQ;
         let offset = r.position();
         let revision = r.u8()?;
-        if revision != SAVED_ACCOUNT_REVISION && revision != 2 {
+        if revision != SAVED_ACCOUNT_REVISION && (revision != 2 || pq) {
             return Err(DecodeError::InvalidField { offset });
         }
         let identity = IdentityKeyPair::from_seed_secret(&Secret32(r.array()?));
@@ -561,6 +729,7 @@ impl Account {
         // held, so all count as published (re-uploading them could bring
         // back one-time prekeys a server already handed out).
         let published_below = if revision == 2 { next_prekey_id } else { r.u32()? };
+        let requires_pq = if pq { r.flag()? } else { false };
         let offset = r.position();
         let n = usize::from(r.u8()?);
         if n == 0 {
@@ -580,21 +749,82 @@ impl Account {
             let id = PreKeyId(r.u32()?);
             one_time_prekeys.push(OneTimePreKey { id, key: X25519KeyPair::from_secret(&Secret32(r.array()?)) });
         }
+        let mut last_resort_kem_prekeys = SecretVec::new();
+        let mut kem_uses = Vec::new();
+        let mut one_time_kem_prekeys = SecretVec::new();
+        if pq {
+            let offset = r.position();
+            let n = usize::from(r.u8()?);
+            if n == 0 {
+                return Err(DecodeError::InvalidField { offset });
+            }
+            if n > MAX_LAST_RESORT_KEM_PREKEYS {
+                return Err(DecodeError::LimitExceeded { got: n as u32, max: MAX_LAST_RESORT_KEM_PREKEYS as u32 });
+            }
+            last_resort_kem_prekeys = SecretVec::with_capacity(MAX_LAST_RESORT_KEM_PREKEYS + 1);
+            for _ in 0..n {
+                let id = PreKeyId(r.u32()?);
+                let seed = Zeroizing::new(r.array::<KEM_SEED_LEN>()?);
+                last_resort_kem_prekeys.push(KemPreKey::from_seed(id, KemPreKeyKind::LastResort, &seed));
+                let u = r.count_u16(crate::session::MAX_LAST_RESORT_USES)?;
+                let mut uses = Vec::with_capacity(u);
+                for _ in 0..u {
+                    uses.push(r.array()?);
+                }
+                kem_uses.push(uses);
+            }
+            let offset = r.position();
+            let k = usize::from(r.u8()?);
+            if k > MAX_ONE_TIME_KEM_PREKEYS {
+                let _ = offset;
+                return Err(DecodeError::LimitExceeded { got: k as u32, max: MAX_ONE_TIME_KEM_PREKEYS as u32 });
+            }
+            one_time_kem_prekeys = SecretVec::with_capacity(k);
+            for _ in 0..k {
+                let id = PreKeyId(r.u32()?);
+                let seed = Zeroizing::new(r.array::<KEM_SEED_LEN>()?);
+                one_time_kem_prekeys.push(KemPreKey::from_seed(id, KemPreKeyKind::OneTime, &seed));
+            }
+        }
         r.finish()?;
-        // Consistency: ids below the next id, distinct, one-time ids rising.
+        // Consistency: ids below the next id, distinct, one-time ids rising,
+        // no base key recorded twice under one last-resort KEM prekey.
         let mut ids: Vec<u32> = signed.iter().map(|(id, _)| id.0).collect();
         ids.extend(one_time_prekeys.iter().map(|k| k.id.0));
-        let rising = one_time_prekeys.iter().zip(one_time_prekeys.iter().skip(1)).all(|(a, b)| a.id < b.id);
+        ids.extend(last_resort_kem_prekeys.iter().map(|k| k.id.0));
+        ids.extend(one_time_kem_prekeys.iter().map(|k| k.id.0));
+        let rising = one_time_prekeys.iter().zip(one_time_prekeys.iter().skip(1)).all(|(a, b)| a.id < b.id)
+            && one_time_kem_prekeys.iter().zip(one_time_kem_prekeys.iter().skip(1)).all(|(a, b)| a.id < b.id);
         ids.sort_unstable();
         let distinct = !ids.windows(2).any(|w| w.first() == w.get(1));
-        if !rising || !distinct || ids.iter().any(|id| *id >= next_prekey_id) || published_below > next_prekey_id {
+        let uses_distinct = kem_uses.iter().all(|u| {
+            let mut sorted = u.clone();
+            sorted.sort_unstable();
+            !sorted.windows(2).any(|w| w.first() == w.get(1))
+        });
+        if !rising
+            || !distinct
+            || !uses_distinct
+            || ids.iter().any(|id| *id >= next_prekey_id)
+            || published_below > next_prekey_id
+        {
             return Err(DecodeError::InconsistentState);
         }
         let mut signed_prekeys = SecretVec::with_capacity(MAX_SIGNED_PREKEYS + 1);
         for (id, secret) in &signed {
             signed_prekeys.push(SignedPreKey::from_secret(*id, secret, &identity));
         }
-        Ok(Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id, published_below })
+        Ok(Self {
+            identity,
+            signed_prekeys,
+            one_time_prekeys,
+            last_resort_kem_prekeys,
+            kem_uses,
+            one_time_kem_prekeys,
+            requires_pq,
+            next_prekey_id,
+            published_below,
+        })
     }
 
     /// The public identity key.
@@ -627,15 +857,47 @@ impl Account {
         ids
     }
 
-    /// Replaces the signed prekey; the previous one is kept for messages in
-    /// flight, older ones are deleted. Returns the new id, or `None` (and
-    /// changes nothing) once every prekey id has been used.
+    /// Adds up to `count` one-time KEM prekeys (never more than
+    /// [`MAX_ONE_TIME_KEM_PREKEYS`] held in all; none for a classical
+    /// account) and returns the new ids. Each draws a 64-byte seed.
+    pub fn generate_kem_prekeys<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, count: usize) -> Vec<PreKeyId> {
+        let room = if self.is_post_quantum() {
+            MAX_ONE_TIME_KEM_PREKEYS.saturating_sub(self.one_time_kem_prekeys.len())
+        } else {
+            0
+        };
+        let mut ids = Vec::new();
+        for _ in 0..count.min(room) {
+            let Some(id) = self.next_id() else { break };
+            self.one_time_kem_prekeys.push(KemPreKey::generate(rng, id, KemPreKeyKind::OneTime));
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Replaces the signed prekey and, for a post-quantum account, the
+    /// last-resort KEM prekey (SPEC.md §3.6); the previous ones are kept for
+    /// messages in flight, older ones are deleted. Draws the signed prekey
+    /// (32 bytes), then the KEM seed (64). Returns the new signed prekey's
+    /// id, or `None` (and changes nothing) once the prekey ids run out.
     pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Option<PreKeyId> {
+        let needed = if self.is_post_quantum() { 2 } else { 1 };
+        if u64::from(self.next_prekey_id) + needed > u64::from(u32::MAX) {
+            return None;
+        }
         let id = self.next_id()?;
         let spk = SignedPreKey::generate(rng, id, &self.identity);
         self.signed_prekeys.push(spk);
         let excess = self.signed_prekeys.len().saturating_sub(MAX_SIGNED_PREKEYS);
         self.signed_prekeys.remove_front(excess);
+        if self.is_post_quantum() {
+            let kem_id = self.next_id()?;
+            self.last_resort_kem_prekeys.push(KemPreKey::generate(rng, kem_id, KemPreKeyKind::LastResort));
+            self.kem_uses.push(Vec::new());
+            let excess = self.last_resort_kem_prekeys.len().saturating_sub(MAX_LAST_RESORT_KEM_PREKEYS);
+            self.last_resort_kem_prekeys.remove_front(excess);
+            self.kem_uses.drain(..excess);
+        }
         Some(id)
     }
 
@@ -655,15 +917,31 @@ impl Account {
         self.generate_one_time_prekeys(rng, missing)
     }
 
+    /// Tops the one-time KEM prekeys up to `target` (at most
+    /// [`MAX_ONE_TIME_KEM_PREKEYS`]), as [`Account::replenish`].
+    pub fn replenish_kem<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, target: usize) -> Vec<PreKeyId> {
+        let missing = target.min(MAX_ONE_TIME_KEM_PREKEYS).saturating_sub(self.one_time_kem_prekeys.len());
+        self.generate_kem_prekeys(rng, missing)
+    }
+
     /// The public prekeys not yet published (SPEC.md §3.6): the current
-    /// signed prekey if it is new, and every new one-time prekey. Upload
-    /// them, then call [`Account::mark_published`].
+    /// signed prekey and last-resort KEM prekey if new, and every new
+    /// one-time prekey of either kind. Upload them, then call
+    /// [`Account::mark_published`]. Computes each new KEM public key.
     pub fn prekeys_to_publish(&self) -> crate::PreKeyUpload {
         let fresh = |id: PreKeyId| id.0 >= self.published_below;
         let signed = self.signed_prekeys.last().filter(|k| fresh(k.id)).map(crate::PublicSignedPreKey::from);
         let one_time =
             self.one_time_prekeys.iter().filter(|k| fresh(k.id)).map(crate::PublicOneTimePreKey::from).collect();
-        crate::PreKeyUpload::new(self.identity_key(), signed, one_time)
+        let mut upload = crate::PreKeyUpload::new(self.identity_key(), signed, one_time);
+        if self.is_post_quantum() {
+            let last_resort =
+                self.last_resort_kem_prekeys.last().filter(|k| fresh(k.id)).map(|k| k.public(&self.identity));
+            let one_time_kem =
+                self.one_time_kem_prekeys.iter().filter(|k| fresh(k.id)).map(|k| k.public(&self.identity)).collect();
+            upload = upload.with_kem_prekeys(last_resort, one_time_kem);
+        }
+        upload
     }
 
     /// Marks `upload` (from [`Account::prekeys_to_publish`], now stored by
@@ -675,13 +953,7 @@ impl Account {
         if upload.identity_key() != self.identity_key() {
             return;
         }
-        let highest = upload
-            .signed_prekey()
-            .map(|k| k.id().0)
-            .into_iter()
-            .chain(upload.one_time_prekeys().iter().map(|k| k.id().0))
-            .max();
-        if let Some(next) = highest.and_then(|h| h.checked_add(1)) {
+        if let Some(next) = upload.highest_id().and_then(|h| h.checked_add(1)) {
             self.published_below = self.published_below.max(next.min(self.next_prekey_id));
         }
     }
@@ -691,14 +963,17 @@ impl Account {
         self.signed_prekeys.last().map(crate::PublicSignedPreKey::from)
     }
 
-    /// Deletes the signed prekeys before the current one, ending the grace
-    /// period of a rotation (SPEC.md §3.6): call it once messages sent to
-    /// the previous bundle can no longer arrive (e.g. after the server's
-    /// longest queueing time). Prekey messages naming it are then
-    /// `unknown-prekey`.
+    /// Deletes the signed prekeys and last-resort KEM prekeys before the
+    /// current ones, ending the grace period of a rotation (SPEC.md §3.6):
+    /// call it once messages sent to the previous bundle can no longer
+    /// arrive (e.g. after the server's longest queueing time). Prekey
+    /// messages naming them are then `unknown-prekey`.
     pub fn retire_previous_signed_prekey(&mut self) {
         let excess = self.signed_prekeys.len().saturating_sub(1);
         self.signed_prekeys.remove_front(excess);
+        let excess = self.last_resort_kem_prekeys.len().saturating_sub(1);
+        self.last_resort_kem_prekeys.remove_front(excess);
+        self.kem_uses.drain(..excess);
     }
 
     /// The ids of the one-time prekeys still held.
@@ -706,15 +981,49 @@ impl Account {
         self.one_time_prekeys.iter().map(|k| k.id).collect()
     }
 
-    /// A bundle with the current signed prekey and, if given and still held,
-    /// that one-time prekey. `None` if the one-time prekey is not held.
+    /// The ids of the one-time KEM prekeys still held.
+    pub fn kem_prekey_ids(&self) -> Vec<PreKeyId> {
+        self.one_time_kem_prekeys.iter().map(|k| k.id).collect()
+    }
+
+    /// The current last-resort KEM prekey's id, for a post-quantum account.
+    pub fn last_resort_kem_prekey_id(&self) -> Option<PreKeyId> {
+        self.last_resort_kem_prekeys.last().map(|k| k.id)
+    }
+
+    /// How many sessions the current last-resort KEM prekey has accepted
+    /// (at most [`crate::MAX_LAST_RESORT_USES`]): rotate well before the
+    /// bound (SPEC.md §3.6).
+    pub fn last_resort_uses(&self) -> usize {
+        self.kem_uses.last().map_or(0, Vec::len)
+    }
+
+    /// A bundle with the current signed prekey, that one-time prekey if
+    /// given and still held, and for a post-quantum account the current
+    /// last-resort KEM prekey. `None` if the one-time prekey is not held.
     pub fn prekey_bundle(&self, one_time_prekey: Option<PreKeyId>) -> Option<PreKeyBundle> {
+        let kem = self.last_resort_kem_prekey_id();
+        self.prekey_bundle_with_kem(one_time_prekey, kem)
+    }
+
+    /// A bundle as [`Account::prekey_bundle`] with the KEM prekey `kem` (a
+    /// one-time or last-resort one; `None`: a version-1 bundle). `None` if a
+    /// named prekey is not held.
+    pub fn prekey_bundle_with_kem(
+        &self,
+        one_time_prekey: Option<PreKeyId>,
+        kem: Option<PreKeyId>,
+    ) -> Option<PreKeyBundle> {
         let spk = self.signed_prekeys.last()?;
         let opk = match one_time_prekey {
             Some(id) => Some(self.one_time_prekeys.iter().find(|k| k.id == id)?),
             None => None,
         };
-        Some(PreKeyBundle::new(self.identity_key(), spk, opk))
+        let bundle = PreKeyBundle::new(self.identity_key(), spk, opk);
+        match kem {
+            Some(id) => Some(bundle.with_kem_prekey(self.kem_prekey(id)?.public(&self.identity))),
+            None => Some(bundle),
+        }
     }
 }
 
@@ -737,16 +1046,44 @@ impl PreKeyStore for Account {
             self.one_time_prekeys.remove(i);
         }
     }
+
+    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
+        self.last_resort_kem_prekeys.iter().chain(self.one_time_kem_prekeys.iter()).find(|k| k.id == id)
+    }
+
+    fn used_base_keys(&self, id: PreKeyId) -> &[[u8; KEY_LEN]] {
+        match self.last_resort_kem_prekeys.iter().position(|k| k.id == id) {
+            Some(i) => self.kem_uses.get(i).map_or(&[], Vec::as_slice),
+            None => &[],
+        }
+    }
+
+    fn consume_kem_prekey(&mut self, id: PreKeyId, base_key: &[u8; KEY_LEN]) {
+        if let Some(i) = self.one_time_kem_prekeys.iter().position(|k| k.id == id) {
+            self.one_time_kem_prekeys.remove(i);
+        } else if let Some(i) = self.last_resort_kem_prekeys.iter().position(|k| k.id == id)
+            && let Some(uses) = self.kem_uses.get_mut(i)
+            && uses.len() < crate::session::MAX_LAST_RESORT_USES
+            && !uses.contains(base_key)
+        {
+            uses.push(*base_key);
+        }
+    }
+
+    fn requires_pq(&self) -> bool {
+        Account::requires_pq(self)
+    }
 }
 
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { identity, signed_prekeys, one_time_prekeys, next_prekey_id: _, published_below: _ } = self;
         f.debug_struct("Account")
-            .field("identity", &identity.public_key())
-            .field("signed_prekeys", &signed_prekeys.len())
-            .field("one_time_prekeys", &one_time_prekeys.len())
-            .finish()
+            .field("identity", &self.identity.public_key())
+            .field("signed_prekeys", &self.signed_prekeys.len())
+            .field("one_time_prekeys", &self.one_time_prekeys.len())
+            .field("post_quantum", &self.is_post_quantum())
+            .field("one_time_kem_prekeys", &self.one_time_kem_prekeys.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -30,6 +30,13 @@ pub const DEVICE_CERTIFICATE_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES2
 /// Prefix of a device list's signature input (SPEC.md §3.7).
 pub const DEVICE_LIST_CONTEXT: &[u8] = b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/DeviceList";
 
+/// The suite of version 2, PQXDH (SPEC.md §2.3, §4.8).
+pub const SUITE_PQ: &str = "sottovoce-v2/X25519-MLKEM1024-Ed25519-AES256GCM-SHA256";
+/// HKDF info of a version-2 (PQXDH) SK (SPEC.md §4.8).
+pub const PQXDH_INFO: &[u8] = b"sottovoce-v2/X25519-MLKEM1024-Ed25519-AES256GCM-SHA256/PQXDH";
+/// Prefix of a KEM prekey's signature input (SPEC.md §4.8).
+pub const KEM_PREKEY_CONTEXT: &[u8] = b"sottovoce-v2/X25519-MLKEM1024-Ed25519-AES256GCM-SHA256/KemPreKey";
+
 /// Chain step input for the message key: MK = HMAC-SHA256(CK, 0x01) (SPEC.md §5.3).
 pub const CHAIN_MESSAGE_KEY_BYTE: u8 = 0x01;
 /// Chain step input for the next chain key: CK' = HMAC-SHA256(CK, 0x02) (SPEC.md §5.3).
@@ -57,6 +64,10 @@ mod tests {
             assert!(l.starts_with(SUITE.as_bytes()));
             assert_eq!(l[SUITE.len()], b'/');
         }
+        for l in [PQXDH_INFO, KEM_PREKEY_CONTEXT] {
+            assert!(l.starts_with(SUITE_PQ.as_bytes()));
+            assert_eq!(l[SUITE_PQ.len()], b'/');
+        }
     }
 
     #[test]
@@ -73,6 +84,8 @@ mod tests {
             SEALED_STATE_AD,
             DEVICE_CERTIFICATE_CONTEXT,
             DEVICE_LIST_CONTEXT,
+            PQXDH_INFO,
+            KEM_PREKEY_CONTEXT,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -7,7 +7,9 @@ use core::fmt;
 use crate::crypto::{KEY_LEN, TAG_LEN};
 use crate::error::DecodeError;
 use crate::keys::{IdentityKey, PreKeyId};
-use crate::wire::{Reader, Writer, first_byte, kind};
+use crate::kem::{self, KEM_CIPHERTEXT_LEN};
+use crate::wire::{Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
+use crate::x3dh::KemHeader;
 
 /// Length of a normal message's header: first byte, DHs, PN, N.
 pub(crate) const HEADER_LEN: usize = 1 + KEY_LEN + 4 + 4;
@@ -54,8 +56,14 @@ impl NormalMessage {
         self.previous_counter
     }
 
+    /// The version nibble of its first byte: 1 (X3DH session) or 2 (PQXDH).
+    pub(crate) fn version(&self) -> u8 {
+        self.bytes.first().map_or(VERSION, |b| b >> 4)
+    }
+
     pub(crate) fn as_ref(&self) -> NormalMessageRef<'_> {
         NormalMessageRef {
+            version: self.version(),
             ratchet_key: self.ratchet_key,
             previous_counter: self.previous_counter,
             counter: self.counter,
@@ -87,12 +95,12 @@ impl NormalMessage {
     }
 }
 
-pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], previous_counter: u32, counter: u32) -> [u8; HEADER_LEN] {
+pub(crate) fn header(version: u8, ratchet_key: &[u8; KEY_LEN], previous_counter: u32, counter: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     let (b0, rest) = h.split_at_mut(1);
     let (rk, rest) = rest.split_at_mut(KEY_LEN);
     let (pn, n) = rest.split_at_mut(4);
-    b0.copy_from_slice(&[first_byte(kind::MESSAGE)]);
+    b0.copy_from_slice(&[first_byte_of(version, kind::MESSAGE)]);
     rk.copy_from_slice(ratchet_key);
     pn.copy_from_slice(&previous_counter.to_be_bytes());
     n.copy_from_slice(&counter.to_be_bytes());
@@ -101,6 +109,8 @@ pub(crate) fn header(ratchet_key: &[u8; KEY_LEN], previous_counter: u32, counter
 
 /// A §6.2 message parsed in place, without allocating.
 pub(crate) struct NormalMessageRef<'a> {
+    /// 1 or 2 (SPEC.md §6.8).
+    pub(crate) version: u8,
     pub(crate) ratchet_key: [u8; KEY_LEN],
     pub(crate) previous_counter: u32,
     pub(crate) counter: u32,
@@ -111,7 +121,7 @@ pub(crate) struct NormalMessageRef<'a> {
 impl<'a> NormalMessageRef<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(kind::MESSAGE)?;
+        let version = r.header_any(kind::MESSAGE)?;
         let ratchet_key = r.array()?;
         let previous_counter = r.u32()?;
         let counter = r.u32()?;
@@ -120,7 +130,7 @@ impl<'a> NormalMessageRef<'a> {
         if body.len() < TAG_LEN {
             return Err(DecodeError::Truncated { offset: offset + body.len() });
         }
-        Ok(Self { ratchet_key, previous_counter, counter, body })
+        Ok(Self { version, ratchet_key, previous_counter, counter, body })
     }
 }
 
@@ -163,6 +173,8 @@ pub struct PreKeyMessage {
     pub(crate) base_key: [u8; KEY_LEN],
     pub(crate) signed_prekey_id: PreKeyId,
     pub(crate) one_time_prekey_id: Option<PreKeyId>,
+    /// PQXDH (version 2) only: KEM prekey id and ciphertext (SPEC.md §6.8).
+    pub(crate) kem: Option<KemHeader>,
     pub(crate) message: NormalMessage,
 }
 
@@ -195,21 +207,41 @@ impl PreKeyMessage {
         self.one_time_prekey_id
     }
 
+    /// The responder's KEM prekey used, for a PQXDH (version 2) message.
+    pub fn kem_prekey_id(&self) -> Option<PreKeyId> {
+        self.kem.as_ref().map(|k| k.id)
+    }
+
+    /// The ML-KEM ciphertext, for a PQXDH (version 2) message.
+    pub fn kem_ciphertext(&self) -> Option<&[u8; KEM_CIPHERTEXT_LEN]> {
+        self.kem.as_ref().map(|k| &*k.ciphertext)
+    }
+
+    /// 1 (X3DH, first byte 0x12) or 2 (PQXDH, 0x22).
+    pub fn version(&self) -> u8 {
+        if self.kem.is_some() { VERSION_PQ } else { VERSION }
+    }
+
     /// The embedded ratchet message.
     pub fn message(&self) -> &NormalMessage {
         &self.message
     }
 
-    /// The encoding of SPEC.md §6.3.
+    /// The encoding of SPEC.md §6.3 (version 1) or §6.8 (version 2).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(74 + self.message.encoded_len());
-        out.put_u8(first_byte(kind::PREKEY_MESSAGE));
+        let mut out = Vec::with_capacity(74 + 6 + KEM_CIPHERTEXT_LEN + self.message.encoded_len());
+        out.put_u8(first_byte_of(self.version(), kind::PREKEY_MESSAGE));
         out.put(&self.identity_key.to_bytes());
         out.put(&self.base_key);
         out.put_u32(self.signed_prekey_id.0);
         out.put_flag(self.one_time_prekey_id.is_some());
         if let Some(id) = self.one_time_prekey_id {
             out.put_u32(id.0);
+        }
+        if let Some(kem) = &self.kem {
+            out.put_u32(kem.id.0);
+            out.put_u16(KEM_CIPHERTEXT_LEN as u16);
+            out.put(&kem.ciphertext[..]);
         }
         self.message.write(&mut out);
         out
@@ -221,14 +253,24 @@ impl TryFrom<&[u8]> for PreKeyMessage {
 
     fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(kind::PREKEY_MESSAGE)?;
+        let version = r.header_any(kind::PREKEY_MESSAGE)?;
         let identity_key = IdentityKey::from_bytes(&r.array()?)?;
         let base_key = r.array()?;
         let signed_prekey_id = PreKeyId(r.u32()?);
         let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
+        let kem = if version == VERSION_PQ {
+            let id = PreKeyId(r.u32()?);
+            Some(KemHeader { id, ciphertext: kem::read_kem_bytes(&mut r)? })
+        } else {
+            None
+        };
         let offset = r.position();
         let message = NormalMessage::try_from(r.rest()).map_err(|e| shift(e, offset))?;
-        Ok(Self { identity_key, base_key, signed_prekey_id, one_time_prekey_id, message })
+        // The embedded message has the prekey message's version (SPEC.md §6.8).
+        if message.version() != version {
+            return Err(DecodeError::UnexpectedType(message.bytes.first().copied().unwrap_or_default()));
+        }
+        Ok(Self { identity_key, base_key, signed_prekey_id, one_time_prekey_id, kem, message })
     }
 }
 
@@ -258,16 +300,17 @@ impl fmt::Debug for PreKeyMessage {
 /// ```
 /// # use sottovoce::{Message, DecodeError};
 /// assert!(matches!(Message::try_from(&[0x11u8][..]), Err(DecodeError::Truncated { .. })));
-/// assert!(matches!(Message::try_from(&[0x21u8][..]), Err(DecodeError::UnknownVersion(0x21))));
+/// assert!(matches!(Message::try_from(&[0x21u8][..]), Err(DecodeError::Truncated { .. })));
+/// assert!(matches!(Message::try_from(&[0x31u8][..]), Err(DecodeError::UnknownVersion(0x31))));
 /// ```
 ///
 /// The prekey variant is boxed so that both variants are small: a moved
 /// normal message carries no stale bytes of a larger variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// An X3DH prekey message (first byte 0x12).
+    /// A prekey message (first byte 0x12, or 0x22 for PQXDH).
     PreKey(Box<PreKeyMessage>),
-    /// A normal ratchet message (first byte 0x11).
+    /// A normal ratchet message (first byte 0x11, or 0x21 in a PQXDH session).
     Normal(NormalMessage),
 }
 
@@ -294,7 +337,7 @@ impl TryFrom<&[u8]> for Message {
 
     fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
         let first = *bytes.first().ok_or(DecodeError::Truncated { offset: 0 })?;
-        if first >> 4 != crate::wire::VERSION {
+        if first >> 4 != VERSION && first >> 4 != VERSION_PQ {
             return Err(DecodeError::UnknownVersion(first));
         }
         match first & 0x0f {

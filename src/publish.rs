@@ -6,18 +6,28 @@ use alloc::vec::Vec;
 
 use crate::crypto::{KEY_LEN, SIGNATURE_LEN};
 use crate::error::{DecodeError, KeyAgreementError};
-use crate::keys::{IdentityKey, MAX_ONE_TIME_PREKEYS, OneTimePreKey, PreKeyBundle, PreKeyId, SignedPreKey};
+use crate::kem::PublicKemPreKey;
+use crate::keys::{
+    IdentityKey, MAX_ONE_TIME_KEM_PREKEYS, MAX_ONE_TIME_PREKEYS, OneTimePreKey, PreKeyBundle, PreKeyId, SignedPreKey,
+};
 use crate::labels::SIGNED_PREKEY_CONTEXT;
-use crate::wire::{Reader, Writer, first_byte, kind};
+use crate::wire::{Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
 
 /// At most this many prekeys one [`PreKeyUpload`] carries: a signed prekey
 /// and [`MAX_ONE_TIME_PREKEYS`] one-time prekeys (SPEC.md §9).
 pub const MAX_UPLOAD_PREKEYS: usize = MAX_ONE_TIME_PREKEYS + 1;
 
-/// Entry kinds of an upload (SPEC.md §3.6). Other kinds are `decode` in
-/// this revision; a later suite adds its own (signed ML-KEM prekeys).
+/// At most this many prekeys a version-2 [`PreKeyUpload`] carries: the
+/// above plus a last-resort KEM prekey and [`MAX_ONE_TIME_KEM_PREKEYS`]
+/// one-time KEM prekeys (SPEC.md §3.6, §9).
+pub const MAX_UPLOAD_PREKEYS_PQ: usize = MAX_UPLOAD_PREKEYS + 1 + MAX_ONE_TIME_KEM_PREKEYS;
+
+/// Entry kinds of an upload (SPEC.md §3.6): version 1 has the first two,
+/// version 2 all four.
 const SIGNED_X25519: u8 = 0x01;
 const ONE_TIME_X25519: u8 = 0x02;
+const LAST_RESORT_KEM: u8 = 0x03;
+const ONE_TIME_KEM: u8 = 0x04;
 
 /// The public part of a signed prekey: id, X25519 public key, signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,9 +124,13 @@ impl From<&OneTimePreKey> for PublicOneTimePreKey {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeyUpload {
+    /// 1 (`0x1B`) or 2 (`0x2B`, a post-quantum device's, SPEC.md §3.6).
+    version: u8,
     identity_key: IdentityKey,
     signed_prekey: Option<PublicSignedPreKey>,
     one_time_prekeys: Vec<PublicOneTimePreKey>,
+    last_resort_kem_prekey: Option<PublicKemPreKey>,
+    one_time_kem_prekeys: Vec<PublicKemPreKey>,
 }
 
 impl PreKeyUpload {
@@ -125,7 +139,48 @@ impl PreKeyUpload {
         signed_prekey: Option<PublicSignedPreKey>,
         one_time_prekeys: Vec<PublicOneTimePreKey>,
     ) -> Self {
-        Self { identity_key, signed_prekey, one_time_prekeys }
+        Self {
+            version: VERSION,
+            identity_key,
+            signed_prekey,
+            one_time_prekeys,
+            last_resort_kem_prekey: None,
+            one_time_kem_prekeys: Vec::new(),
+        }
+    }
+
+    /// A version-2 upload with these KEM prekeys added.
+    pub(crate) fn with_kem_prekeys(
+        mut self,
+        last_resort: Option<PublicKemPreKey>,
+        one_time: Vec<PublicKemPreKey>,
+    ) -> Self {
+        self.version = VERSION_PQ;
+        self.last_resort_kem_prekey = last_resort;
+        self.one_time_kem_prekeys = one_time;
+        self
+    }
+
+    /// 1 (`0x1B`) or 2 (`0x2B`: a post-quantum device's upload).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The new last-resort KEM prekey, if this upload carries one.
+    pub fn last_resort_kem_prekey(&self) -> Option<&PublicKemPreKey> {
+        self.last_resort_kem_prekey.as_ref()
+    }
+
+    /// The one-time KEM prekeys, in id order.
+    pub fn one_time_kem_prekeys(&self) -> &[PublicKemPreKey] {
+        &self.one_time_kem_prekeys
+    }
+
+    /// The highest prekey id of any kind in the upload.
+    pub(crate) fn highest_id(&self) -> Option<u32> {
+        let x = self.signed_prekey.iter().map(|k| k.id.0).chain(self.one_time_prekeys.iter().map(|k| k.id.0));
+        let k = self.last_resort_kem_prekey.iter().chain(&self.one_time_kem_prekeys).map(|k| k.id().0);
+        x.chain(k).max()
     }
 
     /// The uploading device's identity key.
@@ -145,26 +200,33 @@ impl PreKeyUpload {
 
     /// Whether there is nothing to upload.
     pub fn is_empty(&self) -> bool {
-        self.signed_prekey.is_none() && self.one_time_prekeys.is_empty()
+        self.signed_prekey.is_none()
+            && self.one_time_prekeys.is_empty()
+            && self.last_resort_kem_prekey.is_none()
+            && self.one_time_kem_prekeys.is_empty()
     }
 
-    /// Checks the signed prekey's signature (a server SHOULD, before storing
-    /// it; the initiator always does, SPEC.md §4.2).
+    /// Checks every signature: the signed prekey's, then the KEM prekeys'
+    /// (a server MUST, before storing them, SPEC.md §3.6).
     ///
     /// # Errors
-    /// [`KeyAgreementError::BadSignature`] if it does not verify.
+    /// [`KeyAgreementError::BadSignature`] if one does not verify.
     pub fn verify(&self) -> Result<(), KeyAgreementError> {
-        match &self.signed_prekey {
-            Some(spk) => spk.verify(&self.identity_key),
-            None => Ok(()),
+        if let Some(spk) = &self.signed_prekey {
+            spk.verify(&self.identity_key)?;
         }
+        for kem in self.last_resort_kem_prekey.iter().chain(&self.one_time_kem_prekeys) {
+            kem.verify(&self.identity_key)?;
+        }
+        Ok(())
     }
 
     /// The encoding of SPEC.md §3.6.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let n = usize::from(self.signed_prekey.is_some()) + self.one_time_prekeys.len();
-        let mut out = Vec::with_capacity(3 + KEY_LEN + 101 + 37 * n);
-        out.put_u8(first_byte(kind::PREKEY_UPLOAD));
+        let kems = usize::from(self.last_resort_kem_prekey.is_some()) + self.one_time_kem_prekeys.len();
+        let n = usize::from(self.signed_prekey.is_some()) + self.one_time_prekeys.len() + kems;
+        let mut out = Vec::with_capacity(3 + KEY_LEN + 101 + 37 * n + 1639 * kems);
+        out.put_u8(first_byte_of(self.version, kind::PREKEY_UPLOAD));
         out.put(&self.identity_key.to_bytes());
         out.put_u16(n as u16);
         if let Some(spk) = &self.signed_prekey {
@@ -177,6 +239,14 @@ impl PreKeyUpload {
             out.put_u8(ONE_TIME_X25519);
             out.put_u32(opk.id.0);
             out.put(&opk.key);
+        }
+        if let Some(kem) = &self.last_resort_kem_prekey {
+            out.put_u8(LAST_RESORT_KEM);
+            kem.write(&mut out);
+        }
+        for kem in &self.one_time_kem_prekeys {
+            out.put_u8(ONE_TIME_KEM);
+            kem.write(&mut out);
         }
         out
     }
@@ -191,35 +261,58 @@ impl TryFrom<&[u8]> for PreKeyUpload {
     /// not verify the signature ([`PreKeyUpload::verify`] does).
     fn try_from(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(kind::PREKEY_UPLOAD)?;
+        let version = r.header_any(kind::PREKEY_UPLOAD)?;
+        let pq = version == VERSION_PQ;
         let identity_key = IdentityKey::from_bytes(&r.array()?)?;
-        let n = r.count_u16(MAX_UPLOAD_PREKEYS)?;
+        let n = r.count_u16(if pq { MAX_UPLOAD_PREKEYS_PQ } else { MAX_UPLOAD_PREKEYS })?;
         let mut signed_prekey = None;
-        let mut one_time_prekeys: Vec<PublicOneTimePreKey> = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut one_time_prekeys: Vec<PublicOneTimePreKey> = Vec::with_capacity(n.min(MAX_ONE_TIME_PREKEYS));
+        let mut last_resort_kem_prekey = None;
+        let mut one_time_kem_prekeys: Vec<PublicKemPreKey> = Vec::new();
+        // Kinds come in non-decreasing order; 0x01 and 0x03 at most once.
+        let mut last_kind = 0u8;
+        for _ in 0..n {
             let offset = r.position();
-            match r.u8()? {
-                // The signed prekey, if any, is the first entry.
-                SIGNED_X25519 if i == 0 => {
+            let entry = r.u8()?;
+            let ordered = entry > last_kind || (entry == last_kind && (entry == ONE_TIME_X25519 || entry == ONE_TIME_KEM));
+            match entry {
+                SIGNED_X25519 if ordered => {
                     let id = PreKeyId(r.u32()?);
                     signed_prekey = Some(PublicSignedPreKey { id, key: r.array()?, signature: r.array()? });
                 }
-                ONE_TIME_X25519 => {
+                ONE_TIME_X25519 if ordered => {
                     let id = PreKeyId(r.u32()?);
                     one_time_prekeys.push(PublicOneTimePreKey { id, key: r.array()? });
                 }
+                LAST_RESORT_KEM if pq && ordered => last_resort_kem_prekey = Some(PublicKemPreKey::read(&mut r)?),
+                ONE_TIME_KEM if pq && ordered => one_time_kem_prekeys.push(PublicKemPreKey::read(&mut r)?),
                 _ => return Err(DecodeError::InvalidField { offset }),
             }
+            last_kind = entry;
         }
         r.finish()?;
-        // One-time prekeys in strictly increasing id order, none with the
-        // signed prekey's id: one encoding per upload.
-        let rising = one_time_prekeys.windows(2).all(|w| matches!(w, [a, b] if a.id < b.id));
-        let clash = signed_prekey.is_some_and(|s| one_time_prekeys.iter().any(|k| k.id == s.id));
-        if !rising || clash {
+        // Ids strictly increasing within each one-time kind, pairwise
+        // distinct overall, per-kind bounds: one encoding per upload.
+        let rising = one_time_prekeys.windows(2).all(|w| matches!(w, [a, b] if a.id < b.id))
+            && one_time_kem_prekeys.windows(2).all(|w| matches!(w, [a, b] if a.id < b.id));
+        let mut ids: Vec<u32> = signed_prekey.iter().map(|k| k.id.0).collect();
+        ids.extend(one_time_prekeys.iter().map(|k| k.id.0));
+        ids.extend(last_resort_kem_prekey.iter().chain(&one_time_kem_prekeys).map(|k| k.id().0));
+        ids.sort_unstable();
+        let distinct = !ids.windows(2).any(|w| w.first() == w.get(1));
+        let bounded =
+            one_time_prekeys.len() <= MAX_ONE_TIME_PREKEYS && one_time_kem_prekeys.len() <= MAX_ONE_TIME_KEM_PREKEYS;
+        if !rising || !distinct || !bounded {
             return Err(DecodeError::InconsistentState);
         }
-        Ok(Self { identity_key, signed_prekey, one_time_prekeys })
+        Ok(Self {
+            version,
+            identity_key,
+            signed_prekey,
+            one_time_prekeys,
+            last_resort_kem_prekey,
+            one_time_kem_prekeys,
+        })
     }
 }
 

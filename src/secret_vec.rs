@@ -28,7 +28,6 @@ impl<T: Zeroize> SecretVec<T> {
         self.items.len()
     }
 
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -11,8 +11,13 @@ use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PreKeyStore};
 use crate::message::{HEADER_LEN, Message, NormalMessage, PreKeyMessage};
 use crate::ratchet::DoubleRatchet;
-use crate::wire::{Keys, Reader, Writer, first_byte, kind};
-use crate::x3dh::{self, MAX_BINDING_LEN};
+use crate::wire::{Keys, Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
+use crate::kem::{KEM_CIPHERTEXT_LEN, KemCiphertext, KemPreKeyKind};
+use crate::x3dh::{self, KemHeader, MAX_BINDING_LEN};
+
+/// Used base keys a last-resort KEM prekey records at most (SPEC.md §4.8,
+/// §9); past it, new sessions under that key are `unknown-prekey`.
+pub const MAX_LAST_RESORT_USES: usize = 1000;
 
 /// The prekeys X3DH used: the initiator repeats them in its prekey messages
 /// until it decrypts a reply; the responder checks them on every prekey
@@ -21,6 +26,8 @@ use crate::x3dh::{self, MAX_BINDING_LEN};
 struct PreKeyIds {
     signed_prekey_id: PreKeyId,
     one_time_prekey_id: Option<PreKeyId>,
+    /// PQXDH (version 2) only (SPEC.md §4.8).
+    kem_prekey_id: Option<PreKeyId>,
 }
 
 /// Identifies a session: the initiator's ephemeral key EK_A, which both
@@ -77,6 +84,12 @@ pub struct Session {
     role: Role,
     /// Initiator only: no reply decrypted yet, so messages carry the header.
     pending: bool,
+    /// A pending PQXDH initiator's KEM ciphertext, repeated in its prekey
+    /// messages (SPEC.md §6.8, §11.2); dropped with the pending header.
+    kem_ciphertext: Option<KemCiphertext>,
+    /// A PQXDH responder's SHA-256 of the KEM ciphertext, so that a prekey
+    /// message of this session with another ciphertext is refused (§5.7).
+    kem_digest: Option<[u8; KEY_LEN]>,
     ratchet: DoubleRatchet,
 }
 
@@ -102,16 +115,19 @@ impl fmt::Debug for InboundSession {
 const SAVED_SESSION_REVISION: u8 = 2;
 
 impl Session {
-    /// X3DH as initiator from the responder's `bundle` (SPEC.md §4.2, §5.1).
-    /// `binding` is optional caller context (both parties' addresses, device
-    /// ids) appended to AD; the responder must pass the same bytes.
+    /// Starts a session from the responder's `bundle`: PQXDH (SPEC.md §4.8)
+    /// if the bundle has a KEM prekey (a version-2 bundle), else X3DH
+    /// (§4.2), then the ratchet (§5.1). `binding` is optional caller context
+    /// (both parties' addresses, device ids) appended to AD; the responder
+    /// must pass the same bytes.
     ///
-    /// Consumes 64 bytes of `rng`: EK_A, then the first ratchet key DHs.
+    /// Consumes from `rng`: EK_A (32 bytes), for PQXDH the encapsulation
+    /// randomness m (32), then the first ratchet key DHs (32).
     ///
     /// # Errors
-    /// [`KeyAgreementError::BadSignature`] before any DH if the signed
-    /// prekey's signature fails; [`KeyAgreementError::NonContributory`] for a
-    /// low-order prekey.
+    /// [`KeyAgreementError::BadSignature`] before anything is drawn if the
+    /// signed prekey's or the KEM prekey's signature fails;
+    /// [`KeyAgreementError::NonContributory`] for a low-order prekey.
     ///
     /// # Security
     /// Check `bundle.identity_key()` against the identity you expect (safety
@@ -125,7 +141,7 @@ impl Session {
         binding: &[u8],
     ) -> Result<Self, KeyAgreementError> {
         check_binding(binding)?;
-        let (ephemeral_public, agreement) = x3dh::initiate(rng, identity, bundle, binding)?;
+        let (ephemeral_public, agreement, kem) = x3dh::initiate(rng, identity, bundle, binding)?;
         let output = agreement.derive();
         let ratchet = DoubleRatchet::new_initiator(rng, &output.sk, bundle.signed_prekey())
             .ok_or(KeyAgreementError::NonContributory)?;
@@ -137,9 +153,12 @@ impl Session {
             prekey_ids: PreKeyIds {
                 signed_prekey_id: bundle.signed_prekey_id(),
                 one_time_prekey_id: bundle.one_time_prekey_id(),
+                kem_prekey_id: kem.as_ref().map(|k| k.id),
             },
             role: Role::Initiator,
             pending: true,
+            kem_ciphertext: kem.map(|k| k.ciphertext),
+            kem_digest: None,
             ratchet,
         })
     }
@@ -170,14 +189,34 @@ impl Session {
         binding: &[u8],
     ) -> Result<InboundSession, KeyAgreementError> {
         check_binding(binding)?;
+        if message.kem.is_none() && store.requires_pq() {
+            return Err(KeyAgreementError::Downgrade);
+        }
         let (session, plaintext) = {
             let spk = store.signed_prekey(message.signed_prekey_id).ok_or(KeyAgreementError::UnknownPreKey)?;
             let opk = match message.one_time_prekey_id {
                 Some(id) => Some(store.one_time_prekey(id).ok_or(KeyAgreementError::UnknownPreKey)?),
                 None => None,
             };
+            let kem = match &message.kem {
+                Some(KemHeader { id, ciphertext }) => {
+                    let key = store.kem_prekey(*id).ok_or(KeyAgreementError::UnknownPreKey)?;
+                    if key.kind() == KemPreKeyKind::LastResort {
+                        let used = store.used_base_keys(*id);
+                        if used.contains(&message.base_key) {
+                            return Err(KeyAgreementError::Duplicate);
+                        }
+                        if used.len() >= MAX_LAST_RESORT_USES {
+                            return Err(KeyAgreementError::UnknownPreKey);
+                        }
+                    }
+                    Some((key, ciphertext))
+                }
+                None => None,
+            };
             let identity = store.identity();
-            let out = x3dh::respond(identity, spk, opk, &message.identity_key, &message.base_key, binding)?.derive();
+            let out =
+                x3dh::respond(identity, spk, opk, kem, &message.identity_key, &message.base_key, binding)?.derive();
             let mut session = Self {
                 session_id: SessionId(message.base_key),
                 local_identity: identity.public_key(),
@@ -186,9 +225,12 @@ impl Session {
                 prekey_ids: PreKeyIds {
                     signed_prekey_id: message.signed_prekey_id,
                     one_time_prekey_id: message.one_time_prekey_id,
+                    kem_prekey_id: message.kem_prekey_id(),
                 },
                 role: Role::Responder,
                 pending: false,
+                kem_ciphertext: None,
+                kem_digest: message.kem.as_ref().map(|k| crate::crypto::sha256(&[&k.ciphertext[..]])),
                 ratchet: DoubleRatchet::new_responder(&out.sk, spk.key()),
             };
             let plaintext = session
@@ -199,6 +241,9 @@ impl Session {
         };
         if let Some(id) = message.one_time_prekey_id {
             store.remove_one_time_prekey(id);
+        }
+        if let Some(id) = message.kem_prekey_id() {
+            store.consume_kem_prekey(id, &message.base_key);
         }
         Ok(InboundSession { session, plaintext })
     }
@@ -223,6 +268,17 @@ impl Session {
         self.role
     }
 
+    /// 1 for an X3DH session, 2 for a PQXDH one (SPEC.md §6.8): the version
+    /// nibble of every message it sends and accepts.
+    pub fn version(&self) -> u8 {
+        if self.prekey_ids.kem_prekey_id.is_some() { VERSION_PQ } else { VERSION }
+    }
+
+    /// Whether this session was established with PQXDH (SPEC.md §4.8).
+    pub fn is_post_quantum(&self) -> bool {
+        self.prekey_ids.kem_prekey_id.is_some()
+    }
+
     /// Whether `message` is a prekey message of this session: this is a
     /// responder's session, and the message has its EK_A (session id),
     /// initiator identity and prekey ids. Deliver such a message with
@@ -234,6 +290,8 @@ impl Session {
             && message.identity_key == self.remote_identity
             && message.signed_prekey_id == self.prekey_ids.signed_prekey_id
             && message.one_time_prekey_id == self.prekey_ids.one_time_prekey_id
+            && message.kem_prekey_id() == self.prekey_ids.kem_prekey_id
+            && message.kem.as_ref().map(|k| crate::crypto::sha256(&[&k.ciphertext[..]])) == self.kem_digest
     }
 
     /// Whether this (initiator's) session still wraps its messages in the
@@ -262,13 +320,18 @@ impl Session {
     /// chain; [`EncryptError::NonContributory`] if the peer's ratchet key is
     /// of low order.
     pub fn encrypt<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, plaintext: &[u8]) -> Result<Message, EncryptError> {
-        let message = self.ratchet.encrypt(rng, &self.ad_hash, plaintext)?;
+        let message = self.ratchet.encrypt(rng, self.version(), &self.ad_hash, plaintext)?;
         Ok(if self.pending {
+            let kem = match (self.prekey_ids.kem_prekey_id, &self.kem_ciphertext) {
+                (Some(id), Some(ct)) => Some(KemHeader { id, ciphertext: ct.clone() }),
+                _ => None,
+            };
             Message::PreKey(alloc::boxed::Box::new(PreKeyMessage {
                 identity_key: self.local_identity,
                 base_key: self.session_id.0,
                 signed_prekey_id: self.prekey_ids.signed_prekey_id,
                 one_time_prekey_id: self.prekey_ids.one_time_prekey_id,
+                kem,
                 message,
             }))
         } else {
@@ -312,7 +375,7 @@ impl Session {
         if self.pending {
             return Err(EncryptError::PreKeyMessageRequired);
         }
-        self.ratchet.encrypt_into(rng, &self.ad_hash, plaintext, out)?;
+        self.ratchet.encrypt_into(rng, self.version(), &self.ad_hash, plaintext, out)?;
         Ok(needed)
     }
 
@@ -355,11 +418,11 @@ impl Session {
     /// A prekey message of this session (SPEC.md §5.7), as
     /// [`Session::decrypt`] with [`Message::PreKey`].
     pub(crate) fn decrypt_prekey(&mut self, message: &PreKeyMessage) -> Result<Vec<u8>, DecryptError> {
-        if !self.matches(message) {
+        if message.version() != self.version() || !self.matches(message) {
             return Err(DecryptError::StateMismatch);
         }
         let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.message.as_ref())?;
-        self.pending = false;
+        self.received();
         Ok(plaintext)
     }
 
@@ -379,9 +442,19 @@ impl Session {
     /// # Errors
     /// As [`Session::decrypt`].
     pub fn decrypt_normal(&mut self, message: &NormalMessage) -> Result<Vec<u8>, DecryptError> {
+        if message.version() != self.version() {
+            return Err(DecryptError::StateMismatch);
+        }
         let plaintext = self.ratchet.decrypt(&self.ad_hash, &message.as_ref())?;
-        self.pending = false;
+        self.received();
         Ok(plaintext)
+    }
+
+    /// A message decrypted: the peer has the session, so no more prekey
+    /// headers (nor the KEM ciphertext they repeat).
+    fn received(&mut self) {
+        self.pending = false;
+        self.kem_ciphertext = None;
     }
 
     /// Decrypts an encoded normal message (first byte 0x11, SPEC.md §6.2)
@@ -411,8 +484,11 @@ impl Session {
     /// ```
     pub fn decrypt_into(&mut self, bytes: &[u8], out: &mut [u8]) -> Result<usize, DecryptError> {
         let message = crate::message::NormalMessageRef::parse(bytes)?;
+        if message.version != self.version() {
+            return Err(DecryptError::StateMismatch);
+        }
         let n = self.ratchet.decrypt_into(&self.ad_hash, &message, out)?;
-        self.pending = false;
+        self.received();
         Ok(n)
     }
 
@@ -439,9 +515,15 @@ impl Session {
     /// ```
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         // Exact capacity: growing would free an unwiped copy of the secrets.
-        let len = 2 + 4 * KEY_LEN + 2 + 4 + 1 + 4 + self.ratchet.encoded_len();
+        let kem_len = match (&self.prekey_ids.kem_prekey_id, &self.kem_ciphertext, &self.kem_digest) {
+            (None, _, _) => 0,
+            (Some(_), Some(_), _) => 4 + KEM_CIPHERTEXT_LEN,
+            (Some(_), None, Some(_)) => 4 + KEY_LEN,
+            (Some(_), None, None) => 4,
+        };
+        let len = 2 + 4 * KEY_LEN + 2 + 4 + 1 + 4 + kem_len + self.ratchet.encoded_len();
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
-        out.put_u8(first_byte(kind::SAVED_SESSION));
+        out.put_u8(first_byte_of(self.version(), kind::SAVED_SESSION));
         out.put_u8(SAVED_SESSION_REVISION);
         out.put(&self.session_id.0);
         out.put(&self.local_identity.to_bytes());
@@ -453,6 +535,15 @@ impl Session {
         out.put_flag(self.prekey_ids.one_time_prekey_id.is_some());
         if let Some(id) = self.prekey_ids.one_time_prekey_id {
             out.put_u32(id.0);
+        }
+        if let Some(id) = self.prekey_ids.kem_prekey_id {
+            out.put_u32(id.0);
+            if let Some(ct) = &self.kem_ciphertext {
+                out.put(&ct[..]);
+            }
+            if let Some(digest) = &self.kem_digest {
+                out.put(digest);
+            }
         }
         self.ratchet.write(&mut out);
         out
@@ -468,7 +559,7 @@ impl Session {
 
     pub(crate) fn decode(bytes: &[u8], keys: Keys) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(kind::SAVED_SESSION)?;
+        let version = r.header_any(kind::SAVED_SESSION)?;
         let offset = r.position();
         if r.u8()? != SAVED_SESSION_REVISION {
             return Err(DecodeError::InvalidField { offset });
@@ -481,14 +572,41 @@ impl Session {
         let pending = r.flag()?;
         let signed_prekey_id = PreKeyId(r.u32()?);
         let one_time_prekey_id = if r.flag()? { Some(PreKeyId(r.u32()?)) } else { None };
-        let prekey_ids = PreKeyIds { signed_prekey_id, one_time_prekey_id };
+        let (kem_prekey_id, kem_ciphertext, kem_digest) = if version == VERSION_PQ {
+            let id = PreKeyId(r.u32()?);
+            // A pending initiator still repeats its KEM ciphertext; a
+            // responder keeps its digest (§11.2).
+            if pending {
+                let mut ct = alloc::boxed::Box::new([0u8; KEM_CIPHERTEXT_LEN]);
+                ct.copy_from_slice(r.bytes(KEM_CIPHERTEXT_LEN)?);
+                (Some(id), Some(ct), None)
+            } else if role == Role::Responder {
+                (Some(id), None, Some(r.array()?))
+            } else {
+                (Some(id), None, None)
+            }
+        } else {
+            (None, None, None)
+        };
+        let prekey_ids = PreKeyIds { signed_prekey_id, one_time_prekey_id, kem_prekey_id };
         let ratchet = DoubleRatchet::read(&mut r)?;
         r.finish()?;
         if (pending && role == Role::Responder) || !ratchet.is_consistent() {
             // Only an initiator wraps its messages in prekey messages.
             return Err(DecodeError::InconsistentState);
         }
-        Ok(Self { session_id, local_identity, remote_identity, ad_hash, prekey_ids, role, pending, ratchet })
+        Ok(Self {
+            session_id,
+            local_identity,
+            remote_identity,
+            ad_hash,
+            prekey_ids,
+            role,
+            pending,
+            kem_ciphertext,
+            kem_digest,
+            ratchet,
+        })
     }
 }
 
@@ -506,10 +624,21 @@ crate::snapshot::persistence_methods!(Session);
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self { session_id: _, local_identity, remote_identity, ad_hash: _, prekey_ids: _, role, pending, ratchet } =
-            self;
+        let Self {
+            session_id: _,
+            local_identity,
+            remote_identity,
+            ad_hash: _,
+            prekey_ids,
+            role,
+            pending,
+            kem_ciphertext: _,
+            kem_digest: _,
+            ratchet,
+        } = self;
         f.debug_struct("Session")
             .field("role", role)
+            .field("post_quantum", &prekey_ids.kem_prekey_id.is_some())
             .field("local_identity", local_identity)
             .field("remote_identity", remote_identity)
             .field("pending_prekey", pending)
@@ -535,8 +664,8 @@ mod tests {
 
     fn talking(seed: u8) -> (ChaCha20Rng, Session, Session) {
         let mut rng = ChaCha20Rng::from_seed([seed; 32]);
-        let alice = Account::new(&mut rng);
-        let mut bob = Account::new(&mut rng);
+        let alice = Account::new_classical(&mut rng);
+        let mut bob = Account::new_classical(&mut rng);
         let bundle = bob.prekey_bundle(None).unwrap();
         let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
         let Message::PreKey(m) = a.encrypt(&mut rng, b"x").unwrap() else { panic!() };

@@ -7,8 +7,12 @@ use alloc::vec::Vec;
 
 use crate::error::DecodeError;
 
-/// The version nibble of every first byte this crate writes (SPEC.md §6.1).
+/// The version nibble of version 1 (X3DH), and of every encoding version 2
+/// does not change (SPEC.md §6.1).
 pub(crate) const VERSION: u8 = 1;
+
+/// The version nibble of version 2 (PQXDH, SPEC.md §6.8).
+pub(crate) const VERSION_PQ: u8 = 2;
 
 /// Type nibbles (SPEC.md §6.1).
 pub(crate) mod kind {
@@ -30,9 +34,14 @@ pub(crate) mod kind {
     pub(crate) const SAVED_RECORD: u8 = 0xF;
 }
 
-/// The first byte of an encoding of the given type.
+/// The first byte of a version-1 encoding of the given type.
 pub(crate) const fn first_byte(kind: u8) -> u8 {
     (VERSION << 4) | kind
+}
+
+/// The first byte of an encoding of the given version and type.
+pub(crate) const fn first_byte_of(version: u8, kind: u8) -> u8 {
+    (version << 4) | kind
 }
 
 /// Which Ed25519 key checks a decode makes (SPEC.md §11.1, §11.4): all of
@@ -71,6 +80,19 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::UnexpectedType(b));
         }
         Ok(())
+    }
+
+    /// As [`Reader::header`] for a type that both versions define (SPEC.md
+    /// §6.1): returns the version.
+    pub(crate) fn header_any(&mut self, kind: u8) -> Result<u8, DecodeError> {
+        let b = self.u8()?;
+        if b >> 4 != VERSION && b >> 4 != VERSION_PQ {
+            return Err(DecodeError::UnknownVersion(b));
+        }
+        if b & 0x0f != kind {
+            return Err(DecodeError::UnexpectedType(b));
+        }
+        Ok(b >> 4)
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {

@@ -291,8 +291,8 @@ fn a_first_chain_must_announce_pn_zero() {
     // Bob has no receiving chain before Alice's first message: PN != 0 on it
     // is refused before any DH.
     let mut rng = rng(22);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let bundle = bob.prekey_bundle(None).unwrap();
     let a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
     let mut liar = with_previous_counter(&a, 1);
@@ -328,8 +328,8 @@ fn an_initiators_session_rejects_every_prekey_message() {
 #[test]
 fn a_replayed_first_message_routed_to_its_session_is_a_duplicate() {
     let mut rng = rng(24);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let bundle = bob.prekey_bundle(None).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
     let first = a.encrypt(&mut rng, b"first").unwrap();
@@ -364,8 +364,8 @@ fn every_byte_of_every_field_tampered_is_rejected_and_state_unchanged() {
 #[test]
 fn tampered_prekey_message_fields_are_rejected_and_prekey_kept() {
     let mut rng = rng(16);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
     let bundle = bob.prekey_bundle(Some(opk)).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
@@ -386,8 +386,8 @@ fn tampered_prekey_message_fields_are_rejected_and_prekey_kept() {
 #[test]
 fn one_time_prekey_is_consumed_only_after_authentication() {
     let mut rng = rng(17);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let opk = bob.generate_one_time_prekeys(&mut rng, 2)[0];
     let bundle = bob.prekey_bundle(Some(opk)).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
@@ -405,9 +405,9 @@ fn one_time_prekey_is_consumed_only_after_authentication() {
 #[test]
 fn unknown_prekeys_are_typed_errors() {
     let mut rng = rng(18);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
-    let mut carol = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
+    let mut carol = Account::new_classical(&mut rng);
     let bundle = carol.prekey_bundle(None).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
     let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
@@ -424,8 +424,8 @@ fn unknown_prekeys_are_typed_errors() {
 #[test]
 fn bad_signature_is_rejected_before_any_dh() {
     let mut rng = rng(19);
-    let alice = Account::new(&mut rng);
-    let bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let bob = Account::new_classical(&mut rng);
     let mut bytes = bob.prekey_bundle(None).unwrap().to_bytes();
     bytes[40] ^= 1; // inside the signed prekey
     let bundle = PreKeyBundle::try_from(bytes.as_slice()).unwrap();
@@ -433,7 +433,7 @@ fn bad_signature_is_rejected_before_any_dh() {
     assert_eq!(e, KeyAgreementError::BadSignature);
     assert_eq!(e.category(), ErrorCategory::BadSignature);
     // Signature from another identity.
-    let mallory = Account::new(&mut rng);
+    let mallory = Account::new_classical(&mut rng);
     let mut forged = bob.prekey_bundle(None).unwrap().to_bytes();
     forged[1..33].copy_from_slice(&mallory.identity_key().to_bytes());
     let bundle = PreKeyBundle::try_from(forged.as_slice()).unwrap();
@@ -446,8 +446,8 @@ fn bad_signature_is_rejected_before_any_dh() {
 #[test]
 fn low_order_ephemeral_key_is_non_contributory_and_prekey_kept() {
     let mut rng = rng(20);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
     let bundle = bob.prekey_bundle(Some(opk)).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
@@ -478,8 +478,8 @@ fn low_order_ratchet_key_is_rejected_without_state_change() {
 #[test]
 fn replayed_prekey_message_without_one_time_prekey_never_reuses_keys() {
     let mut rng = rng(22);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let bundle = bob.prekey_bundle(None).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
     let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
@@ -495,8 +495,8 @@ fn replayed_prekey_message_without_one_time_prekey_never_reuses_keys() {
 #[test]
 fn binding_bytes_must_match() {
     let mut rng = rng(23);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let bundle = bob.prekey_bundle(None).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"alice@1|bob@1").unwrap();
     let Message::PreKey(m) = a.encrypt(&mut rng, b"hi").unwrap() else { panic!() };
@@ -535,7 +535,7 @@ fn decoders_reject_truncation_trailing_and_versions_without_panicking() {
     for cut in 0..pk.len() {
         assert!(Message::try_from(&pk[..cut]).is_err() || cut >= 74 + 53, "cut {cut}");
     }
-    let bundle = Account::new(&mut rng).prekey_bundle(None).unwrap().to_bytes();
+    let bundle = Account::new_classical(&mut rng).prekey_bundle(None).unwrap().to_bytes();
     for cut in 0..bundle.len() {
         assert!(PreKeyBundle::try_from(&bundle[..cut]).is_err());
     }
@@ -543,8 +543,8 @@ fn decoders_reject_truncation_trailing_and_versions_without_panicking() {
     long.push(0);
     assert_eq!(PreKeyBundle::try_from(long.as_slice()), Err(DecodeError::TrailingBytes { extra: 1 }));
     let mut v2 = bundle.clone();
-    v2[0] = 0x23;
-    assert_eq!(PreKeyBundle::try_from(v2.as_slice()), Err(DecodeError::UnknownVersion(0x23)));
+    v2[0] = 0x33;
+    assert_eq!(PreKeyBundle::try_from(v2.as_slice()), Err(DecodeError::UnknownVersion(0x33)));
     let mut flag = bundle.clone();
     flag[133] = 2;
     assert_eq!(PreKeyBundle::try_from(flag.as_slice()), Err(DecodeError::InvalidField { offset: 133 }));
@@ -554,7 +554,7 @@ fn decoders_reject_truncation_trailing_and_versions_without_panicking() {
 #[test]
 fn bundle_round_trips() {
     let mut rng = rng(28);
-    let mut bob = Account::new(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let ids = bob.generate_one_time_prekeys(&mut rng, 3);
     for opk in [None, Some(ids[1])] {
         let b = bob.prekey_bundle(opk).unwrap();
@@ -634,8 +634,8 @@ fn saved_sizes_are_small() {
     let with_100 = b.to_bytes().len();
     assert_eq!(with_100, fresh + 100 * 68, "each skipped key costs DHr + N + MK");
     let mut r = common::rng(37);
-    let alice = Account::new(&mut r);
-    let bob = Account::new(&mut r);
+    let alice = Account::new_classical(&mut r);
+    let bob = Account::new_classical(&mut r);
     let s = Session::initiate(&mut r, alice.identity_key_pair(), &bob.prekey_bundle(None).unwrap(), b"").unwrap();
     assert_eq!(s.to_bytes().len(), 278);
     println!("saved session: fresh {fresh} B, with 100 skipped keys {with_100} B");
@@ -644,7 +644,7 @@ fn saved_sizes_are_small() {
 #[test]
 fn debug_output_never_contains_secrets() {
     let mut rng = rng(33);
-    let alice = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
     let seed = alice.identity_key_pair().to_seed();
     let (mut rng2, a, _b) = talking_pair(34);
     let _ = &mut rng2;
@@ -683,13 +683,13 @@ fn identity_round_trips_through_its_seed() {
 #[test]
 fn account_prekey_limits_hold_at_and_past_their_bounds() {
     let mut rng = rng(36);
-    let mut bob = Account::new(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     assert_eq!(bob.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS - 1).len(), MAX_ONE_TIME_PREKEYS - 1);
     assert_eq!(bob.generate_one_time_prekeys(&mut rng, 5).len(), 1, "exactly at the bound");
     assert_eq!(bob.one_time_prekey_ids().len(), MAX_ONE_TIME_PREKEYS);
     assert!(bob.generate_one_time_prekeys(&mut rng, 1).is_empty(), "one past the bound");
     // Signed prekeys: the current one and its predecessor answer; older ones do not.
-    let alice = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
     let old = bob.prekey_bundle(None).unwrap();
     let mut a_old = Session::initiate(&mut rng, alice.identity_key_pair(), &old, b"").unwrap();
     let Message::PreKey(m_old) = a_old.encrypt(&mut rng, b"old spk").unwrap() else { panic!() };
@@ -757,8 +757,8 @@ fn a_normal_message_is_not_padded_to_the_prekey_variant() {
 #[test]
 fn an_account_survives_save_and_restore_and_keeps_answering() {
     let mut rng = rng(42);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let opks = bob.generate_one_time_prekeys(&mut rng, 3);
     bob.rotate_signed_prekey(&mut rng).unwrap();
     let bundle = bob.prekey_bundle(Some(opks[0])).unwrap();

@@ -40,7 +40,7 @@ fn publication(f: &mut VectorFile) {
     let mut tests = Vec::new();
     // An account that publishes, replenishes, rotates and publishes again.
     let mut rng = Recorder::new(90);
-    let mut account = Account::new(&mut rng);
+    let mut account = Account::new_classical(&mut rng);
     account.generate_one_time_prekeys(&mut rng, 3);
     rng.take();
     let start = account.to_bytes().to_vec();
@@ -77,7 +77,7 @@ fn publication(f: &mut VectorFile) {
     // Two rotations: the account keeps MAX_SIGNED_PREKEYS (2) signed
     // prekeys, the oldest is deleted.
     let mut rng = Recorder::new(93);
-    let mut account = Account::new(&mut rng);
+    let mut account = Account::new_classical(&mut rng);
     rng.take();
     let start = account.to_bytes().to_vec();
     let mut events = Vec::new();
@@ -95,7 +95,7 @@ fn publication(f: &mut VectorFile) {
     ));
     // Marking an earlier upload after a later one does not move the mark back.
     let mut rng = Recorder::new(94);
-    let mut account = Account::new(&mut rng);
+    let mut account = Account::new_classical(&mut rng);
     rng.take();
     let start = account.to_bytes().to_vec();
     let mut events = Vec::new();
@@ -117,7 +117,7 @@ fn publication(f: &mut VectorFile) {
     ));
     // 999 one-time prekeys held: asking for two makes one (MAX_ONE_TIME_PREKEYS).
     let mut rng = Recorder::new(95);
-    let mut account = Account::new(&mut rng);
+    let mut account = Account::new_classical(&mut rng);
     account.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS - 1);
     rng.take();
     let start = account.to_bytes().to_vec();
@@ -521,7 +521,7 @@ impl RecordScript {
     fn new(seed: u8, one_time_prekeys: usize) -> Self {
         let mut rng = Recorder::new(seed);
         let mut make = |user: &[u8], device: u32| {
-            let mut a = Account::new(&mut rng);
+            let mut a = Account::new_classical(&mut rng);
             a.generate_one_time_prekeys(&mut rng, one_time_prekeys);
             (a, addr(user, device))
         };
@@ -944,7 +944,7 @@ fn records(f: &mut VectorFile) {
     let r = s.send(A, b"no session yet");
     assert!(r.is_empty());
     let mut mallory_rng = Recorder::new(165);
-    let mallory = Account::new(&mut mallory_rng);
+    let mallory = Account::new_classical(&mut mallory_rng);
     let wrong_bundle = mallory.prekey_bundle(None).unwrap();
     assert!(s.initiate_with(A, &wrong_bundle).is_err());
     // Mallory's prekey message to Bob's record with Alice.
@@ -989,7 +989,7 @@ fn records(f: &mut VectorFile) {
     let m2 = s.send(A, b"m2");
     s.ok(B, &m1, b"m1");
     let mut other_rng = Recorder::new(168);
-    let other = Account::new(&mut other_rng);
+    let other = Account::new_classical(&mut other_rng);
     let bob_account = std::mem::replace(&mut s.sides[B].account, Account::from_bytes(&other.to_bytes()).unwrap());
     s.events.push(json!({ "event": "useAccount", "party": "bob", "account": h(&other.to_bytes()) }));
     s.ok(B, &m2, b"m2");
@@ -1363,7 +1363,7 @@ fn saved_states(f: &mut VectorFile) {
     // A session of another local identity (Dave's) with the same remote.
     let dave_session = {
         let mut r3 = Recorder::new(183);
-        let dave = Account::new(&mut r3);
+        let dave = Account::new_classical(&mut r3);
         let mut rd = SessionRecord::new(addr(b"dave", 1), addr(b"alice", 1), s.sides[0].account.identity_key());
         rd.initiate(&mut r3, dave.identity_key_pair(), &s.sides[0].account.prekey_bundle(None).unwrap()).unwrap();
         rd.current().unwrap().to_bytes().to_vec()

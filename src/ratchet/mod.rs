@@ -144,11 +144,12 @@ impl DoubleRatchet {
     pub(crate) fn encrypt<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
+        version: u8,
         ad_hash: &[u8; KEY_LEN],
         plaintext: &[u8],
     ) -> Result<NormalMessage, EncryptError> {
         let mut bytes = alloc::vec![0u8; HEADER_LEN + plaintext.len() + TAG_LEN];
-        let counter = self.encrypt_into(rng, ad_hash, plaintext, &mut bytes)?;
+        let counter = self.encrypt_into(rng, version, ad_hash, plaintext, &mut bytes)?;
         let ratchet_key = *self.ratchet_key.as_ref().ok_or(EncryptError::NonContributory)?.public();
         Ok(NormalMessage { ratchet_key, previous_counter: self.previous_counter, counter, bytes })
     }
@@ -161,6 +162,7 @@ impl DoubleRatchet {
     pub(crate) fn encrypt_into<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
+        version: u8,
         ad_hash: &[u8; KEY_LEN],
         plaintext: &[u8],
         out: &mut [u8],
@@ -173,7 +175,7 @@ impl DoubleRatchet {
         let (ratchet_public, chain) = self.sending_chain(rng)?;
         let (mk, next) = chain.step().ok_or(EncryptError::CounterExhausted)?;
         let counter = mk.index();
-        let header = header(&ratchet_public, previous_counter, counter);
+        let header = header(version, &ratchet_public, previous_counter, counter);
         let (h, rest) = out.split_at_mut(HEADER_LEN);
         h.copy_from_slice(&header);
         let (body, t) = rest.split_at_mut(plaintext.len());
@@ -218,7 +220,7 @@ impl DoubleRatchet {
         let mut tag_bytes = [0u8; TAG_LEN];
         tag_bytes.copy_from_slice(tag);
         out.copy_from_slice(ct);
-        let header = header(&msg.ratchet_key, msg.previous_counter, msg.counter);
+        let header = header(msg.version, &msg.ratchet_key, msg.previous_counter, msg.counter);
         let opened = mk.expand(MESSAGE_KEY_INFO).open_in_place(&aead_ad(ad_hash, &header), out, &tag_bytes);
         if opened.is_err() && !crate::crypto::auth_bypassed() {
             out.fill(0);

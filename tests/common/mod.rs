@@ -15,8 +15,8 @@ pub fn rng(seed: u8) -> ChaCha20Rng {
 /// delivered, Bob has not replied yet).
 pub fn pair(seed: u8) -> (ChaCha20Rng, Session, Session) {
     let mut rng = rng(seed);
-    let alice = Account::new(&mut rng);
-    let mut bob = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     let opk = bob.generate_one_time_prekeys(&mut rng, 1)[0];
     let bundle = bob.prekey_bundle(Some(opk)).unwrap();
     let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"alice|bob").unwrap();

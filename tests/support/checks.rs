@@ -138,7 +138,7 @@ pub fn roundtrip(data: &[u8]) {
 /// Bob's account with one-time prekeys 2..=4 and signed prekey 1.
 pub fn bob_account() -> Account {
     let mut rng = FixtureRng::new(0xB0B);
-    let mut bob = Account::new(&mut rng);
+    let mut bob = Account::new_classical(&mut rng);
     bob.generate_one_time_prekeys(&mut rng, 3);
     bob
 }
@@ -148,7 +148,7 @@ pub fn bob_account() -> Account {
 pub fn x3dh_seeds() -> Vec<Vec<u8>> {
     let bob = bob_account();
     let mut rng = FixtureRng::new(0xA11CE);
-    let alice = Account::new(&mut rng);
+    let alice = Account::new_classical(&mut rng);
     let mut out = Vec::new();
     for opk in [None, Some(PreKeyId(2)), Some(PreKeyId(4))] {
         let bundle = bob.prekey_bundle(opk).unwrap();
@@ -190,7 +190,7 @@ fn session_fixture() -> &'static SessionFixture {
     static F: OnceLock<SessionFixture> = OnceLock::new();
     F.get_or_init(|| {
         let mut rng = FixtureRng::new(0x5E55);
-        let alice = Account::new(&mut rng);
+        let alice = Account::new_classical(&mut rng);
         let mut bob = bob_account();
         let bundle = bob.prekey_bundle(Some(PreKeyId(3))).unwrap();
         let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"fuzz").unwrap();
@@ -352,7 +352,7 @@ fn conversation_fixture() -> &'static ConversationFixture {
     static F: OnceLock<ConversationFixture> = OnceLock::new();
     F.get_or_init(|| {
         let mut rng = FixtureRng::new(0xC0);
-        let alice = Account::new(&mut rng);
+        let alice = Account::new_classical(&mut rng);
         let mut bob = bob_account();
         let bundle = bob.prekey_bundle(Some(PreKeyId(2))).unwrap();
         let mut a = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
