@@ -22,6 +22,9 @@ mod salamander;
 #[path = "support/conversations.rs"]
 mod conversations;
 
+#[path = "support/pqxdh.rs"]
+mod pqxdh;
+
 // ------------------------------------------------------------ randomness
 
 /// A ChaCha20 stream that logs every draw.
@@ -130,10 +133,19 @@ impl VectorFile {
     }
 
     fn write(self) {
+        self.write_as(2, labels::SUITE);
+    }
+
+    /// The version-2 file: written for SPEC.md revision 3, suite `SUITE_PQ`.
+    fn write_pq(self) {
+        self.write_as(3, labels::SUITE_PQ);
+    }
+
+    fn write_as(self, revision: u32, suite: &str) {
         let doc = json!({
             "schema": format!("sottovoce-{}-v1", self.name),
-            "specRevision": 2,
-            "suite": labels::SUITE,
+            "specRevision": revision,
+            "suite": suite,
             "numberOfTests": self.count,
             "testGroups": self.groups,
         });
@@ -2678,4 +2690,5 @@ fn main() {
     sender_keys_file();
     persistence_file();
     conversations::conversations_file();
+    pqxdh::pqxdh_file();
 }

@@ -261,7 +261,7 @@ fn x3dh_vectors() {
                 assert_eq!(tr.ad, bytes(&t["ad"]), "{ctx}");
                 assert_eq!(tr.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}");
                 let opk = store.one_time.values().next();
-                let tb = hazmat::x3dh_respond(&store.identity, &store.signed, opk, &alice.public_key(), &ek, &binding)
+                let tb = hazmat::x3dh_respond(&store.identity, &store.signed, opk, None, &alice.public_key(), &ek, &binding)
                     .unwrap();
                 assert_eq!(tb.sk, tr.sk, "{ctx}: responder SK");
                 assert_eq!(tb.dh, tr.dh, "{ctx}: responder DHs");
@@ -406,7 +406,7 @@ fn session_vectors() {
         let opk = store.one_time.values().next();
         let sid = alice.as_ref().unwrap().session_id().0;
         let x =
-            hazmat::x3dh_respond(&store.identity, &store.signed, opk, &alice_id.public_key(), &sid, &binding).unwrap();
+            hazmat::x3dh_respond(&store.identity, &store.signed, opk, None, &alice_id.public_key(), &sid, &binding).unwrap();
         assert_eq!(x.sk.to_vec(), bytes(&t["sk"]), "{ctx}: SK");
         assert_eq!(x.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}: H_AD");
         let mut bob = None;
