@@ -58,8 +58,13 @@ fn load(name: &str) -> Value {
     let path = format!("{}/test-vectors/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(v["schema"], format!("sottovoce-{name}-v1"));
-    assert_eq!(v["specRevision"], 2);
-    assert_eq!(v["suite"], labels::SUITE);
+    if name == "pqxdh" {
+        assert_eq!(v["specRevision"], 3);
+        assert_eq!(v["suite"], labels::SUITE_PQ);
+    } else {
+        assert_eq!(v["specRevision"], 2);
+        assert_eq!(v["suite"], labels::SUITE);
+    }
     let count: usize = v["testGroups"].as_array().unwrap().iter().map(|g| g["tests"].as_array().unwrap().len()).sum();
     assert_eq!(v["numberOfTests"], count);
     v
@@ -261,8 +266,9 @@ fn x3dh_vectors() {
                 assert_eq!(tr.ad, bytes(&t["ad"]), "{ctx}");
                 assert_eq!(tr.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}");
                 let opk = store.one_time.values().next();
-                let tb = hazmat::x3dh_respond(&store.identity, &store.signed, opk, None, &alice.public_key(), &ek, &binding)
-                    .unwrap();
+                let tb =
+                    hazmat::x3dh_respond(&store.identity, &store.signed, opk, None, &alice.public_key(), &ek, &binding)
+                        .unwrap();
                 assert_eq!(tb.sk, tr.sk, "{ctx}: responder SK");
                 assert_eq!(tb.dh, tr.dh, "{ctx}: responder DHs");
             }
@@ -405,8 +411,8 @@ fn session_vectors() {
         // SK and H_AD of this session, from the responder's side.
         let opk = store.one_time.values().next();
         let sid = alice.as_ref().unwrap().session_id().0;
-        let x =
-            hazmat::x3dh_respond(&store.identity, &store.signed, opk, None, &alice_id.public_key(), &sid, &binding).unwrap();
+        let x = hazmat::x3dh_respond(&store.identity, &store.signed, opk, None, &alice_id.public_key(), &sid, &binding)
+            .unwrap();
         assert_eq!(x.sk.to_vec(), bytes(&t["sk"]), "{ctx}: SK");
         assert_eq!(x.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}: H_AD");
         let mut bob = None;
@@ -1019,4 +1025,244 @@ fn run_saved(t: &Value, ctx: &str) {
             Err(e) => check(t, Err(e.category()), ctx),
         },
     }
+}
+
+// ------------------------------------------------------------ pqxdh.json
+
+/// Bob's account, made as SPEC.md §8 says from the listed private values:
+/// identity seed, signed prekey, last-resort KEM seed, then one-time
+/// prekeys and one-time KEM prekeys.
+fn pq_account(bob: &Value) -> Account {
+    let kems = bob["kemPreKeys"].as_array().unwrap();
+    assert_eq!(kems[0]["kind"], "lastResort");
+    let first = serde_json::json!([bob["identitySeed"], bob["signedPreKey"]["private"], kems[0]["seed"]]);
+    let mut rng = Replay::from(&first);
+    let mut account = Account::new(&mut rng);
+    rng.done();
+    let opks: Vec<Value> = bob["oneTimePreKeys"].as_array().unwrap().iter().map(|k| k["private"].clone()).collect();
+    let mut rng = Replay::from(&Value::from(opks.clone()));
+    let ids = account.generate_one_time_prekeys(&mut rng, opks.len());
+    rng.done();
+    for (id, k) in ids.iter().zip(bob["oneTimePreKeys"].as_array().unwrap()) {
+        assert_eq!(u64::from(id.0), k["id"].as_u64().unwrap());
+    }
+    let seeds: Vec<Value> = kems[1..].iter().map(|k| k["seed"].clone()).collect();
+    let mut rng = Replay::from(&Value::from(seeds.clone()));
+    let ids = account.generate_kem_prekeys(&mut rng, seeds.len());
+    rng.done();
+    for (id, k) in ids.iter().zip(&kems[1..]) {
+        assert_eq!(u64::from(id.0), k["id"].as_u64().unwrap());
+    }
+    account
+}
+
+#[test]
+fn pqxdh_vectors() {
+    let v = load("pqxdh");
+    for (kind, t) in tests(&v) {
+        let ctx = format!("pqxdh tcId {}", t["tcId"]);
+        match kind {
+            "mlkem" if t["result"] == "valid" => {
+                let seed: [u8; KEM_SEED_LEN] = arr(&t["seed"]);
+                let ek = hazmat::kem_public_key(&seed);
+                assert_eq!(ek, bytes(&t["encapsulationKey"]), "{ctx}");
+                let (ct, ss) = hazmat::kem_encapsulate(&arr(&t["encapsulationKey"]), &arr(&t["m"]));
+                assert_eq!(ct, bytes(&t["ciphertext"]), "{ctx}");
+                assert_eq!(ss.to_vec(), bytes(&t["sharedSecret"]), "{ctx}");
+                assert_eq!(hazmat::kem_decapsulate(&seed, &arr(&t["ciphertext"])), ss, "{ctx}");
+                let other = hazmat::kem_decapsulate(&seed, &arr(&t["otherCiphertext"]));
+                assert_eq!(other.to_vec(), bytes(&t["otherSharedSecret"]), "{ctx}");
+            }
+            "mlkem" => {
+                assert!(!hazmat::kem_key_acceptable(&arr(&t["encapsulationKey"])), "{ctx}");
+                assert_eq!(t["error"], "invalid-key");
+            }
+            "pqxdh_valid" => {
+                let alice = IdentityKeyPair::from_seed(&arr(&t["alice"]["identitySeed"]));
+                let mut bob = pq_account(&t["bob"]);
+                let binding = bytes(&t["binding"]);
+                let bundle = PreKeyBundle::try_from(bytes(&t["bundle"]).as_slice()).unwrap();
+                let kem = bundle.kem_prekey().unwrap();
+                assert_eq!(u64::from(kem.id().0), t["kemPreKeyId"].as_u64().unwrap(), "{ctx}");
+                assert_eq!(kem.public_key().to_vec(), bytes(&t["kemPublicKey"]), "{ctx}");
+                assert_eq!(kem.signature().to_vec(), bytes(&t["kemSignature"]), "{ctx}");
+                assert_eq!(
+                    bob.prekey_bundle_with_kem(bundle.one_time_prekey_id(), Some(kem.id())).unwrap().to_bytes(),
+                    bytes(&t["bundle"]),
+                    "{ctx}: Bob's own bundle"
+                );
+                let mut rng = Replay::from(&t["randomness"]);
+                let (ek, tr) = hazmat::x3dh_initiate(&mut rng, &alice, &bundle, &binding).unwrap();
+                rng.done();
+                assert_eq!(ek.to_vec(), bytes(&t["ephemeralPublic"]), "{ctx}");
+                let dh: Vec<String> = tr.dh.iter().map(hex::encode).collect();
+                assert_eq!(Value::from(dh), t["dh"], "{ctx}");
+                assert_eq!(tr.kem_ciphertext.clone().unwrap(), bytes(&t["kemCiphertext"]), "{ctx}");
+                assert_eq!(tr.kem_shared_secret.unwrap().to_vec(), bytes(&t["kemSharedSecret"]), "{ctx}");
+                assert_eq!(tr.sk.to_vec(), bytes(&t["sk"]), "{ctx}");
+                assert_eq!(tr.ad, bytes(&t["ad"]), "{ctx}");
+                assert_eq!(tr.ad_hash.to_vec(), bytes(&t["adHash"]), "{ctx}");
+                // The responder, through the public API: a whole session.
+                let mut rng = Replay::from(&Value::from(vec![
+                    t["randomness"][0].clone(),
+                    t["randomness"][1].clone(),
+                    Value::from(hex::encode([7u8; 32])),
+                ]));
+                let mut a = Session::initiate(&mut rng, &alice, &bundle, &binding).unwrap();
+                let Message::PreKey(m) = a.encrypt(&mut rng, b"vector").unwrap() else { panic!("{ctx}") };
+                assert_eq!(m.kem_ciphertext().unwrap().to_vec(), bytes(&t["kemCiphertext"]), "{ctx}");
+                let inbound = Session::respond(&mut bob, &m, &binding).unwrap();
+                assert_eq!(inbound.plaintext, b"vector", "{ctx}");
+                assert!(inbound.session.is_post_quantum());
+            }
+            "pqxdh_invalid_bundle" => {
+                let alice = IdentityKeyPair::from_seed(&arr(&t["aliceIdentitySeed"]));
+                let bundle = PreKeyBundle::try_from(bytes(&t["bundle"]).as_slice()).unwrap();
+                let mut rng = Replay::from(&t["randomness"]);
+                let r = Session::initiate(&mut rng, &alice, &bundle, &bytes(&t["binding"])).map(|_| None);
+                check(t, c(r), &ctx);
+                rng.done();
+            }
+            "decode_valid" | "decode_invalid" => {
+                let b = bytes(&t["encoded"]);
+                let f = &t["fields"];
+                let r: Result<Vec<u8>, DecodeError> = match t["type"].as_str().unwrap() {
+                    "message" => NormalMessage::try_from(b.as_slice()).map(|m| {
+                        assert_eq!(m.ratchet_key().to_vec(), bytes(&f["ratchetKey"]), "{ctx}");
+                        m.to_bytes()
+                    }),
+                    "prekey_message" => PreKeyMessage::try_from(b.as_slice()).map(|m| {
+                        assert_eq!(m.version(), 2, "{ctx}");
+                        assert_eq!(m.kem_prekey_id().map(|i| u64::from(i.0)), f["kemPreKeyId"].as_u64(), "{ctx}");
+                        assert_eq!(m.kem_ciphertext().unwrap().to_vec(), bytes(&f["kemCiphertext"]), "{ctx}");
+                        assert_eq!(m.message().to_bytes(), bytes(&f["message"]), "{ctx}");
+                        m.to_bytes()
+                    }),
+                    "prekey_bundle" => PreKeyBundle::try_from(b.as_slice()).map(|m| {
+                        let kem = m.kem_prekey().unwrap();
+                        assert_eq!(kem.public_key().to_vec(), bytes(&f["kemPreKey"]), "{ctx}");
+                        assert_eq!(
+                            m.one_time_prekey_id().map(|i| u64::from(i.0)),
+                            f["oneTimePreKeyId"].as_u64(),
+                            "{ctx}"
+                        );
+                        m.verify().unwrap();
+                        m.to_bytes()
+                    }),
+                    other => panic!("unknown type {other}"),
+                };
+                if kind == "decode_valid" {
+                    assert_eq!(r.as_ref().unwrap(), &b, "{ctx}: re-encoding");
+                }
+                check(t, c(r.map(|_| None)), &ctx);
+            }
+            "upload" => {
+                let b = bytes(&t["upload"]);
+                let r = c(PreKeyUpload::try_from(b.as_slice()));
+                match (t.get("verify"), r) {
+                    (Some(want), Ok(u)) => {
+                        assert_eq!(u.to_bytes(), b, "{ctx}: re-encoding");
+                        let got = c(u.verify()).err().map_or("valid", ErrorCategory::name);
+                        assert_eq!(want.as_str().unwrap(), got, "{ctx}");
+                        if let Some(acc) = t.get("account") {
+                            assert_eq!(
+                                pq_account(acc).prekeys_to_publish().to_bytes(),
+                                b,
+                                "{ctx}: the account's upload"
+                            );
+                        }
+                    }
+                    (None, r) => check(t, r.map(|_| None), &ctx),
+                    (Some(_), Err(e)) => panic!("{ctx}: {e}"),
+                }
+            }
+            "transcript" => run_pq_transcript(t, &ctx),
+            "saved_state" => {
+                let r = c(Account::from_bytes(&bytes(&t["state"])));
+                if let Ok(account) = &r {
+                    assert_eq!(*account.to_bytes(), bytes(&t["state"]), "{ctx}: re-save");
+                    for ev in t["events"].as_array().unwrap() {
+                        let opk = ev["oneTimePreKeyId"].as_u64().map(|i| PreKeyId(i as u32));
+                        let kem = ev["kemPreKeyId"].as_u64().map(|i| PreKeyId(i as u32));
+                        assert_eq!(
+                            account.prekey_bundle_with_kem(opk, kem).unwrap().to_bytes(),
+                            bytes(&ev["bundle"]),
+                            "{ctx}"
+                        );
+                    }
+                }
+                check(t, r.map(|_| None), &ctx);
+            }
+            other => panic!("unknown group {other}"),
+        }
+    }
+}
+
+fn run_pq_transcript(t: &Value, ctx: &str) {
+    let alice = IdentityKeyPair::from_seed(&arr(&t["alice"]["identitySeed"]));
+    let mut bob = Account::from_bytes(&bytes(&t["bobAccount"])).unwrap();
+    let made = pq_account(&t["bob"]);
+    // The listing makes the same account, apart from the requires-PQ flag
+    // a test may have turned off.
+    assert_eq!(made.identity_key(), bob.identity_key(), "{ctx}");
+    let mut sessions: BTreeMap<&str, Session> = BTreeMap::new();
+    let mut first_error = None;
+    for (i, ev) in t["events"].as_array().unwrap().iter().enumerate() {
+        let ctx = format!("{ctx} event {i}");
+        let party = ev["party"].as_str().unwrap();
+        match ev["event"].as_str().unwrap() {
+            "initiate" => {
+                let bundle = PreKeyBundle::try_from(bytes(&ev["bundle"]).as_slice()).unwrap();
+                let mut rng = Replay::from(&ev["randomness"]);
+                sessions.insert("alice", Session::initiate(&mut rng, &alice, &bundle, &bytes(&ev["binding"])).unwrap());
+                rng.done();
+            }
+            "encrypt" => {
+                let mut rng = Replay::from(&ev["randomness"]);
+                let m = sessions.get_mut(party).unwrap().encrypt(&mut rng, &bytes(&ev["plaintext"])).unwrap();
+                rng.done();
+                assert_eq!(m.to_bytes(), bytes(&ev["message"]), "{ctx}");
+            }
+            "respond" => {
+                let before = bob.to_bytes();
+                let r = c(PreKeyMessage::try_from(bytes(&ev["message"]).as_slice()))
+                    .and_then(|m| c(Session::respond(&mut bob, &m, &bytes(&ev["binding"]))));
+                match r {
+                    Ok(inbound) => {
+                        check(ev, Ok(Some(inbound.plaintext.clone())), &ctx);
+                        sessions.insert("bob", inbound.session);
+                    }
+                    Err(e) => {
+                        assert_eq!(*before, *bob.to_bytes(), "{ctx}: unchanged");
+                        first_error.get_or_insert(e);
+                        check(ev, Err(e), &ctx);
+                    }
+                }
+                assert_eq!(*bob.to_bytes(), bytes(&ev["account"]), "{ctx}: account");
+            }
+            "decrypt" => {
+                let s = sessions.get_mut(party).unwrap();
+                let before = s.to_bytes();
+                let r = c(s.decrypt_bytes(&bytes(&ev["message"])));
+                if let Err(e) = r {
+                    assert_eq!(*before, *s.to_bytes(), "{ctx}: unchanged");
+                    first_error.get_or_insert(e);
+                }
+                check(ev, r.map(Some), &ctx);
+            }
+            "rotate" => {
+                let mut rng = Replay::from(&ev["randomness"]);
+                bob.rotate_signed_prekey(&mut rng).unwrap();
+                rng.done();
+                assert_eq!(*bob.to_bytes(), bytes(&ev["account"]), "{ctx}: account");
+            }
+            "save" => {
+                let state = sessions[party].to_bytes();
+                assert_eq!(*state, bytes(&ev["state"]), "{ctx}");
+                assert_eq!(*Session::from_bytes(&state).unwrap().to_bytes(), *state, "{ctx}: restore");
+            }
+            other => panic!("{ctx}: unknown event {other}"),
+        }
+    }
+    assert_eq!(first_error.map(ErrorCategory::name), t["error"].as_str(), "{ctx}: first error");
 }
