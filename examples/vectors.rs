@@ -1216,9 +1216,16 @@ fn x3dh_file() {
         let (ek_pub, tr) = hazmat::x3dh_initiate(&mut rng, &p.alice, &bundle, binding).unwrap();
         let randomness = rng.take();
         let opk = p.store.one_time.values().next();
-        let tr_b =
-            hazmat::x3dh_respond(&p.store.identity, &p.store.signed, opk, None, &p.alice.public_key(), &ek_pub, binding)
-                .unwrap();
+        let tr_b = hazmat::x3dh_respond(
+            &p.store.identity,
+            &p.store.signed,
+            opk,
+            None,
+            &p.alice.public_key(),
+            &ek_pub,
+            binding,
+        )
+        .unwrap();
         assert_eq!(tr.sk, tr_b.sk);
         let mut fields = match p.json() {
             Value::Object(m) => m,

@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, Ed25519KeyPair, KEY_LEN, SIGNATURE_LEN, Secret32, X25519KeyPair};
 use crate::error::{DecodeError, KeyAgreementError};
+use crate::kem::{KEM_SEED_LEN, KemPreKey, KemPreKeyKind, PublicKemPreKey};
 use crate::labels::SIGNED_PREKEY_CONTEXT;
 use crate::secret_vec::SecretVec;
-use crate::kem::{KEM_SEED_LEN, KemPreKey, KemPreKeyKind, PublicKemPreKey};
 use crate::wire::{Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
 
 /// The public identity key: an Ed25519 public key (32 bytes), whose X25519

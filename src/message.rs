@@ -6,8 +6,8 @@ use core::fmt;
 
 use crate::crypto::{KEY_LEN, TAG_LEN};
 use crate::error::DecodeError;
-use crate::keys::{IdentityKey, PreKeyId};
 use crate::kem::{self, KEM_CIPHERTEXT_LEN};
+use crate::keys::{IdentityKey, PreKeyId};
 use crate::wire::{Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
 use crate::x3dh::KemHeader;
 
@@ -95,7 +95,12 @@ impl NormalMessage {
     }
 }
 
-pub(crate) fn header(version: u8, ratchet_key: &[u8; KEY_LEN], previous_counter: u32, counter: u32) -> [u8; HEADER_LEN] {
+pub(crate) fn header(
+    version: u8,
+    ratchet_key: &[u8; KEY_LEN],
+    previous_counter: u32,
+    counter: u32,
+) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     let (b0, rest) = h.split_at_mut(1);
     let (rk, rest) = rest.split_at_mut(KEY_LEN);

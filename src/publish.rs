@@ -274,7 +274,8 @@ impl TryFrom<&[u8]> for PreKeyUpload {
         for _ in 0..n {
             let offset = r.position();
             let entry = r.u8()?;
-            let ordered = entry > last_kind || (entry == last_kind && (entry == ONE_TIME_X25519 || entry == ONE_TIME_KEM));
+            let ordered =
+                entry > last_kind || (entry == last_kind && (entry == ONE_TIME_X25519 || entry == ONE_TIME_KEM));
             match entry {
                 SIGNED_X25519 if ordered => {
                     let id = PreKeyId(r.u32()?);

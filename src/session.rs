@@ -8,11 +8,11 @@ use rand_core::CryptoRng;
 
 use crate::crypto::{KEY_LEN, TAG_LEN};
 use crate::error::{DecodeError, DecryptError, EncryptError, KeyAgreementError};
+use crate::kem::{KEM_CIPHERTEXT_LEN, KemCiphertext, KemPreKeyKind};
 use crate::keys::{IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyId, PreKeyStore};
 use crate::message::{HEADER_LEN, Message, NormalMessage, PreKeyMessage};
 use crate::ratchet::DoubleRatchet;
 use crate::wire::{Keys, Reader, VERSION, VERSION_PQ, Writer, first_byte_of, kind};
-use crate::kem::{KEM_CIPHERTEXT_LEN, KemCiphertext, KemPreKeyKind};
 use crate::x3dh::{self, KemHeader, MAX_BINDING_LEN};
 
 /// Used base keys a last-resort KEM prekey records at most (SPEC.md §4.8,

@@ -12,9 +12,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, KEY_LEN, Secret32, X25519KeyPair};
 use crate::error::KeyAgreementError;
-use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use crate::kem::{self, KemCiphertext, KemPreKey};
 use crate::keys::PreKeyId;
+use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use crate::labels::{PQXDH_INFO, X3DH_INFO};
 
 /// Longest caller binding string accepted (SPEC.md §9): addresses and device

@@ -108,7 +108,13 @@ fn handshakes(f: &mut VectorFile) {
     for (seed, opk, one_time_kem, binding, comment) in [
         (210u8, true, true, &b""[..], "one-time X25519 and one-time KEM prekey (DH1..DH4, SS)"),
         (211, false, false, &b""[..], "no one-time prekey, the last-resort KEM prekey (DH1..DH3, SS)"),
-        (212, true, false, &b"\x05alice\x00\x00\x00\x01\x03bob\x00\x00\x00\x02"[..], "a binding, one-time X25519 prekey, last-resort KEM prekey"),
+        (
+            212,
+            true,
+            false,
+            &b"\x05alice\x00\x00\x00\x01\x03bob\x00\x00\x00\x02"[..],
+            "a binding, one-time X25519 prekey, last-resort KEM prekey",
+        ),
     ] {
         let mut rng = Recorder::new(seed);
         let bob = Bob::new(&mut rng, usize::from(opk), usize::from(one_time_kem));
@@ -152,10 +158,15 @@ fn handshakes(f: &mut VectorFile) {
     let bob = Bob::new(&mut rng, 1, 0);
     let alice_seed = rng.bytes::<32>();
     rng.take();
-    let ik = IdentityKeyPair::from_seed(&bob.listing["identitySeed"].as_str().map(|s| {
-        let v = hex::decode(s).unwrap();
-        <[u8; 32]>::try_from(v.as_slice()).unwrap()
-    }).unwrap());
+    let ik = IdentityKeyPair::from_seed(
+        &bob.listing["identitySeed"]
+            .as_str()
+            .map(|s| {
+                let v = hex::decode(s).unwrap();
+                <[u8; 32]>::try_from(v.as_slice()).unwrap()
+            })
+            .unwrap(),
+    );
     let good = bob.account.prekey_bundle(Some(PreKeyId(3))).unwrap();
     let kem = good.kem_prekey().unwrap().clone();
     let spk = bob.account.public_signed_prekey().unwrap();
@@ -174,11 +185,26 @@ fn handshakes(f: &mut VectorFile) {
     let mut bad_spk_sig = spk.signature();
     bad_spk_sig[3] ^= 0x40;
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("the KEM prekey's signature has a flipped bit", assemble(hazmat::public_kem_prekey(kem.id().0, kem.public_key(), &bad_kem_sig), None)),
-        ("the KEM prekey signed like an X25519 prekey (SIGNED_PREKEY_CONTEXT)", assemble(hazmat::public_kem_prekey(kem.id().0, kem.public_key(), &as_x25519), None)),
-        ("the signed X25519 prekey signed like a KEM prekey (KEM_PREKEY_CONTEXT)", assemble(kem.clone(), Some(spk_as_kem))),
-        ("the signed X25519 prekey's signature has a flipped bit (checked before the KEM prekey's)", assemble(kem.clone(), Some(bad_spk_sig))),
-        ("the KEM prekey's signature is valid for another id", assemble(hazmat::public_kem_prekey(kem.id().0 + 1, kem.public_key(), &kem.signature()), None)),
+        (
+            "the KEM prekey's signature has a flipped bit",
+            assemble(hazmat::public_kem_prekey(kem.id().0, kem.public_key(), &bad_kem_sig), None),
+        ),
+        (
+            "the KEM prekey signed like an X25519 prekey (SIGNED_PREKEY_CONTEXT)",
+            assemble(hazmat::public_kem_prekey(kem.id().0, kem.public_key(), &as_x25519), None),
+        ),
+        (
+            "the signed X25519 prekey signed like a KEM prekey (KEM_PREKEY_CONTEXT)",
+            assemble(kem.clone(), Some(spk_as_kem)),
+        ),
+        (
+            "the signed X25519 prekey's signature has a flipped bit (checked before the KEM prekey's)",
+            assemble(kem.clone(), Some(bad_spk_sig)),
+        ),
+        (
+            "the KEM prekey's signature is valid for another id",
+            assemble(hazmat::public_kem_prekey(kem.id().0 + 1, kem.public_key(), &kem.signature()), None),
+        ),
     ];
     let alice = IdentityKeyPair::from_seed(&alice_seed);
     for (comment, bytes) in cases {
@@ -225,7 +251,10 @@ fn encodings(f: &mut VectorFile) {
     rng.take();
     let pre_bytes = pre.to_bytes();
     let mut valid = Vec::new();
-    for (comment, bundle) in [("with a one-time prekey and a one-time KEM prekey", &bundle), ("without one-time prekeys (last-resort KEM prekey)", &bundle_last_resort)] {
+    for (comment, bundle) in [
+        ("with a one-time prekey and a one-time KEM prekey", &bundle),
+        ("without one-time prekeys (last-resort KEM prekey)", &bundle_last_resort),
+    ] {
         let kem = bundle.kem_prekey().unwrap();
         let fields = json!({
             "identityKey": h(&bundle.identity_key().to_bytes()),
@@ -238,17 +267,27 @@ fn encodings(f: &mut VectorFile) {
             "oneTimePreKeyId": bundle.one_time_prekey_id().map(|i| i.0),
             "oneTimePreKey": bundle.one_time_prekey_id().map(|_| h(&bundle.to_bytes()[bundle.to_bytes().len() - 32..])),
         });
-        valid.push(f.test(&format!("prekey bundle 0x23 {comment}"), &[], None, json!({ "type": "prekey_bundle", "encoded": h(&bundle.to_bytes()), "fields": fields })));
+        valid.push(f.test(
+            &format!("prekey bundle 0x23 {comment}"),
+            &[],
+            None,
+            json!({ "type": "prekey_bundle", "encoded": h(&bundle.to_bytes()), "fields": fields }),
+        ));
     }
-    valid.push(f.test("prekey message 0x22 with a one-time prekey", &[], None, json!({
-        "type": "prekey_message", "encoded": h(&pre_bytes),
-        "fields": {
-            "identityKey": h(&pre.identity_key().to_bytes()), "baseKey": h(&pre.base_key()),
-            "signedPreKeyId": pre.signed_prekey_id().0, "oneTimePreKeyId": pre.one_time_prekey_id().map(|i| i.0),
-            "kemPreKeyId": pre.kem_prekey_id().unwrap().0, "kemCiphertext": h(pre.kem_ciphertext().unwrap()),
-            "message": h(&pre.message().to_bytes()),
-        },
-    })));
+    valid.push(f.test(
+        "prekey message 0x22 with a one-time prekey",
+        &[],
+        None,
+        json!({
+            "type": "prekey_message", "encoded": h(&pre_bytes),
+            "fields": {
+                "identityKey": h(&pre.identity_key().to_bytes()), "baseKey": h(&pre.base_key()),
+                "signedPreKeyId": pre.signed_prekey_id().0, "oneTimePreKeyId": pre.one_time_prekey_id().map(|i| i.0),
+                "kemPreKeyId": pre.kem_prekey_id().unwrap().0, "kemCiphertext": h(pre.kem_ciphertext().unwrap()),
+                "message": h(&pre.message().to_bytes()),
+            },
+        }),
+    ));
     let nm = NormalMessage::try_from(normal.as_slice()).unwrap();
     valid.push(f.test("message 0x21 of a version-2 session", &[], None, json!({
         "type": "message", "encoded": h(&normal),
@@ -267,11 +306,26 @@ fn encodings(f: &mut VectorFile) {
     let mut unacc = b23.clone();
     let ek = unacceptable_ek(&b23[139..139 + KEM_LEN]);
     unacc[139..139 + KEM_LEN].copy_from_slice(&ek);
-    bad.push(("prekey_bundle", "ek fails the modulus check (its signature is not looked at)".into(), unacc.clone(), ErrorCategory::InvalidKey));
-    bad.push(("prekey_bundle", "ek fails the modulus check and the bundle is truncated after it: the key is reported".into(), unacc[..139 + KEM_LEN + 10].to_vec(), ErrorCategory::InvalidKey));
+    bad.push((
+        "prekey_bundle",
+        "ek fails the modulus check (its signature is not looked at)".into(),
+        unacc.clone(),
+        ErrorCategory::InvalidKey,
+    ));
+    bad.push((
+        "prekey_bundle",
+        "ek fails the modulus check and the bundle is truncated after it: the key is reported".into(),
+        unacc[..139 + KEM_LEN + 10].to_vec(),
+        ErrorCategory::InvalidKey,
+    ));
     bad.push(("prekey_bundle", "truncated in the ek".into(), b23[..500].to_vec(), ErrorCategory::Decode));
     bad.push(("prekey_bundle", "trailing byte".into(), [&b23[..], &[0]].concat(), ErrorCategory::Decode));
-    bad.push(("prekey_bundle", "a version-1 bundle's layout with first byte 0x23".into(), flip(&bundle.clone_v1(), 0, 0x30), ErrorCategory::Decode));
+    bad.push((
+        "prekey_bundle",
+        "a version-1 bundle's layout with first byte 0x23".into(),
+        flip(&bundle.clone_v1(), 0, 0x30),
+        ErrorCategory::Decode,
+    ));
     let mut ct_len = pre_bytes.clone();
     ct_len[78..80].copy_from_slice(&1567u16.to_be_bytes());
     bad.push(("prekey_message", "ct length field 1567".into(), ct_len, ErrorCategory::Decode));
@@ -280,9 +334,24 @@ fn encodings(f: &mut VectorFile) {
     bad.push(("prekey_message", "ct length field 1569".into(), ct_len, ErrorCategory::Decode));
     bad.push(("prekey_message", "truncated in the ct".into(), pre_bytes[..1000].to_vec(), ErrorCategory::Decode));
     let emb = 80 + KEM_LEN;
-    bad.push(("prekey_message", "embedded message with first byte 0x11 (version 1 in a version-2 prekey message)".into(), flip(&pre_bytes, emb, 0x30), ErrorCategory::Decode));
-    bad.push(("prekey_message", "embedded message with version nibble 3".into(), flip(&pre_bytes, emb, 0x10), ErrorCategory::UnknownVersion));
-    bad.push(("prekey_message", "embedded message of type prekey message".into(), flip(&pre_bytes, emb, 0x03), ErrorCategory::Decode));
+    bad.push((
+        "prekey_message",
+        "embedded message with first byte 0x11 (version 1 in a version-2 prekey message)".into(),
+        flip(&pre_bytes, emb, 0x30),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "prekey_message",
+        "embedded message with version nibble 3".into(),
+        flip(&pre_bytes, emb, 0x10),
+        ErrorCategory::UnknownVersion,
+    ));
+    bad.push((
+        "prekey_message",
+        "embedded message of type prekey message".into(),
+        flip(&pre_bytes, emb, 0x03),
+        ErrorCategory::Decode,
+    ));
     // A version-1 prekey message carrying a version-2 message.
     let v1 = {
         let mut rng = Recorder::new(221);
@@ -294,8 +363,18 @@ fn encodings(f: &mut VectorFile) {
         let _ = &mut c;
         m
     };
-    bad.push(("prekey_message", "a version-1 prekey message whose embedded message has first byte 0x21".into(), flip(&v1, 70, 0x30), ErrorCategory::Decode));
-    bad.push(("message", "first byte 0x2f: version 2, no such type".into(), flip(&normal, 0, 0x0e), ErrorCategory::Decode));
+    bad.push((
+        "prekey_message",
+        "a version-1 prekey message whose embedded message has first byte 0x21".into(),
+        flip(&v1, 70, 0x30),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "message",
+        "first byte 0x2f: version 2, no such type".into(),
+        flip(&normal, 0, 0x0e),
+        ErrorCategory::Decode,
+    ));
     let mut invalid = Vec::new();
     for (ty, comment, b, want) in bad {
         let got = match ty {
@@ -350,20 +429,72 @@ fn uploads(f: &mut VectorFile) {
     let entry = |at: usize, len: usize| bytes[at..at + len].to_vec();
     let header = |n: u16| [&bytes[..33], &n.to_be_bytes()[..]].concat();
     let mut bad: Vec<(String, Vec<u8>, ErrorCategory)> = Vec::new();
-    bad.push(("kinds out of order: a one-time KEM prekey before the last-resort one".into(),
-        [header(2), entry(k4a, 1639), entry(k3, 1639)].concat(), ErrorCategory::Decode));
-    bad.push(("two last-resort KEM prekeys".into(),
-        [header(2), entry(k3, 1639), { let mut e = entry(k4a, 1639); e[0] = 3; e }].concat(), ErrorCategory::Decode));
-    bad.push(("one-time KEM prekey ids not increasing".into(),
-        [header(2), entry(k4b, 1639), entry(k4a, 1639)].concat(), ErrorCategory::Decode));
-    bad.push(("a one-time KEM prekey with the id of a one-time X25519 prekey".into(),
-        [header(2), entry(e0 + 101, 37), { let mut e = entry(k4a, 1639); e[1..5].copy_from_slice(&bytes[e0 + 102..e0 + 106]); e }].concat(), ErrorCategory::Decode));
-    bad.push(("kind 0x05".into(), [header(1), { let mut e = entry(k4a, 1639); e[0] = 5; e }].concat(), ErrorCategory::Decode));
-    bad.push(("a KEM entry in a version-1 upload (0x1B)".into(), [flip(&header(1), 0, 0x30), entry(k3, 1639)].concat(), ErrorCategory::Decode));
-    bad.push(("a KEM entry's ek fails the modulus check".into(),
-        [header(1), { let mut e = entry(k3, 1639); let ek = unacceptable_ek(&e[7..7 + KEM_LEN]); e[7..7 + KEM_LEN].copy_from_slice(&ek); e }].concat(), ErrorCategory::InvalidKey));
-    bad.push(("a KEM entry's ek length field 1567".into(),
-        [header(1), { let mut e = entry(k3, 1639); e[5..7].copy_from_slice(&1567u16.to_be_bytes()); e }].concat(), ErrorCategory::Decode));
+    bad.push((
+        "kinds out of order: a one-time KEM prekey before the last-resort one".into(),
+        [header(2), entry(k4a, 1639), entry(k3, 1639)].concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "two last-resort KEM prekeys".into(),
+        [header(2), entry(k3, 1639), {
+            let mut e = entry(k4a, 1639);
+            e[0] = 3;
+            e
+        }]
+        .concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "one-time KEM prekey ids not increasing".into(),
+        [header(2), entry(k4b, 1639), entry(k4a, 1639)].concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "a one-time KEM prekey with the id of a one-time X25519 prekey".into(),
+        [header(2), entry(e0 + 101, 37), {
+            let mut e = entry(k4a, 1639);
+            e[1..5].copy_from_slice(&bytes[e0 + 102..e0 + 106]);
+            e
+        }]
+        .concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "kind 0x05".into(),
+        [header(1), {
+            let mut e = entry(k4a, 1639);
+            e[0] = 5;
+            e
+        }]
+        .concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "a KEM entry in a version-1 upload (0x1B)".into(),
+        [flip(&header(1), 0, 0x30), entry(k3, 1639)].concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "a KEM entry's ek fails the modulus check".into(),
+        [header(1), {
+            let mut e = entry(k3, 1639);
+            let ek = unacceptable_ek(&e[7..7 + KEM_LEN]);
+            e[7..7 + KEM_LEN].copy_from_slice(&ek);
+            e
+        }]
+        .concat(),
+        ErrorCategory::InvalidKey,
+    ));
+    bad.push((
+        "a KEM entry's ek length field 1567".into(),
+        [header(1), {
+            let mut e = entry(k3, 1639);
+            e[5..7].copy_from_slice(&1567u16.to_be_bytes());
+            e
+        }]
+        .concat(),
+        ErrorCategory::Decode,
+    ));
     bad.push(("a count of 1103 entries".into(), header(1103), ErrorCategory::Decode));
     for (comment, b, want) in bad {
         let got = PreKeyUpload::try_from(b.as_slice()).map(|_| ()).unwrap_err().category();
@@ -379,13 +510,23 @@ fn uploads(f: &mut VectorFile) {
         many.extend(e);
     }
     let got = PreKeyUpload::try_from(many.as_slice()).map(|_| ()).unwrap_err().category();
-    tests.push(f.test("101 one-time KEM prekeys: past MAX_ONE_TIME_KEM_PREKEYS", &["Upload", "Bound"], Some(got), json!({ "upload": h(&many) })));
+    tests.push(f.test(
+        "101 one-time KEM prekeys: past MAX_ONE_TIME_KEM_PREKEYS",
+        &["Upload", "Bound"],
+        Some(got),
+        json!({ "upload": h(&many) }),
+    ));
     // Decodes, but a server's verification fails.
     let mut bad_sig = bytes.clone();
     bad_sig[k4b + 1639 - 1] ^= 1;
     let decoded = PreKeyUpload::try_from(bad_sig.as_slice()).unwrap();
     let got = decoded.verify().unwrap_err().category();
-    tests.push(f.test("a one-time KEM prekey's signature has a flipped bit: decodes, verify fails", &["Upload", "BadSignature"], Some(got), json!({ "upload": h(&bad_sig), "verify": "bad-signature" })));
+    tests.push(f.test(
+        "a one-time KEM prekey's signature has a flipped bit: decodes, verify fails",
+        &["Upload", "BadSignature"],
+        Some(got),
+        json!({ "upload": h(&bad_sig), "verify": "bad-signature" }),
+    ));
     f.group("upload", "Version-2 uploads (0x2B) as a server decodes and verifies them (SPEC.md §3.6)", tests);
 }
 
@@ -408,7 +549,16 @@ impl PqTranscript {
         let bob = Bob::new(&mut rng, one_time, one_time_kem);
         let alice_seed = rng.bytes::<32>();
         rng.take();
-        Self { rng, bob, alice: IdentityKeyPair::from_seed(&alice_seed), alice_seed, a: None, b: None, events: Vec::new(), first_error: None }
+        Self {
+            rng,
+            bob,
+            alice: IdentityKeyPair::from_seed(&alice_seed),
+            alice_seed,
+            a: None,
+            b: None,
+            events: Vec::new(),
+            first_error: None,
+        }
     }
 
     fn note(&mut self, e: Expect) {
@@ -421,7 +571,11 @@ impl PqTranscript {
         // The intermediates, from the same draws through the hazmat steps.
         let s = Session::initiate(&mut self.rng, &self.alice, bundle, binding).unwrap();
         let draws = self.rng.take();
-        let raw: Vec<u8> = draws.iter().take(if bundle.kem_prekey().is_some() { 2 } else { 1 }).flat_map(|d| hex::decode(d).unwrap()).collect();
+        let raw: Vec<u8> = draws
+            .iter()
+            .take(if bundle.kem_prekey().is_some() { 2 } else { 1 })
+            .flat_map(|d| hex::decode(d).unwrap())
+            .collect();
         let mut fixed = rand_core::UnwrapErr(Fixed(raw));
         let (_, tr) = hazmat::x3dh_initiate(&mut fixed, &self.alice, bundle, binding).unwrap();
         let mut ev = json!({
@@ -441,7 +595,9 @@ impl PqTranscript {
         let s = if party == "alice" { self.a.as_mut() } else { self.b.as_mut() }.unwrap();
         let m = s.encrypt(&mut self.rng, plaintext).unwrap().to_bytes();
         let r = self.rng.take();
-        self.events.push(json!({ "event": "encrypt", "party": party, "plaintext": h(plaintext), "randomness": r, "message": h(&m) }));
+        self.events.push(
+            json!({ "event": "encrypt", "party": party, "plaintext": h(plaintext), "randomness": r, "message": h(&m) }),
+        );
         m
     }
 
@@ -560,7 +716,8 @@ fn transcripts(f: &mut VectorFile) {
     // message names the new signed prekey.
     t.bob.account.rotate_signed_prekey(&mut t.rng).unwrap();
     let r = t.rng.take();
-    t.events.push(json!({ "event": "rotate", "party": "bob", "randomness": r, "account": h(&t.bob.account.to_bytes()) }));
+    t.events
+        .push(json!({ "event": "rotate", "party": "bob", "randomness": r, "account": h(&t.bob.account.to_bytes()) }));
     t.respond(&m1, b"", Err(ErrorCategory::Duplicate));
     let mut other_spk = m1.clone();
     other_spk[65..69].copy_from_slice(&3u32.to_be_bytes());
@@ -579,7 +736,11 @@ fn transcripts(f: &mut VectorFile) {
     t.initiate(&classical, b"");
     let m1 = t.encrypt("alice", b"classical");
     t.respond(&m1, b"", Err(ErrorCategory::Downgrade));
-    let mut test = t.finish(f, "a version-1 prekey message to a responder that requires PQXDH: downgrade, nothing consumed", &["Downgrade"]);
+    let mut test = t.finish(
+        f,
+        "a version-1 prekey message to a responder that requires PQXDH: downgrade, nothing consumed",
+        &["Downgrade"],
+    );
     test["bobAccount"] = json!(h(&start));
     tests.push(test);
 
@@ -594,7 +755,8 @@ fn transcripts(f: &mut VectorFile) {
     let r = t.encrypt("bob", b"a version-1 session");
     t.decrypt("alice", &r, OK);
     t.save("bob");
-    let mut test = t.finish(f, "the same with the requirement off (requires-PQ flag 0): a version-1 session", &["Downgrade"]);
+    let mut test =
+        t.finish(f, "the same with the requirement off (requires-PQ flag 0): a version-1 session", &["Downgrade"]);
     test["bobAccount"] = json!(h(&start));
     tests.push(test);
 
@@ -649,21 +811,106 @@ fn saved(f: &mut VectorFile) {
     let uses = lr + 1 + 4 + 64;
     let otk = uses + 2 + 64;
     let mut bad: Vec<(String, Vec<u8>, ErrorCategory)> = Vec::new();
-    bad.push(("format revision 0x02 (there is no revision-2 0x2A)".into(), { let mut b = acc.clone(); b[1] = 2; b }, ErrorCategory::Decode));
-    bad.push(("requires-PQ flag 2".into(), { let mut b = acc.clone(); b[flag] = 2; b }, ErrorCategory::Decode));
-    bad.push(("no last-resort KEM prekey".into(), [&acc[..lr], &[0u8][..], &acc[otk..]].concat(), ErrorCategory::Decode));
-    bad.push(("three last-resort KEM prekeys (count byte 3)".into(), { let mut b = acc.clone(); b[lr] = 3; b }, ErrorCategory::Decode));
-    bad.push(("a used base key listed twice".into(), { let mut b = acc.clone(); let k = b[uses + 2..uses + 34].to_vec(); b[uses + 34..uses + 66].copy_from_slice(&k); b }, ErrorCategory::Decode));
-    bad.push(("the last-resort KEM prekey has the signed prekey's id".into(), { let mut b = acc.clone(); b[lr + 1..lr + 5].copy_from_slice(&1u32.to_be_bytes()); b }, ErrorCategory::Decode));
-    bad.push(("one-time KEM prekey ids not increasing".into(), { let mut b = acc.clone(); let (x, y) = (b[otk + 1..otk + 69].to_vec(), b[otk + 69..otk + 137].to_vec()); b[otk + 1..otk + 69].copy_from_slice(&y); b[otk + 69..otk + 137].copy_from_slice(&x); b }, ErrorCategory::Decode));
-    bad.push(("a one-time KEM prekey id at the next prekey id".into(), { let mut b = acc.clone(); let next = b[34..38].to_vec(); b[otk + 69..otk + 73].copy_from_slice(&next); b }, ErrorCategory::Decode));
-    bad.push(("101 one-time KEM prekeys (count byte)".into(), { let mut b = acc.clone(); b[otk] = 101; b }, ErrorCategory::Decode));
-    bad.push(("used base keys count 1001".into(), { let mut b = acc.clone(); b[uses..uses + 2].copy_from_slice(&1001u16.to_be_bytes()); b }, ErrorCategory::Decode));
+    bad.push((
+        "format revision 0x02 (there is no revision-2 0x2A)".into(),
+        {
+            let mut b = acc.clone();
+            b[1] = 2;
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "requires-PQ flag 2".into(),
+        {
+            let mut b = acc.clone();
+            b[flag] = 2;
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "no last-resort KEM prekey".into(),
+        [&acc[..lr], &[0u8][..], &acc[otk..]].concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "three last-resort KEM prekeys (count byte 3)".into(),
+        {
+            let mut b = acc.clone();
+            b[lr] = 3;
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "a used base key listed twice".into(),
+        {
+            let mut b = acc.clone();
+            let k = b[uses + 2..uses + 34].to_vec();
+            b[uses + 34..uses + 66].copy_from_slice(&k);
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "the last-resort KEM prekey has the signed prekey's id".into(),
+        {
+            let mut b = acc.clone();
+            b[lr + 1..lr + 5].copy_from_slice(&1u32.to_be_bytes());
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "one-time KEM prekey ids not increasing".into(),
+        {
+            let mut b = acc.clone();
+            let (x, y) = (b[otk + 1..otk + 69].to_vec(), b[otk + 69..otk + 137].to_vec());
+            b[otk + 1..otk + 69].copy_from_slice(&y);
+            b[otk + 69..otk + 137].copy_from_slice(&x);
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "a one-time KEM prekey id at the next prekey id".into(),
+        {
+            let mut b = acc.clone();
+            let next = b[34..38].to_vec();
+            b[otk + 69..otk + 73].copy_from_slice(&next);
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "101 one-time KEM prekeys (count byte)".into(),
+        {
+            let mut b = acc.clone();
+            b[otk] = 101;
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "used base keys count 1001".into(),
+        {
+            let mut b = acc.clone();
+            b[uses..uses + 2].copy_from_slice(&1001u16.to_be_bytes());
+            b
+        },
+        ErrorCategory::Decode,
+    ));
     bad.push(("trailing byte".into(), [&acc[..], &[0]].concat(), ErrorCategory::Decode));
     for (comment, b, want) in bad {
         let got = Account::from_bytes(&b).map(|_| ()).unwrap_err().category();
         assert_eq!(got, want, "{comment}");
-        tests.push(f.test(&format!("account: {comment}"), &["Account"], Some(got), json!({ "kind": "account", "state": h(&b), "events": [] })));
+        tests.push(f.test(
+            &format!("account: {comment}"),
+            &["Account"],
+            Some(got),
+            json!({ "kind": "account", "state": h(&b), "events": [] }),
+        ));
     }
     f.group("saved_state", "Saved post-quantum accounts (0x2A, SPEC.md §11.5); saved version-2 sessions are in the transcripts' save events", tests);
 }
