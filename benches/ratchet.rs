@@ -161,8 +161,8 @@ fn all(c: &mut Criterion) {
     // (+ DH4) + the first ratchet DH. Responder floor: the same DHs + one
     // chain message.
     {
-        let alice = Account::new(&mut r);
-        let mut bob = Account::new(&mut r);
+        let alice = Account::new_classical(&mut r);
+        let mut bob = Account::new_classical(&mut r);
         let ids = bob.generate_one_time_prekeys(&mut r, 1);
         let mut buf = vec![0u8; 100];
         let mut ck = [10u8; 32];
@@ -198,6 +198,71 @@ fn all(c: &mut Criterion) {
                 b.iter(|| Session::respond(&mut ReadOnly(&bob), black_box(&m), b"").unwrap())
             });
         }
+    }
+
+    // PQXDH setup (SPEC.md §4.8). Floors: the X3DH floors above plus, for
+    // the initiator, one more strict verify (over the KEM prekey's 1640
+    // signed bytes) and one ML-KEM-1024 encapsulation; for the responder,
+    // ML-KEM key generation from the 64-byte seed, decapsulation, and the
+    // SHA-256 of the ciphertext it keeps (SPEC.md §5.7).
+    {
+        use libcrux_ml_kem::mlkem1024;
+        let alice = Account::new(&mut r);
+        let mut bob = Account::new(&mut r);
+        let ids = bob.generate_one_time_prekeys(&mut r, 1);
+        let kems = bob.generate_kem_prekeys(&mut r, 1);
+        let kem_msg = vec![3u8; 1640];
+        let kem_sig = signing.sign(&kem_msg);
+        let pair = mlkem1024::generate_key_pair([9u8; 64]);
+        let ct = mlkem1024::encapsulate(pair.public_key(), [8u8; 32]).0;
+        let mut buf = vec![0u8; 100];
+        let mut ck = [10u8; 32];
+        for (label, opk, kem, dhs) in [("opk", Some(ids[0]), kems[0], 5), ("no_opk", None, PreKeyId(2), 4)] {
+            c.benchmark_group("floor").bench_function(format!("pqxdh_initiate_{label}"), |b| {
+                b.iter(|| {
+                    vk.verify_strict(&msg, &sig).unwrap();
+                    vk.verify_strict(black_box(&kem_msg), &kem_sig).unwrap();
+                    for _ in 0..2 {
+                        let mut s = [0u8; 32];
+                        r.fill_bytes(&mut s);
+                        let _ = PublicKey::from(&StaticSecret::from(s));
+                    }
+                    for _ in 0..dhs {
+                        let _ = sk.diffie_hellman(black_box(&pk));
+                    }
+                    let mut m = [0u8; 32];
+                    r.fill_bytes(&mut m);
+                    black_box(mlkem1024::encapsulate(pair.public_key(), m));
+                })
+            });
+            let bundle = bob.prekey_bundle_with_kem(opk, Some(kem)).unwrap();
+            c.benchmark_group("session").bench_function(format!("pqxdh_initiate_{label}"), |b| {
+                b.iter(|| Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap())
+            });
+            c.benchmark_group("floor").bench_function(format!("pqxdh_respond_{label}/100"), |b| {
+                b.iter(|| {
+                    for _ in 0..dhs {
+                        let _ = sk.diffie_hellman(black_box(&pk));
+                    }
+                    let pair = mlkem1024::generate_key_pair(black_box([9u8; 64]));
+                    black_box(mlkem1024::decapsulate(pair.private_key(), &ct));
+                    black_box(<Sha256 as sha2::Digest>::digest(ct.as_ref()));
+                    chain_floor(&mut ck, &mut buf);
+                })
+            });
+            let mut a = Session::initiate(&mut r, alice.identity_key_pair(), &bundle, b"").unwrap();
+            let Message::PreKey(m) = a.encrypt(&mut r, &[0u8; 100]).unwrap() else { unreachable!() };
+            c.benchmark_group("session").bench_function(format!("pqxdh_respond_{label}/100"), |b| {
+                b.iter(|| Session::respond(&mut ReadOnly(&bob), black_box(&m), b"").unwrap())
+            });
+        }
+        // The KEM alone, for the README.
+        let mut g = c.benchmark_group("floor");
+        g.bench_function("mlkem1024_keygen", |b| b.iter(|| mlkem1024::generate_key_pair(black_box([9u8; 64]))));
+        g.bench_function("mlkem1024_encaps", |b| {
+            b.iter(|| mlkem1024::encapsulate(pair.public_key(), black_box([8u8; 32])))
+        });
+        g.bench_function("mlkem1024_decaps", |b| b.iter(|| mlkem1024::decapsulate(pair.private_key(), black_box(&ct))));
     }
 
     // Decrypt after skipping 1000.
@@ -354,6 +419,15 @@ impl PreKeyStore for ReadOnly<'_> {
         self.0.one_time_prekey(id)
     }
     fn remove_one_time_prekey(&mut self, _: PreKeyId) {}
+    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
+        self.0.kem_prekey(id)
+    }
+    fn used_base_keys(&self, id: PreKeyId) -> &[[u8; 32]] {
+        self.0.used_base_keys(id)
+    }
+    fn requires_pq(&self) -> bool {
+        self.0.requires_pq()
+    }
 }
 
 fn persistence(c: &mut Criterion) {

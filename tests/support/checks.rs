@@ -730,3 +730,85 @@ pub fn record_seeds() -> Vec<Vec<u8>> {
         vec![0x40, 0x01, 0x01, 0x01, 0x05, 0x01, 0x03, 0x00, 0x03, 0x00, 0x81, 0x81, 0x84, 0x01, 0x84, 0x00],
     ]
 }
+
+// ------------------------------------------------------------------ pqxdh_respond
+
+struct PqFixture {
+    /// Bob's saved post-quantum account: one-time prekeys 3 and 4, one-time
+    /// KEM prekeys 5 and 6, the last-resort KEM prekey 2 with one used base
+    /// key.
+    bob: Vec<u8>,
+    /// Genuine first messages (and one classical, one replayed).
+    seeds: Vec<Vec<u8>>,
+}
+
+fn pq_fixture() -> &'static PqFixture {
+    static F: OnceLock<PqFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut rng = FixtureRng::new(0x9_0B0B);
+        let mut bob = Account::new(&mut rng);
+        bob.generate_one_time_prekeys(&mut rng, 2);
+        bob.generate_kem_prekeys(&mut rng, 2);
+        let alice = Account::new(&mut rng);
+        let mut first = |bundle: PreKeyBundle| {
+            let mut s = Session::initiate(&mut rng, alice.identity_key_pair(), &bundle, b"").unwrap();
+            s.encrypt(&mut rng, b"pq fuzz seed").unwrap().to_bytes()
+        };
+        let used = first(bob.prekey_bundle(None).unwrap());
+        let mut seeds = vec![
+            first(bob.prekey_bundle_with_kem(Some(PreKeyId(3)), Some(PreKeyId(5))).unwrap()),
+            first(bob.prekey_bundle_with_kem(None, Some(PreKeyId(6))).unwrap()),
+            first(bob.prekey_bundle(Some(PreKeyId(4))).unwrap()),
+            first(bob.prekey_bundle_with_kem(Some(PreKeyId(3)), None).unwrap()),
+            used.clone(),
+        ];
+        let m = PreKeyMessage::try_from(used.as_slice()).unwrap();
+        Session::respond(&mut bob, &m, b"").unwrap();
+        seeds.sort();
+        PqFixture { bob: bob.to_bytes().to_vec(), seeds }
+    })
+}
+
+/// Genuine PQXDH first messages to the fixture's Bob (one-time and
+/// last-resort KEM prekeys, a replay, a classical one): seeds for
+/// `pqxdh_respond`.
+pub fn pqxdh_seeds() -> Vec<Vec<u8>> {
+    pq_fixture().seeds.clone()
+}
+
+/// Arbitrary bytes as a prekey message to a post-quantum Bob (SPEC.md
+/// §4.8): an error leaves his whole account as it was (no prekey of either
+/// kind consumed, no base key recorded); a success consumes exactly the
+/// one-time prekeys named, or records the base key under the last-resort
+/// KEM prekey, and the same message cannot start a second session.
+pub fn pqxdh_respond(data: &[u8]) {
+    let Ok(m) = PreKeyMessage::try_from(data) else { return };
+    let fixture = pq_fixture();
+    let mut bob = Account::from_bytes(&fixture.bob).unwrap();
+    let (opks, kems, uses) = (bob.one_time_prekey_ids(), bob.kem_prekey_ids(), bob.last_resort_uses());
+    match Session::respond(&mut bob, &m, b"") {
+        Ok(inbound) => {
+            assert_eq!(m.version(), 2, "the fixture requires PQXDH");
+            assert!(inbound.session.is_post_quantum());
+            let mut want = opks.clone();
+            want.retain(|k| Some(*k) != m.one_time_prekey_id());
+            assert_eq!(bob.one_time_prekey_ids(), want);
+            let mut want = kems.clone();
+            want.retain(|k| Some(*k) != m.kem_prekey_id());
+            assert_eq!(bob.kem_prekey_ids(), want);
+            let last_resort = m.kem_prekey_id() == bob.last_resort_kem_prekey_id();
+            assert_eq!(bob.last_resort_uses(), uses + usize::from(last_resort));
+            let after = bob.to_bytes();
+            assert!(Session::respond(&mut bob, &m, b"").is_err(), "a second session from one message");
+            assert_eq!(*bob.to_bytes(), *after);
+            let mut s = inbound.session;
+            assert!(s.decrypt(&Message::PreKey(Box::new(m))).is_err());
+        }
+        Err(_) => assert_eq!(*bob.to_bytes(), *fixture.bob, "a failed message changed the account"),
+    }
+}
+
+/// The fixture's Bob, restored.
+pub fn pq_bob() -> Account {
+    Account::from_bytes(&pq_fixture().bob).unwrap()
+}
