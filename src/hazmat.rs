@@ -107,6 +107,13 @@ pub fn kem_decapsulate(seed: &[u8; crate::KEM_SEED_LEN], ct: &[u8; KEM_CIPHERTEX
     KemPreKey::from_seed(crate::PreKeyId(0), crate::KemPreKeyKind::OneTime, seed).decapsulate(ct).0
 }
 
+/// The expanded ML-KEM-1024 decapsulation key (3168 bytes) of a seed, for
+/// tools that look for it (the heap-residue check). The library itself
+/// never keeps it: it is rebuilt from the seed and wiped at each use.
+pub fn kem_decapsulation_key(seed: &[u8; crate::KEM_SEED_LEN]) -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(crate::kem::decapsulation_key(seed))
+}
+
 /// Whether an encapsulation key passes FIPS 203's modulus check.
 pub fn kem_key_acceptable(ek: &[u8; KEM_PUBLIC_KEY_LEN]) -> bool {
     crate::kem::acceptable(ek)

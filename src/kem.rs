@@ -45,6 +45,15 @@ pub(crate) fn encapsulate(ek: &[u8; KEM_PUBLIC_KEY_LEN], m: &Secret32) -> (KemCi
     (out, Secret32(*ss))
 }
 
+/// The expanded decapsulation key of a seed (hazmat only).
+#[cfg(feature = "hazmat")]
+pub(crate) fn decapsulation_key(seed: &[u8; KEM_SEED_LEN]) -> alloc::vec::Vec<u8> {
+    let (mut dk, _ek) = mlkem1024::generate_key_pair(*seed).into_parts();
+    let out = dk.as_slice().to_vec();
+    dk[0..].zeroize();
+    out
+}
+
 /// The seed of a KEM prekey, `d || z`: its only secret.
 #[derive(Clone)]
 pub(crate) struct KemSeed(Box<[u8; KEM_SEED_LEN]>);

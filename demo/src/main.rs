@@ -1,8 +1,10 @@
 //! Whole conversations, end to end: `cargo run -p sottovoce-chat`.
 //!
 //! Alice (a phone and a laptop), Bob and Carol. Each user's key signs its
-//! device list; each device publishes public prekeys to a server. Alice
-//! writes to Bob while he is offline; Mallory replays the first message;
+//! device list; each device publishes public prekeys, X25519 and ML-KEM, to
+//! a server. Alice writes to Bob while he is offline, over a post-quantum
+//! PQXDH session; Mallory replays the first message; a malicious server's
+//! downgrade to classical X3DH is refused;
 //! the network loses and swaps messages; Bob's app restarts; Bob writes to
 //! both of Alice's devices; Bob and Carol start sessions to each other at
 //! the same moment and still end on one; they compare safety numbers. Then
@@ -28,33 +30,62 @@ struct Device {
     records: HashMap<Address, SessionRecord>,
 }
 
+/// A device's public prekeys as a server keeps them: X25519 and ML-KEM.
+struct Published {
+    identity: IdentityKey,
+    signed: PublicSignedPreKey,
+    one_time: Vec<PublicOneTimePreKey>,
+    last_resort_kem: PublicKemPreKey,
+    one_time_kem: Vec<PublicKemPreKey>,
+}
+
 /// What a server keeps: public prekeys only, and each user's device list.
 #[derive(Default)]
 struct Server {
-    prekeys: HashMap<Address, (IdentityKey, PublicSignedPreKey, Vec<PublicOneTimePreKey>)>,
+    prekeys: HashMap<Address, Published>,
+    /// The size of the last bundle handed out, for the transcript.
+    last_bundle_len: usize,
 }
 
 impl Server {
     fn upload(&mut self, from: &Address, bytes: &[u8]) {
         let up = PreKeyUpload::try_from(bytes).unwrap();
         up.verify().unwrap();
-        let entry =
-            self.prekeys.entry(from.clone()).or_insert((up.identity_key(), up.signed_prekey().unwrap(), Vec::new()));
-        entry.2.extend(up.one_time_prekeys());
+        let entry = self.prekeys.entry(from.clone()).or_insert_with(|| Published {
+            identity: up.identity_key(),
+            signed: up.signed_prekey().unwrap(),
+            one_time: Vec::new(),
+            last_resort_kem: up.last_resort_kem_prekey().unwrap().clone(),
+            one_time_kem: Vec::new(),
+        });
+        entry.one_time.extend(up.one_time_prekeys());
+        entry.one_time_kem.extend(up.one_time_kem_prekeys().iter().cloned());
     }
 
-    /// Each one-time prekey is handed out once (SPEC.md §3.6).
+    /// A PQXDH bundle: each one-time prekey of either kind is handed out
+    /// once, then the last-resort ML-KEM prekey (SPEC.md §3.6).
     fn bundle(&mut self, of: &Address) -> Vec<u8> {
-        let (ik, spk, opks) = self.prekeys.get_mut(of).unwrap();
-        let opk = (!opks.is_empty()).then(|| opks.remove(0));
-        PreKeyBundle::assemble(*ik, spk, opk.as_ref()).to_bytes()
+        let p = self.prekeys.get_mut(of).unwrap();
+        let opk = (!p.one_time.is_empty()).then(|| p.one_time.remove(0));
+        let kem = if p.one_time_kem.is_empty() { p.last_resort_kem.clone() } else { p.one_time_kem.remove(0) };
+        let bundle = PreKeyBundle::assemble(p.identity, &p.signed, opk.as_ref()).with_kem_prekey(kem).to_bytes();
+        self.last_bundle_len = bundle.len();
+        bundle
+    }
+
+    /// What a malicious server could hand out: the same X25519 prekeys,
+    /// validly signed, without the ML-KEM prekey (a classical bundle).
+    fn stripped_bundle(&self, of: &Address) -> Vec<u8> {
+        let p = &self.prekeys[of];
+        PreKeyBundle::assemble(p.identity, &p.signed, None).to_bytes()
     }
 }
 
 impl Device {
     fn new(rng: &mut Os, name: &'static str, user: &str, id: u32, server: &mut Server) -> Self {
-        let mut account = Account::new(rng);
+        let mut account = Account::new(rng); // post-quantum: X25519 and ML-KEM-1024 prekeys
         account.replenish(rng, 5);
+        account.replenish_kem(rng, 5);
         let address = Address::new(user.as_bytes(), DeviceId(id)).unwrap();
         let upload = account.prekeys_to_publish();
         server.upload(&address, &upload.to_bytes());
@@ -145,8 +176,23 @@ fn main() {
     println!("== Alice's phone writes to Bob, who is offline ==");
     let first = phone.send(&mut rng, &mut server, &bob, "Hi Bob, it's Alice.");
     bob.read(&phone, &first);
+    let session = bob.records[&phone.address].current().unwrap();
+    println!(
+        "  a PQXDH session (X25519 + ML-KEM-1024, SPEC.md §4.8): post-quantum {}, messages of version {}; \
+the bundle was {} bytes, the first message carries the {}-byte KEM ciphertext",
+        session.is_post_quantum(),
+        session.version(),
+        server.last_bundle_len,
+        KEM_CIPHERTEXT_LEN,
+    );
     println!("Mallory replays Alice's first message:");
     bob.read(&phone, &first);
+    println!("A malicious server strips the ML-KEM prekey from Bob's bundle for Carol (a downgrade to X3DH):");
+    let classical = PreKeyBundle::try_from(server.stripped_bundle(&bob.address).as_slice()).unwrap();
+    let mut to_bob = SessionRecord::new(carol.address.clone(), bob.address.clone(), bob.account.identity_key());
+    to_bob.initiate(&mut rng, carol.account.identity_key_pair(), &classical).unwrap();
+    let downgraded = to_bob.encrypt(&mut rng, &Envelope::Content(b"classical only".to_vec()).to_bytes()).unwrap();
+    bob.read(&carol, &downgraded.to_bytes());
 
     let reply = bob.send(&mut rng, &mut server, &phone, "Hey Alice! Good to hear from you.");
     phone.read(&bob, &reply);
@@ -264,7 +310,8 @@ fn main() {
     println!("  {:>6}, told she was removed: {}", devices[2].name, groups[2].decrypt(&m).unwrap_err());
     println!();
     println!(
-        "Overheads: session message {MESSAGE_OVERHEAD} bytes, group message {GROUP_MESSAGE_OVERHEAD} bytes over the plaintext."
+        "Overheads: session message {MESSAGE_OVERHEAD} bytes, group message {GROUP_MESSAGE_OVERHEAD} bytes over the plaintext; \
+a PQXDH first message 1705 bytes (1701 without a one-time prekey), once per session."
     );
 }
 

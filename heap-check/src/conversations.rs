@@ -52,13 +52,18 @@ fn recv(obs: &mut Observer, rng: &mut Recorder, s: &mut Side, wire: &[u8], ok: b
 fn bundle(peer: &mut Side, rng: &mut Recorder, obs: &mut Observer) -> R<PreKeyBundle> {
     step!(obs, rng, OPK, "{}: one more one-time prekey, published", peer.name);
     let id = *peer.account.generate_one_time_prekeys(rng, 1).first().ok_or("no prekey id")?;
+    let kem_id = *peer.account.generate_kem_prekeys(rng, 1).first().ok_or("no KEM prekey id")?;
     let to_publish = peer.account.prekeys_to_publish();
     let upload = to_publish.to_bytes();
     peer.account.mark_published(&to_publish);
     let up = must(PreKeyUpload::try_from(upload.as_slice()), "upload")?;
-    let spk = up.signed_prekey().ok_or("no signed prekey in the first upload")?;
+    let spk = match up.signed_prekey() {
+        Some(spk) => spk,
+        None => peer.account.public_signed_prekey().ok_or("no signed prekey")?,
+    };
     let opk = up.one_time_prekeys().iter().find(|k| k.id() == id).copied();
-    Ok(PreKeyBundle::assemble(up.identity_key(), &spk, opk.as_ref()))
+    let kem = up.one_time_kem_prekeys().iter().find(|k| k.id() == kem_id).ok_or("KEM prekey not uploaded")?;
+    Ok(PreKeyBundle::assemble(up.identity_key(), &spk, opk.as_ref()).with_kem_prekey(kem.clone()))
 }
 
 fn persist(obs: &mut Observer, rng: &mut Recorder, s: &mut Side, key: &[u8; 32], how: u8) -> R<()> {

@@ -81,6 +81,16 @@ impl TryRng for Recorder {
             let step = self.step;
             // The log grows with recording off: its old buffers are wiped.
             heap::paused(|| self.draws.push(Draw { bytes, kind, step }));
+        } else if let Ok(seed) = <[u8; 64]>::try_from(&*dst) {
+            // A KEM prekey's seed d || z (SPEC.md §4.8): two secrets.
+            let step = self.step;
+            heap::paused(|| {
+                let (mut d, mut z) = ([0u8; 32], [0u8; 32]);
+                d.copy_from_slice(&seed[..32]);
+                z.copy_from_slice(&seed[32..]);
+                self.draws.push(Draw { bytes: d, kind: "ML-KEM seed d", step });
+                self.draws.push(Draw { bytes: z, kind: "ML-KEM seed z", step });
+            });
         } else {
             // Key ids (4 bytes) and seal nonces (12): public.
             self.other_draws += 1;

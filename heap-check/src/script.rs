@@ -89,7 +89,9 @@ pub(crate) const NONE: &[&str] = &["unexpected draw"];
 pub(crate) const ACCOUNT: &[&str] = &["identity seed", "SPK.priv"];
 pub(crate) const OPK: &[&str] = &["OPK.priv"];
 const SPK: &[&str] = &["SPK.priv"];
-pub(crate) const INITIATE: &[&str] = &["EK_A.priv", "DHs.priv"];
+/// A PQXDH initiate (every account of the script is post-quantum): EK_A,
+/// the encapsulation randomness m, then the first ratchet key.
+pub(crate) const INITIATE: &[&str] = &["EK_A.priv", "ML-KEM m", "DHs.priv"];
 pub(crate) const DHS: &[&str] = &["DHs.priv"];
 pub(crate) const SENDER_KEY: &[&str] = &["group CK", "group signing seed"];
 
@@ -106,8 +108,12 @@ fn note_x3dh(obs: &mut Observer, store: &Account, m: &PreKeyMessage, binding: &[
             Some(id) => Some(store.one_time_prekey(id).ok_or("one-time prekey not held")?),
             None => None,
         };
+        let kem = match (m.kem_prekey_id(), m.kem_ciphertext()) {
+            (Some(id), Some(ct)) => Some((store.kem_prekey(id).ok_or("KEM prekey not held")?, ct)),
+            _ => None,
+        };
         let t = must(
-            hazmat::x3dh_respond(store.identity_key_pair(), spk, opk, &m.identity_key(), &m.base_key(), binding),
+            hazmat::x3dh_respond(store.identity_key_pair(), spk, opk, kem, &m.identity_key(), &m.base_key(), binding),
             "x3dh_respond",
         )?;
         obs.x3dh(init, resp, &t, (&spk.to_secret(), &spk.public_key()));

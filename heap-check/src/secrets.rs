@@ -231,6 +231,9 @@ impl Observer {
                 self.secrets.add(*dh, kind, step);
             }
             self.secrets.add(transcript.sk, "X3DH SK", step);
+            if let Some(ss) = transcript.kem_shared_secret {
+                self.secrets.add(ss, "PQXDH ML-KEM shared secret", step);
+            }
             let (spk_priv, spk_pub) = responder_spk;
             let t = self.tracks.entry(initiator.to_string()).or_default();
             push_unique(&mut t.rks, transcript.sk);
@@ -259,8 +262,31 @@ impl Observer {
         for d in draws {
             s.add(d.bytes, d.kind, d.step);
         }
+        // A KEM seed d || z (SPEC.md §4.8): the secret part of the
+        // decapsulation key it expands to (ByteEncode12(s), 1536 bytes) in
+        // 32-byte pieces; the library keeps it on the stack only.
+        for w in draws.windows(2) {
+            if let [d, z] = w
+                && d.kind == "ML-KEM seed d"
+                && z.kind == "ML-KEM seed z"
+            {
+                let mut seed = [0u8; 64];
+                seed[..32].copy_from_slice(&d.bytes);
+                seed[32..].copy_from_slice(&z.bytes);
+                let mut dk = hazmat::kem_decapsulation_key(&seed);
+                for piece in dk[..1536].chunks_exact(32) {
+                    s.add(piece.try_into().unwrap_or_default(), "ML-KEM dk (s), a 32-byte piece", d.step);
+                }
+                // SAFETY: the vector's buffer is valid for its length.
+                unsafe {
+                    heap::wipe_raw(dk.as_mut_ptr(), dk.len());
+                    heap::wipe_raw(seed.as_mut_ptr(), 64);
+                }
+            }
+        }
         for d in draws {
             match d.kind {
+                "ML-KEM seed d" | "ML-KEM seed z" => {}
                 "identity seed" | "group signing seed" => ed25519_derived(s, &d.bytes, d.step),
                 "group CK" => self.chain_keys.push((d.bytes, Chain::Group, d.step)),
                 _ => s.add(clamp(d.bytes), "X25519 private key, clamped", d.step),
@@ -397,7 +423,7 @@ fn ed25519_derived(s: &mut Secrets, seed: &[u8; 32], step: u32) {
 /// DH(SPK.priv, EK_A.pub).
 fn dh(dummy: &IdentityKeyPair, private: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
     let spk = SignedPreKey::from_secret_bytes(PreKeyId(1), private, dummy);
-    let t = hazmat::x3dh_respond(dummy, &spk, None, &dummy.public_key(), public, b"").ok()?;
+    let t = hazmat::x3dh_respond(dummy, &spk, None, None, &dummy.public_key(), public, b"").ok()?;
     t.dh.get(2).copied()
 }
 
@@ -464,15 +490,23 @@ fn parse_session(b: &[u8]) -> Option<SavedSession> {
 }
 
 fn parse_session_prefix(c: &mut Cursor<'_>, role_flag: bool) -> Option<()> {
-    c.header(0x16)?;
+    // 0x16, or 0x26 for a PQXDH session (SPEC.md §11.2).
+    let pq = c.b.first() == Some(&0x26);
+    c.header(if pq { 0x26 } else { 0x16 })?;
     c.take(4 * 32)?; // session id, local IK, remote IK, H_AD
-    if role_flag {
-        c.flag()?;
-    }
-    c.flag()?; // pending prekey
+    let initiator = if role_flag { c.flag()? } else { true };
+    let pending = c.flag()?; // pending prekey
     c.u32()?; // SPK id
     if c.flag()? {
         c.u32()?; // OPK id
+    }
+    if pq {
+        c.u32()?; // KEM id
+        if pending {
+            c.take(1568)?; // the KEM ciphertext (public)
+        } else if !initiator {
+            c.key()?; // SHA-256 of the KEM ciphertext (public)
+        }
     }
     Some(())
 }

@@ -31,6 +31,8 @@ struct Directory {
     identity: IdentityKey,
     signed: PublicSignedPreKey,
     one_time: VecDeque<PublicOneTimePreKey>,
+    last_resort_kem: PublicKemPreKey,
+    one_time_kem: VecDeque<PublicKemPreKey>,
 }
 
 #[derive(Default)]
@@ -53,25 +55,35 @@ impl Server {
                 if let Some(spk) = spk {
                     d.signed = spk;
                 }
+                if let Some(kem) = upload.last_resort_kem_prekey() {
+                    d.last_resort_kem = kem.clone();
+                }
                 d
             }
-            (std::collections::hash_map::Entry::Vacant(v), Some(spk)) => {
-                v.insert(Directory { identity: upload.identity_key(), signed: spk, one_time: VecDeque::new() })
-            }
+            (std::collections::hash_map::Entry::Vacant(v), Some(spk)) => v.insert(Directory {
+                identity: upload.identity_key(),
+                signed: spk,
+                one_time: VecDeque::new(),
+                last_resort_kem: upload.last_resort_kem_prekey().ok_or("first upload needs ML-KEM prekeys")?.clone(),
+                one_time_kem: VecDeque::new(),
+            }),
             (std::collections::hash_map::Entry::Vacant(_), None) => {
                 return Err("first upload needs a signed prekey".into());
             }
         };
         dir.one_time.extend(upload.one_time_prekeys());
+        dir.one_time_kem.extend(upload.one_time_kem_prekeys().iter().cloned());
         Ok(())
     }
 
-    /// A bundle with a one-time prekey while any is left (each handed out
-    /// once), else the last-resort bundle without one (SPEC.md §3.6).
+    /// A PQXDH bundle with a one-time prekey of each kind while any is left
+    /// (each handed out once), else without one / with the last-resort
+    /// ML-KEM prekey (SPEC.md §3.6).
     fn bundle(&mut self, of: &Address) -> Result<Vec<u8>> {
         let d = self.devices.get_mut(of).ok_or("unknown device")?;
         let opk = d.one_time.pop_front();
-        Ok(PreKeyBundle::assemble(d.identity, &d.signed, opk.as_ref()).to_bytes())
+        let kem = d.one_time_kem.pop_front().unwrap_or_else(|| d.last_resort_kem.clone());
+        Ok(PreKeyBundle::assemble(d.identity, &d.signed, opk.as_ref()).with_kem_prekey(kem).to_bytes())
     }
 
     fn send(&mut self, from: &Address, to: &Address, bytes: Vec<u8>) {
@@ -106,8 +118,9 @@ impl Device {
         let mut rng = UnwrapErr(getrandom::SysRng);
         let mut storage_key = [0u8; 32];
         rng.fill_bytes(&mut storage_key);
-        let mut account = Account::new(&mut rng);
+        let mut account = Account::new(&mut rng); // post-quantum (PQXDH)
         account.replenish(&mut rng, 20);
+        account.replenish_kem(&mut rng, 20);
         let me = Self { address: Address::new(user, DeviceId(device))?, db, storage_key, rng };
         me.save_account(&account)?;
         Ok(me)
