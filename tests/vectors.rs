@@ -1177,6 +1177,7 @@ fn pqxdh_vectors() {
                 }
             }
             "transcript" => run_pq_transcript(t, &ctx),
+            "records" => run_records(t, &ctx),
             "saved_state" => {
                 let r = c(Account::from_bytes(&bytes(&t["state"])));
                 if let Ok(account) = &r {
@@ -1184,11 +1185,10 @@ fn pqxdh_vectors() {
                     for ev in t["events"].as_array().unwrap() {
                         let opk = ev["oneTimePreKeyId"].as_u64().map(|i| PreKeyId(i as u32));
                         let kem = ev["kemPreKeyId"].as_u64().map(|i| PreKeyId(i as u32));
-                        assert_eq!(
-                            account.prekey_bundle_with_kem(opk, kem).unwrap().to_bytes(),
-                            bytes(&ev["bundle"]),
-                            "{ctx}"
-                        );
+                        match account.prekey_bundle_with_kem(opk, kem) {
+                            Some(b) => assert_eq!(b.to_bytes(), bytes(&ev["bundle"]), "{ctx}"),
+                            None => assert_eq!(ev["error"], "unknown-prekey", "{ctx}"),
+                        }
                     }
                 }
                 check(t, r.map(|_| None), &ctx);
@@ -1254,6 +1254,10 @@ fn run_pq_transcript(t: &Value, ctx: &str) {
                 let mut rng = Replay::from(&ev["randomness"]);
                 bob.rotate_signed_prekey(&mut rng).unwrap();
                 rng.done();
+                assert_eq!(*bob.to_bytes(), bytes(&ev["account"]), "{ctx}: account");
+            }
+            "retire" => {
+                bob.retire_previous_signed_prekey();
                 assert_eq!(*bob.to_bytes(), bytes(&ev["account"]), "{ctx}: account");
             }
             "save" => {

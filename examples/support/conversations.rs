@@ -519,9 +519,14 @@ const NAMES: [&str; 2] = ["alice", "bob"];
 
 impl RecordScript {
     fn new(seed: u8, one_time_prekeys: usize) -> Self {
+        Self::new_with(seed, one_time_prekeys, false)
+    }
+
+    /// With post-quantum accounts (`Account::new`: PQXDH bundles).
+    fn new_with(seed: u8, one_time_prekeys: usize, pq: bool) -> Self {
         let mut rng = Recorder::new(seed);
         let mut make = |user: &[u8], device: u32| {
-            let mut a = Account::new_classical(&mut rng);
+            let mut a = if pq { Account::new(&mut rng) } else { Account::new_classical(&mut rng) };
             a.generate_one_time_prekeys(&mut rng, one_time_prekeys);
             (a, addr(user, device))
         };
@@ -1525,6 +1530,68 @@ fn rng_nonce() -> [u8; 12] {
 /// revision 2 (before the published mark), kept to prove revision 2 is
 /// still read (SPEC.md §11.5, §13).
 const REVISION_2_ACCOUNT: &str = include_str!("account-revision-2.hex");
+
+/// Session records with post-quantum accounts (for `pqxdh.json`, SPEC.md
+/// §4.7, §4.8): the same rules over version-2 sessions, and routing before
+/// the downgrade check.
+pub(super) fn pq_records(f: &mut VectorFile) {
+    let mut tests = Vec::new();
+    const A: usize = 0;
+    const B: usize = 1;
+    let mut s = RecordScript::new_with(180, 1, true);
+    s.initiate(A, true);
+    let m1 = s.send(A, b"post-quantum hello");
+    s.ok(B, &m1, b"post-quantum hello");
+    s.deliver(B, &m1, Err(DecryptError::Duplicate));
+    let r1 = s.send(B, b"hello alice");
+    s.ok(A, &r1, b"hello alice");
+    let m2 = s.send(A, b"and on");
+    s.ok(B, &m2, b"and on");
+    tests.push(s.finish(f, "a PQXDH session through records: the replayed first message goes to its session (duplicate), the ratchet goes on", &["Replay", "Pqxdh"]));
+
+    // Simultaneous initiation with version-2 sessions.
+    let mut s = RecordScript::new_with(181, 1, true);
+    s.initiate(A, true);
+    s.initiate(B, true);
+    let a1 = s.send(A, b"a1");
+    let b1 = s.send(B, b"b1");
+    s.ok(B, &a1, b"a1");
+    s.ok(A, &b1, b"b1");
+    let a2 = s.send(A, b"a2");
+    let b2 = s.send(B, b"b2");
+    s.ok(B, &a2, b"a2");
+    s.ok(A, &b2, b"b2");
+    let a3 = s.send(A, b"a3");
+    s.ok(B, &a3, b"a3");
+    assert_eq!(s.sides[A].record.current_id(), s.sides[B].record.current_id());
+    tests.push(s.finish(f, "a simultaneous PQXDH initiation: both end on the session with the smaller id", &["Simultaneous", "Pqxdh"]));
+
+    // Routing comes before the downgrade check: Bob accepted a classical
+    // session while not requiring PQXDH, then turns the requirement on; a
+    // replay of that session's first message still goes to the session,
+    // while a new classical session is refused.
+    let mut s = RecordScript::new_with(182, 1, true);
+    s.sides[B].account.set_requires_pq(false);
+    s.sides[B].start = s.sides[B].account.to_bytes().to_vec();
+    let pq = s.sides[B].account.prekey_bundle(None).unwrap();
+    let b = pq.to_bytes();
+    let kem_end = 133 + 4 + 2 + KEM_PUBLIC_KEY_LEN + 64;
+    let classical = PreKeyBundle::try_from([&[0x13u8][..], &b[1..133], &b[kem_end..]].concat().as_slice()).unwrap();
+    s.initiate_with(A, &classical).unwrap();
+    let c1 = s.send(A, b"classical");
+    s.ok(B, &c1, b"classical");
+    s.sides[B].account.set_requires_pq(true);
+    let now = s.sides[B].account.to_bytes().to_vec();
+    s.events.push(json!({ "event": "useAccount", "party": "bob", "account": h(&now) }));
+    s.deliver(B, &c1, Err(DecryptError::Duplicate));
+    s.sides[A].record = SessionRecord::new(s.sides[A].record.local().clone(), s.sides[A].record.remote().clone(), s.sides[B].account.identity_key());
+    s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
+    s.initiate_with(A, &classical).unwrap();
+    let c2 = s.send(A, b"a new classical session");
+    s.deliver(B, &c2, Err(DecryptError::Downgrade));
+    tests.push(s.finish(f, "routing before the downgrade check: a classical session's replayed first message is duplicate at its session after the requirement is turned on; a new classical session is downgrade", &["Downgrade", "Routing"]));
+    f.group("records", "Session records with post-quantum accounts (SPEC.md §4.7, §4.8): as conversations.json's records", tests);
+}
 
 pub(super) fn conversations_file() {
     let mut f = VectorFile::new("conversations");

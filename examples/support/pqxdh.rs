@@ -496,11 +496,58 @@ fn uploads(f: &mut VectorFile) {
         ErrorCategory::Decode,
     ));
     bad.push(("a count of 1103 entries".into(), header(1103), ErrorCategory::Decode));
+    let bad_ek_entry = |kind: u8| {
+        let mut e = entry(k3, 1639);
+        e[0] = kind;
+        let ek = unacceptable_ek(&e[7..7 + KEM_LEN]);
+        e[7..7 + KEM_LEN].copy_from_slice(&ek);
+        e
+    };
+    bad.push(("a count of 1103 entries, the first a KEM entry whose ek fails the modulus check: the count is read first".into(),
+        [header(1103), bad_ek_entry(3)].concat(), ErrorCategory::Decode));
+    bad.push(("two signed X25519 prekeys".into(), [header(2), entry(e0, 101), { let mut e = entry(e0, 101); e[4] ^= 0x10; e }].concat(), ErrorCategory::Decode));
+    bad.push(("one-time X25519 prekey ids decreasing".into(), [header(2), entry(e0 + 101 + 37, 37), entry(e0 + 101, 37)].concat(), ErrorCategory::Decode));
+    bad.push(("a kind below the previous entry's, then a KEM entry whose ek fails the modulus check: the kind order is checked as it is read".into(),
+        [header(3), entry(k4a, 1639), entry(k3, 1639), bad_ek_entry(4)].concat(), ErrorCategory::Decode));
+    bad.push(("the id rules are checked after the whole upload: ids not increasing, then an ek that fails the modulus check".into(),
+        [header(3), entry(k4b, 1639), entry(k4a, 1639), bad_ek_entry(4)].concat(), ErrorCategory::InvalidKey));
     for (comment, b, want) in bad {
         let got = PreKeyUpload::try_from(b.as_slice()).map(|_| ()).unwrap_err().category();
         assert_eq!(got, want, "{comment}");
         tests.push(f.test(&comment, &["Upload"], Some(got), json!({ "upload": h(&b) })));
     }
+    // 1001 one-time X25519 prekeys (count 1001 is within the version-2
+    // bound, the per-kind bound is not); and an upload at every bound:
+    // 1102 entries, which decodes.
+    let opk_entry = |id: u32| {
+        let mut e = entry(e0 + 101, 37);
+        e[1..5].copy_from_slice(&id.to_be_bytes());
+        e
+    };
+    let kem_entry = |kind: u8, id: u32| {
+        let mut e = entry(k4a, 1639);
+        e[0] = kind;
+        e[1..5].copy_from_slice(&id.to_be_bytes());
+        e
+    };
+    let mut too_many = header(1001);
+    for i in 0..1001u32 {
+        too_many.extend(opk_entry(10 + i));
+    }
+    let got = PreKeyUpload::try_from(too_many.as_slice()).map(|_| ()).unwrap_err().category();
+    tests.push(f.test("1001 one-time X25519 prekeys: past MAX_ONE_TIME_PREKEYS", &["Upload", "Bound"], Some(got), json!({ "upload": h(&too_many) })));
+    let mut full = header(1102);
+    full.extend(entry(e0, 101));
+    for i in 0..1000u32 {
+        full.extend(opk_entry(10 + i));
+    }
+    full.extend(kem_entry(3, 2));
+    for i in 0..100u32 {
+        full.extend(kem_entry(4, 2000 + i));
+    }
+    let decoded = PreKeyUpload::try_from(full.as_slice()).unwrap();
+    assert_eq!(decoded.to_bytes(), full);
+    tests.push(f.test("1102 entries: one signed prekey, 1000 one-time prekeys, a last-resort and 100 one-time KEM prekeys decode (every bound reached; the signatures are not checked by decoding)", &["Upload", "Bound"], None, json!({ "upload": h(&full) })));
     // 101 one-time KEM prekeys: one past MAX_ONE_TIME_KEM_PREKEYS. The same
     // entry with rising ids (signatures are not checked by decoding).
     let mut many = header(101);
@@ -527,6 +574,10 @@ fn uploads(f: &mut VectorFile) {
         Some(got),
         json!({ "upload": h(&bad_sig), "verify": "bad-signature" }),
     ));
+    let mut bad_lr = bytes.clone();
+    bad_lr[k3 + 1639 - 1] ^= 1;
+    let got = PreKeyUpload::try_from(bad_lr.as_slice()).unwrap().verify().unwrap_err().category();
+    tests.push(f.test("the last-resort KEM prekey's signature has a flipped bit: decodes, verify fails", &["Upload", "BadSignature"], Some(got), json!({ "upload": h(&bad_lr), "verify": "bad-signature" })));
     f.group("upload", "Version-2 uploads (0x2B) as a server decodes and verifies them (SPEC.md §3.6)", tests);
 }
 
@@ -687,6 +738,10 @@ fn transcripts(f: &mut VectorFile) {
     let mut other_ct = m2.clone();
     other_ct[900] ^= 1;
     t.decrypt("bob", &other_ct, Err(ErrorCategory::StateMismatch));
+    // ... and with another KEM prekey id.
+    let mut other_id = m2.clone();
+    other_id[77] ^= 0x01;
+    t.decrypt("bob", &other_id, Err(ErrorCategory::StateMismatch));
     // Replayed to the responder (as if Bob had lost the session): the
     // one-time prekeys are gone.
     t.respond(&m1, b"", Err(ErrorCategory::UnknownPreKey));
@@ -709,6 +764,10 @@ fn transcripts(f: &mut VectorFile) {
     let bundle = t.bob.account.prekey_bundle(None).unwrap();
     t.initiate(&bundle, b"");
     let m1 = t.encrypt("alice", b"under the last-resort KEM prekey");
+    // A failing message under the last-resort KEM prekey records nothing.
+    let mut tampered = m1.clone();
+    tampered[300] ^= 1;
+    t.respond(&tampered, b"", Err(ErrorCategory::Authentication));
     t.respond(&m1, b"", OK);
     t.respond(&m1, b"", Err(ErrorCategory::Duplicate));
     // Bob rotates (signed prekey id 3, last-resort KEM prekey id 4); the
@@ -722,6 +781,14 @@ fn transcripts(f: &mut VectorFile) {
     let mut other_spk = m1.clone();
     other_spk[65..69].copy_from_slice(&3u32.to_be_bytes());
     t.respond(&other_spk, b"", Err(ErrorCategory::Duplicate));
+    // A second rotation: at most two of each kind are kept, so the first
+    // last-resort KEM prekey (id 2) is gone; then retiring the predecessors.
+    t.bob.account.rotate_signed_prekey(&mut t.rng).unwrap();
+    let r = t.rng.take();
+    t.events.push(json!({ "event": "rotate", "party": "bob", "randomness": r, "account": h(&t.bob.account.to_bytes()) }));
+    t.respond(&other_spk, b"", Err(ErrorCategory::UnknownPreKey));
+    t.bob.account.retire_previous_signed_prekey();
+    t.events.push(json!({ "event": "retire", "party": "bob", "account": h(&t.bob.account.to_bytes()) }));
     let r = t.encrypt("bob", b"ok");
     t.decrypt("alice", &r, OK);
     let mut test = t.finish(f, "the last-resort KEM prekey records each base key it accepts: the replayed first message is duplicate (before and after a rotation, whatever signed prekey it names) and the account unchanged", &["LastResort", "Replay"]);
@@ -736,6 +803,12 @@ fn transcripts(f: &mut VectorFile) {
     t.initiate(&classical, b"");
     let m1 = t.encrypt("alice", b"classical");
     t.respond(&m1, b"", Err(ErrorCategory::Downgrade));
+    // Refused before any prekey lookup: a signed prekey Bob does not hold.
+    let mut unheld = m1.clone();
+    unheld[68] ^= 0x40;
+    t.respond(&unheld, b"", Err(ErrorCategory::Downgrade));
+    // ... and after the binding check (SPEC.md §4.1).
+    t.respond(&m1, &[0x61; 1025], Err(ErrorCategory::Decode));
     let mut test = t.finish(
         f,
         "a version-1 prekey message to a responder that requires PQXDH: downgrade, nothing consumed",
@@ -769,11 +842,44 @@ fn transcripts(f: &mut VectorFile) {
     let mut unknown = m1.clone();
     unknown[73] ^= 0x40;
     t.respond(&unknown, b"ab", Err(ErrorCategory::UnknownPreKey));
+    // A low-order EK_A with an unknown KEM prekey: the lookup comes first.
+    let mut low = unknown.clone();
+    low[33..65].copy_from_slice(&[0u8; 32]);
+    t.respond(&low, b"ab", Err(ErrorCategory::UnknownPreKey));
+    // The same with the KEM prekey Bob holds: non-contributory.
+    let mut low = m1.clone();
+    low[33..65].copy_from_slice(&[0u8; 32]);
+    t.respond(&low, b"ab", Err(ErrorCategory::NonContributory));
     t.respond(&m1, b"", Err(ErrorCategory::Authentication));
     t.respond(&m1, b"ab", OK);
     let mut test = t.finish(f, "a KEM prekey id Bob does not hold is unknown-prekey; another binding fails authentication; neither consumes the one-time KEM prekey", &["UnknownPreKey", "Binding"]);
     test["bobAccount"] = json!(h(&start));
     tests.push(test);
+
+    // The used-up bound: Bob's last-resort KEM prekey has accepted 999 base
+    // keys (sessions the generator ran before the transcript starts).
+    let mut t = PqTranscript::new(245, 0, 0);
+    let bundle = t.bob.account.prekey_bundle(None).unwrap();
+    let mut warm = Recorder::new(246);
+    for _ in 0..MAX_LAST_RESORT_USES - 1 {
+        let mut a = Session::initiate(&mut warm, &t.alice, &bundle, b"").unwrap();
+        let Message::PreKey(m) = a.encrypt(&mut warm, b"w").unwrap() else { unreachable!() };
+        Session::respond(&mut t.bob.account, &m, b"").unwrap();
+    }
+    assert_eq!(t.bob.account.last_resort_uses(), MAX_LAST_RESORT_USES - 1);
+    let start = t.bob.account.to_bytes().to_vec();
+    t.initiate(&bundle, b"");
+    let last = t.encrypt("alice", b"the 1000th");
+    t.respond(&last, b"", OK);
+    t.initiate(&bundle, b"");
+    let over = t.encrypt("alice", b"the 1001st");
+    t.respond(&over, b"", Err(ErrorCategory::UnknownPreKey));
+    t.respond(&last, b"", Err(ErrorCategory::Duplicate));
+    let used_up = t.bob.account.to_bytes().to_vec();
+    let mut test = t.finish(f, "a last-resort KEM prekey that has accepted 999 base keys accepts one more (MAX_LAST_RESORT_USES = 1000), then refuses new ones with unknown-prekey; a replay is still duplicate (checked first)", &["LastResort", "Bound"]);
+    test["bobAccount"] = json!(h(&start));
+    tests.push(test);
+    USED_UP.with(|u| *u.borrow_mut() = used_up);
 
     f.group("transcript", "PQXDH sessions from the first message into the ratchet (SPEC.md §4.8, §5.7, §6.8)", tests);
 }
@@ -800,6 +906,7 @@ fn saved(f: &mut VectorFile) {
         "events": [
             { "event": "bundle", "oneTimePreKeyId": 3, "kemPreKeyId": 4, "bundle": h(&bob.account.prekey_bundle_with_kem(Some(PreKeyId(3)), Some(PreKeyId(4))).unwrap().to_bytes()) },
             { "event": "bundle", "oneTimePreKeyId": null, "kemPreKeyId": 2, "bundle": h(&bob.account.prekey_bundle(None).unwrap().to_bytes()) },
+            { "event": "bundle", "oneTimePreKeyId": null, "kemPreKeyId": 9, "result": "invalid", "error": "unknown-prekey" },
         ],
     })));
     // Offsets: 0x2A rev seed(32) next(4) mark(4) flag | u8 1 {id key} | u16 1 {id key}
@@ -811,6 +918,21 @@ fn saved(f: &mut VectorFile) {
     let uses = lr + 1 + 4 + 64;
     let otk = uses + 2 + 64;
     let mut bad: Vec<(String, Vec<u8>, ErrorCategory)> = Vec::new();
+    bad.push(("format revision 0x02 in revision 2's layout (no published-below field)".into(), { let mut b = acc.clone(); b[1] = 2; b.drain(38..42); b }, ErrorCategory::Decode));
+    bad.push(("three well-formed last-resort KEM prekeys".into(), {
+        // Two more copies of the entry with fresh ids and no used keys.
+        let mut b = acc[..lr].to_vec();
+        b.push(3);
+        b.extend_from_slice(&acc[lr + 1..otk]);
+        for id in [7u32, 8] {
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(&acc[lr + 5..lr + 69]);
+            b.extend_from_slice(&[0, 0]);
+        }
+        b.extend_from_slice(&acc[otk..]);
+        b[34..38].copy_from_slice(&9u32.to_be_bytes());
+        b
+    }, ErrorCategory::Decode));
     bad.push((
         "format revision 0x02 (there is no revision-2 0x2A)".into(),
         {
@@ -902,6 +1024,34 @@ fn saved(f: &mut VectorFile) {
         ErrorCategory::Decode,
     ));
     bad.push(("trailing byte".into(), [&acc[..], &[0]].concat(), ErrorCategory::Decode));
+    // 1001 well-formed used base keys: the used-up account of the
+    // transcripts plus one.
+    let used_up = USED_UP.with(|u| u.borrow().clone());
+    let uses_at = 2 + 32 + 8 + 1 + 1 + 36 + 2 + 1 + 4 + 64;
+    assert_eq!(u16::from_be_bytes([used_up[uses_at], used_up[uses_at + 1]]), 1000);
+    bad.push(("1001 used base keys (each well-formed)".into(), {
+        let mut b = used_up.clone();
+        b[uses_at..uses_at + 2].copy_from_slice(&1001u16.to_be_bytes());
+        let end = uses_at + 2 + 1000 * 32;
+        b.splice(end..end, [0x5a; 32]);
+        b
+    }, ErrorCategory::Decode));
+    // 101 well-formed one-time KEM prekeys: an account at the bound plus one.
+    let mut full = Account::new(&mut rng);
+    full.generate_kem_prekeys(&mut rng, MAX_ONE_TIME_KEM_PREKEYS);
+    rng.take();
+    let full = full.to_bytes().to_vec();
+    let count_at = 2 + 32 + 8 + 1 + 1 + 36 + 2 + 1 + 4 + 64 + 2;
+    assert_eq!(usize::from(full[count_at]), MAX_ONE_TIME_KEM_PREKEYS);
+    bad.push(("101 one-time KEM prekeys (each well-formed)".into(), {
+        let mut b = full.clone();
+        b[count_at] = 101;
+        let next = u32::from_be_bytes(b[34..38].try_into().unwrap());
+        b[34..38].copy_from_slice(&(next + 1).to_be_bytes());
+        b.extend_from_slice(&next.to_be_bytes());
+        b.extend_from_slice(&[0x33; 64]);
+        b
+    }, ErrorCategory::Decode));
     for (comment, b, want) in bad {
         let got = Account::from_bytes(&b).map(|_| ()).unwrap_err().category();
         assert_eq!(got, want, "{comment}");
@@ -915,6 +1065,11 @@ fn saved(f: &mut VectorFile) {
     f.group("saved_state", "Saved post-quantum accounts (0x2A, SPEC.md §11.5); saved version-2 sessions are in the transcripts' save events", tests);
 }
 
+thread_local! {
+    /// A saved account whose last-resort KEM prekey has 1000 used base keys.
+    static USED_UP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 pub(crate) fn pqxdh_file() {
     let mut f = VectorFile::new("pqxdh");
     mlkem(&mut f);
@@ -922,6 +1077,7 @@ pub(crate) fn pqxdh_file() {
     encodings(&mut f);
     uploads(&mut f);
     transcripts(&mut f);
+    conversations::pq_records(&mut f);
     saved(&mut f);
     f.write_pq();
 }
