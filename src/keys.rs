@@ -346,6 +346,17 @@ impl PreKeyBundle {
     /// This bundle with a KEM prekey: a version-2 (PQXDH) bundle (SPEC.md
     /// §4.8, §6.8). A server adds a one-time KEM prekey while it has one,
     /// else the device's last-resort KEM prekey.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut bob = Account::new(&mut rng);
+    /// bob.replenish_kem(&mut rng, 1);
+    /// let upload = bob.prekeys_to_publish(); // at the server, after verify()
+    /// let bundle = PreKeyBundle::assemble(upload.identity_key(), &upload.signed_prekey().unwrap(), None)
+    ///     .with_kem_prekey(upload.one_time_kem_prekeys()[0].clone());
+    /// assert_eq!((bundle.version(), bundle.to_bytes().len()), (2, 1772));
+    /// ```
     #[must_use]
     pub fn with_kem_prekey(mut self, kem_prekey: PublicKemPreKey) -> Self {
         self.kem_prekey = Some(kem_prekey);
@@ -563,6 +574,16 @@ impl Account {
     /// A classical (X3DH only) identity with one signed prekey (id 1): its
     /// bundles are version-1 bundles. Consumes the identity seed, then the
     /// signed prekey. [`Account::enable_pq`] makes it post-quantum later.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut old = Account::new_classical(&mut rng);
+    /// assert_eq!(old.prekey_bundle(None).unwrap().version(), 1);
+    /// old.enable_pq(&mut rng).unwrap();
+    /// assert!(old.requires_pq());
+    /// assert_eq!(old.prekey_bundle(None).unwrap().version(), 2);
+    /// ```
     pub fn new_classical<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         Self::from_identity_classical(rng, identity)
@@ -634,7 +655,17 @@ impl Account {
     }
 
     /// Turns the PQXDH requirement on or off (e.g. off while peers without
-    /// PQXDH support still start sessions). On by default.
+    /// PQXDH support still start sessions). On by default. Saved with the
+    /// account.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut bob = Account::new(&mut rng);
+    /// bob.set_requires_pq(false);
+    /// assert!(!Account::from_bytes(&bob.to_bytes())?.requires_pq());
+    /// # Ok::<(), DecodeError>(())
+    /// ```
     pub fn set_requires_pq(&mut self, on: bool) {
         self.requires_pq = on;
     }
@@ -860,6 +891,16 @@ impl Account {
     /// Adds up to `count` one-time KEM prekeys (never more than
     /// [`MAX_ONE_TIME_KEM_PREKEYS`] held in all; none for a classical
     /// account) and returns the new ids. Each draws a 64-byte seed.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let mut bob = Account::new(&mut rng);
+    /// let ids = bob.generate_kem_prekeys(&mut rng, 3);
+    /// assert_eq!(bob.kem_prekey_ids(), ids);
+    /// let bundle = bob.prekey_bundle_with_kem(None, Some(ids[0])).unwrap();
+    /// assert_eq!(bundle.kem_prekey().unwrap().id(), ids[0]);
+    /// ```
     pub fn generate_kem_prekeys<R: CryptoRng + ?Sized>(&mut self, rng: &mut R, count: usize) -> Vec<PreKeyId> {
         let room = if self.is_post_quantum() {
             MAX_ONE_TIME_KEM_PREKEYS.saturating_sub(self.one_time_kem_prekeys.len())

@@ -274,7 +274,19 @@ impl Session {
         if self.prekey_ids.kem_prekey_id.is_some() { VERSION_PQ } else { VERSION }
     }
 
-    /// Whether this session was established with PQXDH (SPEC.md §4.8).
+    /// Whether this session was established with PQXDH (SPEC.md §4.8):
+    /// from a bundle with a KEM prekey, which [`crate::Account::new`]'s
+    /// bundles always have.
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let alice = Account::new(&mut rng);
+    /// let bob = Account::new(&mut rng);
+    /// let s = Session::initiate(&mut rng, alice.identity_key_pair(), &bob.prekey_bundle(None).unwrap(), b"")?;
+    /// assert!(s.is_post_quantum() && s.version() == 2);
+    /// # Ok::<(), KeyAgreementError>(())
+    /// ```
     pub fn is_post_quantum(&self) -> bool {
         self.prekey_ids.kem_prekey_id.is_some()
     }
