@@ -55,7 +55,6 @@ pub(crate) fn decapsulation_key(seed: &[u8; KEM_SEED_LEN]) -> alloc::vec::Vec<u8
 }
 
 /// The seed of a KEM prekey, `d || z`: its only secret.
-#[derive(Clone)]
 pub(crate) struct KemSeed(Box<[u8; KEM_SEED_LEN]>);
 
 impl Zeroize for KemSeed {
@@ -119,8 +118,8 @@ pub enum KemPreKeyKind {
 /// let k = KemPreKey::generate(&mut rng, PreKeyId(7), KemPreKeyKind::OneTime);
 /// assert_eq!(k.public_key().len(), sottovoce::KEM_PUBLIC_KEY_LEN);
 /// assert_eq!(KemPreKey::from_seed(PreKeyId(7), KemPreKeyKind::OneTime, &k.to_seed()).public_key(), k.public_key());
+/// assert_eq!(format!("{k:?}"), "KemPreKey { id: PreKeyId(7), kind: OneTime, .. }"); // no key material
 /// ```
-#[derive(Clone)]
 pub struct KemPreKey {
     pub(crate) id: PreKeyId,
     pub(crate) kind: KemPreKeyKind,
@@ -180,7 +179,8 @@ impl Zeroize for KemPreKey {
 
 impl fmt::Debug for KemPreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KemPreKey").field("id", &self.id).field("kind", &self.kind).finish_non_exhaustive()
+        let Self { id, kind, seed: _ } = self;
+        f.debug_struct("KemPreKey").field("id", id).field("kind", kind).finish_non_exhaustive()
     }
 }
 
@@ -251,7 +251,13 @@ pub(crate) fn read_kem_bytes(r: &mut crate::wire::Reader<'_>) -> Result<Box<[u8;
 
 impl fmt::Debug for PublicKemPreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublicKemPreKey").field("id", &self.id).finish_non_exhaustive()
+        // Public, but 1568 bytes: the id and the key's first bytes.
+        let Self { id, key, signature: _ } = self;
+        let head: alloc::string::String = key.iter().take(8).map(|b| alloc::format!("{b:02x}")).collect();
+        f.debug_struct("PublicKemPreKey")
+            .field("id", id)
+            .field("key", &format_args!("{head}.."))
+            .finish_non_exhaustive()
     }
 }
 

@@ -313,6 +313,17 @@ impl fmt::Debug for OneTimePreKey {
 ///  | flag | OPK id | OPK (X25519)   |   (OPK id and OPK only if flag = 1)
 ///  +------+--------+----------------+
 /// ```
+///
+/// A version-2 (PQXDH) bundle (SPEC.md §6.8) has first byte `0x23` and,
+/// between the signature and the flag, exactly one KEM prekey:
+///
+/// ```text
+///  133       137           139                1707              1771
+///  +---------+-------------+------------------+-----------------+------+-----
+///  | KEM id  | u16 = 1568  | ek (ML-KEM-1024) | Sig(IK, KEM)    | flag | ...
+///  +---------+-------------+------------------+-----------------+------+-----
+/// ```
+/// 1772 bytes without a one-time prekey, 1808 with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeyBundle {
     identity_key: IdentityKey,

@@ -172,6 +172,14 @@ impl fmt::Debug for NormalMessage {
 ///  | 0x12 | IK_A (32)  | EK_A (32)  | SPK id   | flag | OPK id (flag) | normal message    |
 ///  +------+------------+------------+----------+------+---------------+-------------------+
 /// ```
+///
+/// A version-2 (PQXDH) prekey message (SPEC.md §6.8) has first byte `0x22`,
+/// the KEM prekey id and ciphertext after the OPK id, and an embedded
+/// `0x21` message:
+///
+/// ```text
+///  ... | OPK id (flag) | KEM id (u32) | u16 = 1568 | ct (1568) | normal message (0x21) |
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct PreKeyMessage {
     pub(crate) identity_key: IdentityKey,

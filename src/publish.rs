@@ -102,6 +102,11 @@ impl From<&OneTimePreKey> for PublicOneTimePreKey {
 ///      { kind (u8) | id (u32) | public key (32) | signature (64), kind 0x01 only }
 /// kind 0x01 = signed X25519 prekey (first entry only), 0x02 = one-time X25519
 /// prekey (strictly increasing ids, none equal to the signed prekey's)
+///
+/// 0x2B | IK.pub (32) | u16 count (<= 1102): the kinds above and
+///      { 0x03 | id | u16 = 1568 | ek (1568) | signature (64) }   last-resort KEM prekey
+///      { 0x04 | id | u16 = 1568 | ek (1568) | signature (64) }   one-time KEM prekeys
+/// kinds non-decreasing, 0x01 and 0x03 at most once, ids distinct (SPEC.md §3.6)
 /// ```
 ///
 /// ```
