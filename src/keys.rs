@@ -491,7 +491,14 @@ pub trait PreKeyStore {
     fn remove_one_time_prekey(&mut self, id: PreKeyId);
 
     /// The KEM prekey (last-resort or one-time) with this id, if held
-    /// (SPEC.md §4.8). A store without KEM prekeys answers `None`.
+    /// (SPEC.md §4.8). A store without KEM prekeys answers `None` (it then
+    /// takes no PQXDH session: `unknown-prekey`).
+    ///
+    /// A store that returns KEM prekeys MUST also implement
+    /// [`PreKeyStore::used_base_keys`] and [`PreKeyStore::consume_kem_prekey`]
+    /// (and persist what they record): without them a one-time KEM prekey is
+    /// never deleted and a replayed first message under a last-resort one
+    /// starts a session again. [`crate::Account`] implements all four.
     fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
         let _ = id;
         None
