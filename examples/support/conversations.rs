@@ -1564,7 +1564,11 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     let a3 = s.send(A, b"a3");
     s.ok(B, &a3, b"a3");
     assert_eq!(s.sides[A].record.current_id(), s.sides[B].record.current_id());
-    tests.push(s.finish(f, "a simultaneous PQXDH initiation: both end on the session with the smaller id", &["Simultaneous", "Pqxdh"]));
+    tests.push(s.finish(
+        f,
+        "a simultaneous PQXDH initiation: both end on the session with the smaller id",
+        &["Simultaneous", "Pqxdh"],
+    ));
 
     // Routing comes before the downgrade check: Bob accepted a classical
     // session while not requiring PQXDH, then turns the requirement on; a
@@ -1584,13 +1588,21 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     let now = s.sides[B].account.to_bytes().to_vec();
     s.events.push(json!({ "event": "useAccount", "party": "bob", "account": h(&now) }));
     s.deliver(B, &c1, Err(DecryptError::Duplicate));
-    s.sides[A].record = SessionRecord::new(s.sides[A].record.local().clone(), s.sides[A].record.remote().clone(), s.sides[B].account.identity_key());
+    s.sides[A].record = SessionRecord::new(
+        s.sides[A].record.local().clone(),
+        s.sides[A].record.remote().clone(),
+        s.sides[B].account.identity_key(),
+    );
     s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
     s.initiate_with(A, &classical).unwrap();
     let c2 = s.send(A, b"a new classical session");
     s.deliver(B, &c2, Err(DecryptError::Downgrade));
     tests.push(s.finish(f, "routing before the downgrade check: a classical session's replayed first message is duplicate at its session after the requirement is turned on; a new classical session is downgrade", &["Downgrade", "Routing"]));
-    f.group("records", "Session records with post-quantum accounts (SPEC.md §4.7, §4.8): as conversations.json's records", tests);
+    f.group(
+        "records",
+        "Session records with post-quantum accounts (SPEC.md §4.7, §4.8): as conversations.json's records",
+        tests,
+    );
 }
 
 pub(super) fn conversations_file() {

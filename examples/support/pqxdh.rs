@@ -503,14 +503,35 @@ fn uploads(f: &mut VectorFile) {
         e[7..7 + KEM_LEN].copy_from_slice(&ek);
         e
     };
-    bad.push(("a count of 1103 entries, the first a KEM entry whose ek fails the modulus check: the count is read first".into(),
-        [header(1103), bad_ek_entry(3)].concat(), ErrorCategory::Decode));
-    bad.push(("two signed X25519 prekeys".into(), [header(2), entry(e0, 101), { let mut e = entry(e0, 101); e[4] ^= 0x10; e }].concat(), ErrorCategory::Decode));
-    bad.push(("one-time X25519 prekey ids decreasing".into(), [header(2), entry(e0 + 101 + 37, 37), entry(e0 + 101, 37)].concat(), ErrorCategory::Decode));
+    bad.push((
+        "a count of 1103 entries, the first a KEM entry whose ek fails the modulus check: the count is read first"
+            .into(),
+        [header(1103), bad_ek_entry(3)].concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "two signed X25519 prekeys".into(),
+        [header(2), entry(e0, 101), {
+            let mut e = entry(e0, 101);
+            e[4] ^= 0x10;
+            e
+        }]
+        .concat(),
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "one-time X25519 prekey ids decreasing".into(),
+        [header(2), entry(e0 + 101 + 37, 37), entry(e0 + 101, 37)].concat(),
+        ErrorCategory::Decode,
+    ));
     bad.push(("a kind below the previous entry's, then a KEM entry whose ek fails the modulus check: the kind order is checked as it is read".into(),
         [header(3), entry(k4a, 1639), entry(k3, 1639), bad_ek_entry(4)].concat(), ErrorCategory::Decode));
-    bad.push(("the id rules are checked after the whole upload: ids not increasing, then an ek that fails the modulus check".into(),
-        [header(3), entry(k4b, 1639), entry(k4a, 1639), bad_ek_entry(4)].concat(), ErrorCategory::InvalidKey));
+    bad.push((
+        "the id rules are checked after the whole upload: ids not increasing, then an ek that fails the modulus check"
+            .into(),
+        [header(3), entry(k4b, 1639), entry(k4a, 1639), bad_ek_entry(4)].concat(),
+        ErrorCategory::InvalidKey,
+    ));
     for (comment, b, want) in bad {
         let got = PreKeyUpload::try_from(b.as_slice()).map(|_| ()).unwrap_err().category();
         assert_eq!(got, want, "{comment}");
@@ -535,7 +556,12 @@ fn uploads(f: &mut VectorFile) {
         too_many.extend(opk_entry(10 + i));
     }
     let got = PreKeyUpload::try_from(too_many.as_slice()).map(|_| ()).unwrap_err().category();
-    tests.push(f.test("1001 one-time X25519 prekeys: past MAX_ONE_TIME_PREKEYS", &["Upload", "Bound"], Some(got), json!({ "upload": h(&too_many) })));
+    tests.push(f.test(
+        "1001 one-time X25519 prekeys: past MAX_ONE_TIME_PREKEYS",
+        &["Upload", "Bound"],
+        Some(got),
+        json!({ "upload": h(&too_many) }),
+    ));
     let mut full = header(1102);
     full.extend(entry(e0, 101));
     for i in 0..1000u32 {
@@ -577,7 +603,12 @@ fn uploads(f: &mut VectorFile) {
     let mut bad_lr = bytes.clone();
     bad_lr[k3 + 1639 - 1] ^= 1;
     let got = PreKeyUpload::try_from(bad_lr.as_slice()).unwrap().verify().unwrap_err().category();
-    tests.push(f.test("the last-resort KEM prekey's signature has a flipped bit: decodes, verify fails", &["Upload", "BadSignature"], Some(got), json!({ "upload": h(&bad_lr), "verify": "bad-signature" })));
+    tests.push(f.test(
+        "the last-resort KEM prekey's signature has a flipped bit: decodes, verify fails",
+        &["Upload", "BadSignature"],
+        Some(got),
+        json!({ "upload": h(&bad_lr), "verify": "bad-signature" }),
+    ));
     f.group("upload", "Version-2 uploads (0x2B) as a server decodes and verifies them (SPEC.md §3.6)", tests);
 }
 
@@ -785,7 +816,8 @@ fn transcripts(f: &mut VectorFile) {
     // last-resort KEM prekey (id 2) is gone; then retiring the predecessors.
     t.bob.account.rotate_signed_prekey(&mut t.rng).unwrap();
     let r = t.rng.take();
-    t.events.push(json!({ "event": "rotate", "party": "bob", "randomness": r, "account": h(&t.bob.account.to_bytes()) }));
+    t.events
+        .push(json!({ "event": "rotate", "party": "bob", "randomness": r, "account": h(&t.bob.account.to_bytes()) }));
     t.respond(&other_spk, b"", Err(ErrorCategory::UnknownPreKey));
     t.bob.account.retire_previous_signed_prekey();
     t.events.push(json!({ "event": "retire", "party": "bob", "account": h(&t.bob.account.to_bytes()) }));
@@ -918,21 +950,34 @@ fn saved(f: &mut VectorFile) {
     let uses = lr + 1 + 4 + 64;
     let otk = uses + 2 + 64;
     let mut bad: Vec<(String, Vec<u8>, ErrorCategory)> = Vec::new();
-    bad.push(("format revision 0x02 in revision 2's layout (no published-below field)".into(), { let mut b = acc.clone(); b[1] = 2; b.drain(38..42); b }, ErrorCategory::Decode));
-    bad.push(("three well-formed last-resort KEM prekeys".into(), {
-        // Two more copies of the entry with fresh ids and no used keys.
-        let mut b = acc[..lr].to_vec();
-        b.push(3);
-        b.extend_from_slice(&acc[lr + 1..otk]);
-        for id in [7u32, 8] {
-            b.extend_from_slice(&id.to_be_bytes());
-            b.extend_from_slice(&acc[lr + 5..lr + 69]);
-            b.extend_from_slice(&[0, 0]);
-        }
-        b.extend_from_slice(&acc[otk..]);
-        b[34..38].copy_from_slice(&9u32.to_be_bytes());
-        b
-    }, ErrorCategory::Decode));
+    bad.push((
+        "format revision 0x02 in revision 2's layout (no published-below field)".into(),
+        {
+            let mut b = acc.clone();
+            b[1] = 2;
+            b.drain(38..42);
+            b
+        },
+        ErrorCategory::Decode,
+    ));
+    bad.push((
+        "three well-formed last-resort KEM prekeys".into(),
+        {
+            // Two more copies of the entry with fresh ids and no used keys.
+            let mut b = acc[..lr].to_vec();
+            b.push(3);
+            b.extend_from_slice(&acc[lr + 1..otk]);
+            for id in [7u32, 8] {
+                b.extend_from_slice(&id.to_be_bytes());
+                b.extend_from_slice(&acc[lr + 5..lr + 69]);
+                b.extend_from_slice(&[0, 0]);
+            }
+            b.extend_from_slice(&acc[otk..]);
+            b[34..38].copy_from_slice(&9u32.to_be_bytes());
+            b
+        },
+        ErrorCategory::Decode,
+    ));
     bad.push((
         "format revision 0x02 (there is no revision-2 0x2A)".into(),
         {
@@ -1029,13 +1074,17 @@ fn saved(f: &mut VectorFile) {
     let used_up = USED_UP.with(|u| u.borrow().clone());
     let uses_at = 2 + 32 + 8 + 1 + 1 + 36 + 2 + 1 + 4 + 64;
     assert_eq!(u16::from_be_bytes([used_up[uses_at], used_up[uses_at + 1]]), 1000);
-    bad.push(("1001 used base keys (each well-formed)".into(), {
-        let mut b = used_up.clone();
-        b[uses_at..uses_at + 2].copy_from_slice(&1001u16.to_be_bytes());
-        let end = uses_at + 2 + 1000 * 32;
-        b.splice(end..end, [0x5a; 32]);
-        b
-    }, ErrorCategory::Decode));
+    bad.push((
+        "1001 used base keys (each well-formed)".into(),
+        {
+            let mut b = used_up.clone();
+            b[uses_at..uses_at + 2].copy_from_slice(&1001u16.to_be_bytes());
+            let end = uses_at + 2 + 1000 * 32;
+            b.splice(end..end, [0x5a; 32]);
+            b
+        },
+        ErrorCategory::Decode,
+    ));
     // 101 well-formed one-time KEM prekeys: an account at the bound plus one.
     let mut full = Account::new(&mut rng);
     full.generate_kem_prekeys(&mut rng, MAX_ONE_TIME_KEM_PREKEYS);
@@ -1043,15 +1092,19 @@ fn saved(f: &mut VectorFile) {
     let full = full.to_bytes().to_vec();
     let count_at = 2 + 32 + 8 + 1 + 1 + 36 + 2 + 1 + 4 + 64 + 2;
     assert_eq!(usize::from(full[count_at]), MAX_ONE_TIME_KEM_PREKEYS);
-    bad.push(("101 one-time KEM prekeys (each well-formed)".into(), {
-        let mut b = full.clone();
-        b[count_at] = 101;
-        let next = u32::from_be_bytes(b[34..38].try_into().unwrap());
-        b[34..38].copy_from_slice(&(next + 1).to_be_bytes());
-        b.extend_from_slice(&next.to_be_bytes());
-        b.extend_from_slice(&[0x33; 64]);
-        b
-    }, ErrorCategory::Decode));
+    bad.push((
+        "101 one-time KEM prekeys (each well-formed)".into(),
+        {
+            let mut b = full.clone();
+            b[count_at] = 101;
+            let next = u32::from_be_bytes(b[34..38].try_into().unwrap());
+            b[34..38].copy_from_slice(&(next + 1).to_be_bytes());
+            b.extend_from_slice(&next.to_be_bytes());
+            b.extend_from_slice(&[0x33; 64]);
+            b
+        },
+        ErrorCategory::Decode,
+    ));
     for (comment, b, want) in bad {
         let got = Account::from_bytes(&b).map(|_| ()).unwrap_err().category();
         assert_eq!(got, want, "{comment}");
