@@ -112,11 +112,15 @@ impl SessionRecord {
 
     /// Starts a new session from the peer's bundle and makes it current
     /// (the previous current session is archived). The binding is derived
-    /// from the two addresses (SPEC.md §4.6). Consumes 64 bytes of `rng`.
+    /// from the two addresses (SPEC.md §4.6). Consumes from `rng` what
+    /// [`Session::initiate`] does (64 bytes, 96 for PQXDH).
     ///
     /// # Errors
     /// [`KeyAgreementError::IdentityMismatch`] if the bundle's identity is
-    /// not the record's remote identity; otherwise as
+    /// not the record's remote identity; [`KeyAgreementError::Downgrade`]
+    /// for a classical (version-1) bundle once the record holds a PQXDH
+    /// session with the device (SPEC.md §4.7: the device publishes ML-KEM
+    /// prekeys, so a bundle without one was stripped); otherwise as
     /// [`Session::initiate`]. On error the record is unchanged.
     pub fn initiate<R: CryptoRng + ?Sized>(
         &mut self,
@@ -128,6 +132,11 @@ impl SessionRecord {
             return Err(KeyAgreementError::IdentityMismatch);
         }
         self.check_local(identity.public_key())?;
+        if bundle.kem_prekey().is_none()
+            && self.current().into_iter().chain(self.archived()).any(Session::is_post_quantum)
+        {
+            return Err(KeyAgreementError::Downgrade);
+        }
         let session = Session::initiate(rng, identity, bundle, &binding(&self.local, &self.remote))?;
         if let Some(old) = self.current.replace(Box::new(session)) {
             self.archive(old);

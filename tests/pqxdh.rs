@@ -287,3 +287,28 @@ fn an_encapsulation_key_that_fails_the_modulus_check_does_not_decode() {
     b[139] = 0x00;
     assert!(PreKeyBundle::try_from(b.as_slice()).is_ok());
 }
+
+#[test]
+fn a_record_with_a_pqxdh_session_refuses_a_stripped_bundle() {
+    let mut rng = rng(11);
+    let alice = Account::new(&mut rng);
+    let mut bob = Account::new(&mut rng);
+    let (a, b) = (Address::new(b"alice", DeviceId(1)).unwrap(), Address::new(b"bob", DeviceId(1)).unwrap());
+    let mut to_bob = SessionRecord::new(a.clone(), b.clone(), bob.identity_key());
+    let mut to_alice = SessionRecord::new(b, a, alice.identity_key());
+    let pq = bob.prekey_bundle(None).unwrap();
+    // Before any PQXDH session, a classical bundle is taken (a device may
+    // not publish KEM prekeys yet).
+    let mut fresh = SessionRecord::new(to_bob.local().clone(), to_bob.remote().clone(), bob.identity_key());
+    fresh.initiate(&mut rng, alice.identity_key_pair(), &stripped(&pq)).unwrap();
+    to_bob.initiate(&mut rng, alice.identity_key_pair(), &pq).unwrap();
+    let m = to_bob.encrypt(&mut rng, b"pq").unwrap();
+    to_alice.decrypt(&mut bob, &m).unwrap();
+    let before = to_bob.to_bytes();
+    assert_eq!(
+        to_bob.initiate(&mut rng, alice.identity_key_pair(), &stripped(&pq)).unwrap_err(),
+        KeyAgreementError::Downgrade
+    );
+    assert_eq!(*to_bob.to_bytes(), *before);
+    to_bob.initiate(&mut rng, alice.identity_key_pair(), &pq).unwrap();
+}

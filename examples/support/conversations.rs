@@ -1598,6 +1598,23 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     let c2 = s.send(A, b"a new classical session");
     s.deliver(B, &c2, Err(DecryptError::Downgrade));
     tests.push(s.finish(f, "routing before the downgrade check: a classical session's replayed first message is duplicate at its session after the requirement is turned on; a new classical session is downgrade", &["Downgrade", "Routing"]));
+    // A record that holds a version-2 session refuses a version-1 bundle of
+    // the same device (a server stripped its KEM prekey), before anything is
+    // drawn; a version-2 bundle starts over as usual.
+    let mut s = RecordScript::new_with(183, 1, true);
+    s.initiate(A, true);
+    let m1 = s.send(A, b"post-quantum");
+    s.ok(B, &m1, b"post-quantum");
+    let b = s.sides[B].account.prekey_bundle(None).unwrap().to_bytes();
+    let classical = PreKeyBundle::try_from([&[0x13u8][..], &b[1..133], &b[kem_end..]].concat().as_slice()).unwrap();
+    let before = s.sides[A].record.to_bytes().to_vec();
+    assert_eq!(s.initiate_with(A, &classical), Err(KeyAgreementError::Downgrade));
+    assert_eq!(*s.sides[A].record.to_bytes(), before);
+    let pq = s.bundle(B, false);
+    s.initiate_with(A, &pq).unwrap();
+    let m2 = s.send(A, b"started over, post-quantum");
+    s.ok(B, &m2, b"started over, post-quantum");
+    tests.push(s.finish(f, "a record holding a PQXDH session refuses a classical bundle of the device (downgrade), changing nothing; a PQXDH bundle starts over", &["Downgrade", "Initiate"]));
     f.group(
         "records",
         "Session records with post-quantum accounts (SPEC.md §4.7, §4.8): as conversations.json's records",
