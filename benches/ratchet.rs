@@ -422,11 +422,16 @@ impl PreKeyStore for ReadOnly<'_> {
     fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
         self.0.kem_prekey(id)
     }
-    fn used_base_keys(&self, id: PreKeyId) -> &[[u8; 32]] {
-        self.0.used_base_keys(id)
+    fn base_key_used(&self, id: PreKeyId, base_key: &[u8; 32]) -> bool {
+        self.0.base_key_used(id, base_key)
     }
+    fn used_base_key_count(&self, id: PreKeyId) -> usize {
+        self.0.used_base_key_count(id)
+    }
+    // Records nothing, so one store serves every iteration (a bench only).
+    fn consume_kem_prekey(&mut self, _: PreKeyId, _: &[u8; 32]) {}
     fn requires_pq(&self) -> bool {
-        self.0.requires_pq()
+        PreKeyStore::requires_pq(self.0)
     }
 }
 

@@ -492,37 +492,34 @@ pub trait PreKeyStore {
 
     /// The KEM prekey (last-resort or one-time) with this id, if held
     /// (SPEC.md §4.8). A store without KEM prekeys answers `None` (it then
-    /// takes no PQXDH session: `unknown-prekey`).
+    /// takes no PQXDH session: `unknown-prekey`) and `false`/`0`/nothing
+    /// from the three methods below.
     ///
-    /// A store that returns KEM prekeys MUST also implement
-    /// [`PreKeyStore::used_base_keys`] and [`PreKeyStore::consume_kem_prekey`]
-    /// (and persist what they record): without them a one-time KEM prekey is
+    /// The four KEM methods have no defaults on purpose: a store that
+    /// holds KEM prekeys must record their use, or a one-time KEM prekey is
     /// never deleted and a replayed first message under a last-resort one
-    /// starts a session again. [`crate::Account`] implements all four.
-    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
-        let _ = id;
-        None
-    }
+    /// starts a session again. [`crate::Account`] implements them all.
+    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey>;
 
-    /// The base keys the last-resort KEM prekey `id` has accepted
-    /// (SPEC.md §4.8): a prekey message with one of them is refused.
-    fn used_base_keys(&self, id: PreKeyId) -> &[[u8; KEY_LEN]] {
-        let _ = id;
-        &[]
-    }
+    /// Whether the last-resort KEM prekey `id` has accepted `base_key`
+    /// (an initiator's EK_A) before (SPEC.md §4.8). Every base key accepted
+    /// since the prekey was created counts: none may be forgotten while
+    /// the prekey is held (that would reopen replays).
+    fn base_key_used(&self, id: PreKeyId, base_key: &[u8; KEY_LEN]) -> bool;
+
+    /// How many base keys the last-resort KEM prekey `id` has accepted (at
+    /// most [`crate::MAX_LAST_RESORT_USES`]); 0 for any other id.
+    fn used_base_key_count(&self, id: PreKeyId) -> usize;
 
     /// After the first message under KEM prekey `id` authenticated: deletes
     /// a one-time KEM prekey, or records `base_key` as used by a last-resort
-    /// one. Called once per new session.
-    fn consume_kem_prekey(&mut self, id: PreKeyId, base_key: &[u8; KEY_LEN]) {
-        let _ = (id, base_key);
-    }
+    /// one. Called once per new session; persist the store before acting
+    /// on the plaintext.
+    fn consume_kem_prekey(&mut self, id: PreKeyId, base_key: &[u8; KEY_LEN]);
 
     /// Whether version-1 (X3DH) prekey messages that would create a session
     /// are refused with `downgrade` (SPEC.md §4.8).
-    fn requires_pq(&self) -> bool {
-        false
-    }
+    fn requires_pq(&self) -> bool;
 }
 
 /// At most this many one-time prekeys an [`Account`] holds (SPEC.md §9).
@@ -599,7 +596,8 @@ impl Account {
     /// let mut old = Account::new_classical(&mut rng);
     /// assert_eq!(old.prekey_bundle(None).unwrap().version(), 1);
     /// old.enable_pq(&mut rng).unwrap();
-    /// assert!(old.requires_pq());
+    /// assert!(!old.requires_pq()); // until old bundles can no longer be in use
+    /// old.set_requires_pq(true);
     /// assert_eq!(old.prekey_bundle(None).unwrap().version(), 2);
     /// ```
     pub fn new_classical<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
@@ -622,6 +620,8 @@ impl Account {
     pub fn from_identity<R: CryptoRng + ?Sized>(rng: &mut R, identity: IdentityKeyPair) -> Self {
         let mut account = Self::from_identity_classical(rng, identity);
         account.enable_pq(rng);
+        // A new identity has no classical bundles out: require PQXDH now.
+        account.requires_pq = true;
         account
     }
 
@@ -645,9 +645,11 @@ impl Account {
     }
 
     /// Makes a classical account post-quantum: adds a last-resort KEM
-    /// prekey (64 bytes of `rng`) and requires PQXDH from then on. Returns
-    /// its id; `None` (nothing changed) if the account already has one or
-    /// every prekey id is used.
+    /// prekey (64 bytes of `rng`). Returns its id; `None` (nothing changed)
+    /// if the account already has one or every prekey id is used. It does
+    /// not require PQXDH yet: classical bundles handed out before the
+    /// version-2 upload reached the server may still be in use; call
+    /// [`Account::set_requires_pq`] once they can no longer arrive.
     pub fn enable_pq<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Option<PreKeyId> {
         if self.is_post_quantum() {
             return None;
@@ -655,7 +657,6 @@ impl Account {
         let id = self.next_id()?;
         self.last_resort_kem_prekeys.push(KemPreKey::generate(rng, id, KemPreKeyKind::LastResort));
         self.kem_uses.push(Vec::new());
-        self.requires_pq = true;
         Some(id)
     }
 
@@ -1050,6 +1051,23 @@ impl Account {
         self.last_resort_kem_prekeys.last().map(|k| k.id)
     }
 
+    /// The base keys last-resort KEM prekey `id` has accepted.
+    fn uses_of(&self, id: PreKeyId) -> &[[u8; KEY_LEN]] {
+        match self.last_resort_kem_prekeys.iter().position(|k| k.id == id) {
+            Some(i) => self.kem_uses.get(i).map_or(&[], Vec::as_slice),
+            None => &[],
+        }
+    }
+
+    /// Whether the current last-resort KEM prekey has accepted half of
+    /// [`crate::MAX_LAST_RESORT_USES`] sessions or more: rotate now
+    /// ([`Account::rotate_signed_prekey`]) and publish, before an attacker
+    /// who drained the one-time KEM prekeys can use it up (SPEC.md §3.6,
+    /// §12).
+    pub fn should_rotate(&self) -> bool {
+        self.last_resort_uses() >= crate::session::MAX_LAST_RESORT_USES / 2
+    }
+
     /// How many sessions the current last-resort KEM prekey has accepted
     /// (at most [`crate::MAX_LAST_RESORT_USES`]): rotate well before the
     /// bound (SPEC.md §3.6).
@@ -1110,11 +1128,12 @@ impl PreKeyStore for Account {
         self.last_resort_kem_prekeys.iter().chain(self.one_time_kem_prekeys.iter()).find(|k| k.id == id)
     }
 
-    fn used_base_keys(&self, id: PreKeyId) -> &[[u8; KEY_LEN]] {
-        match self.last_resort_kem_prekeys.iter().position(|k| k.id == id) {
-            Some(i) => self.kem_uses.get(i).map_or(&[], Vec::as_slice),
-            None => &[],
-        }
+    fn base_key_used(&self, id: PreKeyId, base_key: &[u8; KEY_LEN]) -> bool {
+        self.uses_of(id).contains(base_key)
+    }
+
+    fn used_base_key_count(&self, id: PreKeyId) -> usize {
+        self.uses_of(id).len()
     }
 
     fn consume_kem_prekey(&mut self, id: PreKeyId, base_key: &[u8; KEY_LEN]) {
@@ -1136,12 +1155,24 @@ impl PreKeyStore for Account {
 
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            identity,
+            signed_prekeys,
+            one_time_prekeys,
+            last_resort_kem_prekeys,
+            kem_uses: _,
+            one_time_kem_prekeys,
+            requires_pq,
+            next_prekey_id: _,
+            published_below: _,
+        } = self;
         f.debug_struct("Account")
-            .field("identity", &self.identity.public_key())
-            .field("signed_prekeys", &self.signed_prekeys.len())
-            .field("one_time_prekeys", &self.one_time_prekeys.len())
-            .field("post_quantum", &self.is_post_quantum())
-            .field("one_time_kem_prekeys", &self.one_time_kem_prekeys.len())
+            .field("identity", &identity.public_key())
+            .field("signed_prekeys", &signed_prekeys.len())
+            .field("one_time_prekeys", &one_time_prekeys.len())
+            .field("last_resort_kem_prekeys", &last_resort_kem_prekeys.len())
+            .field("one_time_kem_prekeys", &one_time_kem_prekeys.len())
+            .field("requires_pq", requires_pq)
             .finish_non_exhaustive()
     }
 }

@@ -132,9 +132,7 @@ impl SessionRecord {
             return Err(KeyAgreementError::IdentityMismatch);
         }
         self.check_local(identity.public_key())?;
-        if bundle.kem_prekey().is_none()
-            && self.current().into_iter().chain(self.archived()).any(Session::is_post_quantum)
-        {
+        if bundle.kem_prekey().is_none() && self.holds_post_quantum() {
             return Err(KeyAgreementError::Downgrade);
         }
         let session = Session::initiate(rng, identity, bundle, &binding(&self.local, &self.remote))?;
@@ -142,6 +140,45 @@ impl SessionRecord {
             self.archive(old);
         }
         Ok(())
+    }
+
+    /// As [`SessionRecord::initiate`], but only with PQXDH: a classical
+    /// (version-1) bundle is refused with [`KeyAgreementError::Downgrade`]
+    /// before anything is drawn (SPEC.md §4.8). Use it wherever the peer's
+    /// devices publish ML-KEM prekeys (every [`crate::Account::new`] does):
+    /// it protects the first contact too, which the record's own rule
+    /// cannot (it knows the device only after a PQXDH session).
+    ///
+    /// # Errors
+    /// As [`SessionRecord::initiate`].
+    ///
+    /// ```
+    /// # use sottovoce::*;
+    /// # let mut rng = sottovoce::rand_core::UnwrapErr(getrandom::SysRng);
+    /// let alice = Account::new(&mut rng);
+    /// let classical_bob = Account::new_classical(&mut rng);
+    /// let (a, b) = (Address::new(b"alice", DeviceId(1))?, Address::new(b"bob", DeviceId(1))?);
+    /// let mut to_bob = SessionRecord::new(a, b, classical_bob.identity_key());
+    /// let bundle = classical_bob.prekey_bundle(None).unwrap();
+    /// assert_eq!(to_bob.initiate_pq(&mut rng, alice.identity_key_pair(), &bundle), Err(KeyAgreementError::Downgrade));
+    /// assert!(to_bob.current().is_none());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn initiate_pq<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        bundle: &PreKeyBundle,
+    ) -> Result<(), KeyAgreementError> {
+        if bundle.kem_prekey().is_none() {
+            return Err(KeyAgreementError::Downgrade);
+        }
+        self.initiate(rng, identity, bundle)
+    }
+
+    /// Whether a current or archived session is a PQXDH one.
+    fn holds_post_quantum(&self) -> bool {
+        self.current().into_iter().chain(self.archived()).any(Session::is_post_quantum)
     }
 
     /// Encrypts on the current session (SPEC.md §5.5).
@@ -252,6 +289,11 @@ impl SessionRecord {
             return Err(DecryptError::StateMismatch);
         }
         self.check_local(store.identity().public_key()).map_err(|_| DecryptError::StateMismatch)?;
+        // §4.7: a device that made a PQXDH session with us does not start a
+        // classical one (a stripped bundle), whatever the store requires.
+        if m.version() == 1 && self.holds_post_quantum() {
+            return Err(DecryptError::Downgrade);
+        }
         let inbound = Session::respond(store, m, &binding(&self.remote, &self.local))?;
         // Rule 1: the peer's new session becomes current. In a
         // simultaneous initiation both sides do this, and rule 2 then

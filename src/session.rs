@@ -163,26 +163,54 @@ impl Session {
         })
     }
 
-    /// X3DH as responder to a prekey message (SPEC.md §4.4): looks the
-    /// prekeys up in `store`, decrypts the embedded message and, only if it
-    /// authenticates, deletes the one-time prekey from `store`.
+    /// As [`Session::initiate`], but only with PQXDH: a classical
+    /// (version-1) bundle is refused with [`KeyAgreementError::Downgrade`]
+    /// before anything is drawn (SPEC.md §4.8), so a server that strips the
+    /// KEM prekey from a bundle cannot make this side send anything under
+    /// X3DH alone.
     ///
     /// # Errors
-    /// [`KeyAgreementError::UnknownPreKey`] if `store` lacks a named prekey;
-    /// [`KeyAgreementError::NonContributory`] for a low-order key;
-    /// [`KeyAgreementError::Decrypt`] if the message does not authenticate.
-    /// On every error `store` is untouched.
+    /// As [`Session::initiate`].
+    pub fn initiate_pq<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        bundle: &PreKeyBundle,
+        binding: &[u8],
+    ) -> Result<Self, KeyAgreementError> {
+        if bundle.kem_prekey().is_none() {
+            return Err(KeyAgreementError::Downgrade);
+        }
+        Self::initiate(rng, identity, bundle, binding)
+    }
+
+    /// X3DH as responder to a prekey message (SPEC.md §4.4): looks the
+    /// prekeys up in `store`, decrypts the embedded message and, only if it
+    /// authenticates, deletes the one-time prekey from `store`; for a PQXDH
+    /// (version-2) message also the KEM prekey: a one-time one is deleted,
+    /// a last-resort one records the base key (SPEC.md §4.8).
+    ///
+    /// # Errors
+    /// [`KeyAgreementError::Downgrade`] for a classical message to a store
+    /// that requires PQXDH; [`KeyAgreementError::UnknownPreKey`] if `store`
+    /// lacks a named prekey (or its last-resort KEM prekey is used up);
+    /// [`KeyAgreementError::Duplicate`] for a base key a last-resort KEM
+    /// prekey accepted before; [`KeyAgreementError::NonContributory`] for a
+    /// low-order key; [`KeyAgreementError::Decrypt`] if the message does not
+    /// authenticate. On every error `store` is untouched.
     ///
     /// # Security
     /// Check `inbound.session.remote_identity()` against who the transport
     /// says sent the message before trusting the plaintext, and use the same
-    /// `binding` as the initiator. Persist `store` (the one-time prekey is
-    /// gone) before acting on the plaintext.
+    /// `binding` as the initiator. Persist `store` after every session this
+    /// creates (a prekey is gone, or a base key was recorded) before acting
+    /// on the plaintext.
     ///
-    /// A prekey message without a one-time prekey can be replayed; each
+    /// An X3DH message without a one-time prekey can be replayed; each
     /// replay yields a session whose first send uses a fresh ratchet key, so
-    /// no key is ever reused, but the application sees the plaintext again.
-    /// Route messages for a known [`SessionId`] to that session instead.
+    /// no key is ever reused, but the application sees the plaintext again
+    /// (a PQXDH message under a last-resort KEM prekey cannot: its base key
+    /// is recorded). Route messages for a known [`SessionId`] to that
+    /// session instead.
     pub fn respond<S: PreKeyStore + ?Sized>(
         store: &mut S,
         message: &PreKeyMessage,
@@ -202,11 +230,10 @@ impl Session {
                 Some(KemHeader { id, ciphertext }) => {
                     let key = store.kem_prekey(*id).ok_or(KeyAgreementError::UnknownPreKey)?;
                     if key.kind() == KemPreKeyKind::LastResort {
-                        let used = store.used_base_keys(*id);
-                        if used.contains(&message.base_key) {
+                        if store.base_key_used(*id, &message.base_key) {
                             return Err(KeyAgreementError::Duplicate);
                         }
-                        if used.len() >= MAX_LAST_RESORT_USES {
+                        if store.used_base_key_count(*id) >= MAX_LAST_RESORT_USES {
                             return Err(KeyAgreementError::UnknownPreKey);
                         }
                     }

@@ -241,6 +241,19 @@ impl PreKeyStore for Store {
     fn remove_one_time_prekey(&mut self, id: PreKeyId) {
         self.one_time.remove(&id);
     }
+    fn kem_prekey(&self, _: PreKeyId) -> Option<&KemPreKey> {
+        None
+    }
+    fn base_key_used(&self, _: PreKeyId, _: &[u8; 32]) -> bool {
+        false
+    }
+    fn used_base_key_count(&self, _: PreKeyId) -> usize {
+        0
+    }
+    fn consume_kem_prekey(&mut self, _: PreKeyId, _: &[u8; 32]) {}
+    fn requires_pq(&self) -> bool {
+        false
+    }
 }
 
 #[test]

@@ -99,7 +99,8 @@ impl Device {
         let record = record_in(&mut self.records, &self.address, to);
         if record.current().is_none() {
             let bundle = PreKeyBundle::try_from(server.bundle(&to.address).as_slice()).unwrap();
-            record.initiate(rng, self.account.identity_key_pair(), &bundle).unwrap();
+            // Only PQXDH: a bundle without its ML-KEM prekey is refused.
+            record.initiate_pq(rng, self.account.identity_key_pair(), &bundle).unwrap();
         }
         record.encrypt(rng, plaintext).unwrap().to_bytes()
     }
@@ -190,6 +191,9 @@ the bundle was {} bytes, the first message carries the {}-byte KEM ciphertext",
     println!("A malicious server strips the ML-KEM prekey from Bob's bundle for Carol (a downgrade to X3DH):");
     let classical = PreKeyBundle::try_from(server.stripped_bundle(&bob.address).as_slice()).unwrap();
     let mut to_bob = SessionRecord::new(carol.address.clone(), bob.address.clone(), bob.account.identity_key());
+    let refused = to_bob.initiate_pq(&mut rng, carol.account.identity_key_pair(), &classical).unwrap_err();
+    println!("   carol refuses the bundle before sending anything: {refused}");
+    println!("An initiator that took it anyway (X3DH only) is refused by Bob, who requires PQXDH:");
     to_bob.initiate(&mut rng, carol.account.identity_key_pair(), &classical).unwrap();
     let downgraded = to_bob.encrypt(&mut rng, &Envelope::Content(b"classical only".to_vec()).to_bytes()).unwrap();
     bob.read(&carol, &downgraded.to_bytes());

@@ -1600,8 +1600,12 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     tests.push(s.finish(f, "routing before the downgrade check: a classical session's replayed first message is duplicate at its session after the requirement is turned on; a new classical session is downgrade", &["Downgrade", "Routing"]));
     // A record that holds a version-2 session refuses a version-1 bundle of
     // the same device (a server stripped its KEM prekey), before anything is
-    // drawn; a version-2 bundle starts over as usual.
+    // drawn, and a version-1 first message from it, even though Bob's
+    // account does not require PQXDH; a version-2 bundle starts over as
+    // usual.
     let mut s = RecordScript::new_with(183, 1, true);
+    s.sides[B].account.set_requires_pq(false);
+    s.sides[B].start = s.sides[B].account.to_bytes().to_vec();
     s.initiate(A, true);
     let m1 = s.send(A, b"post-quantum");
     s.ok(B, &m1, b"post-quantum");
@@ -1614,7 +1618,18 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     s.initiate_with(A, &pq).unwrap();
     let m2 = s.send(A, b"started over, post-quantum");
     s.ok(B, &m2, b"started over, post-quantum");
-    tests.push(s.finish(f, "a record holding a PQXDH session refuses a classical bundle of the device (downgrade), changing nothing; a PQXDH bundle starts over", &["Downgrade", "Initiate"]));
+    // Alice loses her sessions; her empty record takes a classical bundle,
+    // but Bob's record, which holds PQXDH sessions with her, refuses it.
+    s.sides[A].record = SessionRecord::new(
+        s.sides[A].record.local().clone(),
+        s.sides[A].record.remote().clone(),
+        s.sides[B].account.identity_key(),
+    );
+    s.events.push(json!({ "event": "loseSessions", "party": "alice" }));
+    s.initiate_with(A, &classical).unwrap();
+    let c1 = s.send(A, b"classical, to a record with PQXDH sessions");
+    s.deliver(B, &c1, Err(DecryptError::Downgrade));
+    tests.push(s.finish(f, "a record holding a PQXDH session refuses a classical bundle of the device and a classical first message from it (downgrade, whatever the account requires), changing nothing; a PQXDH bundle starts over", &["Downgrade", "Initiate"]));
     f.group(
         "records",
         "Session records with post-quantum accounts (SPEC.md §4.7, §4.8): as conversations.json's records",

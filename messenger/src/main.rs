@@ -235,7 +235,7 @@ impl Device {
         if record.current().is_none() {
             let bundle = PreKeyBundle::try_from(server.bundle(peer)?.as_slice())?;
             let account = self.load_account()?;
-            record.initiate(&mut self.rng, account.identity_key_pair(), &bundle)?;
+            record.initiate_pq(&mut self.rng, account.identity_key_pair(), &bundle)?; // PQXDH only
         }
         let message = record.encrypt(&mut self.rng, plaintext)?;
         self.save_record(&record)?;
