@@ -167,8 +167,9 @@ pub enum KeyAgreementError {
     /// certificate or list of another user, or a device list older than the
     /// one already accepted (SPEC.md §3.7). Category `state-mismatch`.
     IdentityMismatch,
-    /// A version-1 prekey message to a responder that requires PQXDH
-    /// (SPEC.md §4.8).
+    /// A version-1 bundle or prekey message where PQXDH is required: by the
+    /// responder's store, by a session record that holds a PQXDH session
+    /// with the device, or by `initiate_pq` (SPEC.md §4.7, §4.8).
     Downgrade,
     /// A prekey message whose base key the last-resort KEM prekey it names
     /// has accepted before: a replayed first message (SPEC.md §4.8).
@@ -200,7 +201,9 @@ impl fmt::Display for KeyAgreementError {
             Self::Decode(e) => write!(f, "invalid input: {e}"),
             Self::Decrypt(e) => write!(f, "initial message: {e}"),
             Self::IdentityMismatch => f.write_str("identity key is not the one expected for this address"),
-            Self::Downgrade => f.write_str("classical (X3DH) prekey message to a responder that requires PQXDH"),
+            Self::Downgrade => {
+                f.write_str("downgrade refused: a classical (X3DH) bundle or prekey message where PQXDH is required")
+            }
             Self::Duplicate => f.write_str("base key already accepted under this last-resort KEM prekey (a replay)"),
         }
     }
@@ -371,7 +374,7 @@ impl fmt::Display for DecryptError {
             Self::NonContributory => f.write_str("non-contributory (all-zero) X25519 output"),
             Self::StateMismatch => f.write_str("message does not belong to this state"),
             Self::UnknownPreKey => f.write_str("prekey message names an unknown prekey"),
-            Self::Downgrade => f.write_str("classical (X3DH) prekey message to a responder that requires PQXDH"),
+            Self::Downgrade => f.write_str("downgrade refused: a classical (X3DH) prekey message where PQXDH is required"),
             Self::NoSenderKey => f.write_str("no sender key of this sender yet: its distribution has not arrived"),
             Self::NotMember => f.write_str("not a member of this group any more"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
