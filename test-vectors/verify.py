@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent verifier for the sottovoce test vectors (SPEC.md revision 2).
+"""Independent verifier for the sottovoce test vectors (SPEC.md revision 3).
 
 Written from SPEC.md and test-vectors/README.md alone. The implementation is the package
 `verifier/` next to this file, one module per part of SPEC.md; this script is its entry
@@ -12,7 +12,7 @@ point.
                                                if a switch lets every vector pass
     python3 verify.py --list-mutations         list the switches
 
-Needs the packages in requirements.txt (cryptography, jsonschema).
+Needs the packages in requirements.txt (cryptography, jsonschema, kyber-py).
 """
 
 import os

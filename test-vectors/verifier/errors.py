@@ -4,7 +4,7 @@
 CATEGORIES = (
     "decode", "unknown-version", "invalid-key", "bad-signature", "non-contributory",
     "unknown-prekey", "authentication", "duplicate", "skip-limit", "counter-exhausted",
-    "state-mismatch",
+    "state-mismatch", "downgrade",   # downgrade: revision 3, version 2 (§4.8)
 )
 
 

@@ -3,8 +3,10 @@ safety numbers (§3.5)."""
 
 from .errors import ProtocolError
 from .mutation import mutated, switch
-from .primitives import (SAFETY_NUMBER_LABEL, SIGNED_PREKEY_CONTEXT, edwards_to_montgomery,
-                         ed25519_public, is_acceptable_key, len8, sha512, sign, u32)
+from .primitives import (KEM_EK_LEN, KEM_PREKEY_CONTEXT, KEM_Q, SAFETY_NUMBER_LABEL,
+                         SIGNED_PREKEY_CONTEXT, byte_decode_12, edwards_to_montgomery,
+                         ed25519_public, is_acceptable_key, kem_keygen, len8, sha512, sign,
+                         u32)
 
 
 class Identity:
@@ -34,16 +36,73 @@ def signed_prekey_signature(identity_seed, spk_id, spk_pub):
     return sign(identity_seed, SIGNED_PREKEY_CONTEXT + u32(spk_id) + spk_pub)
 
 
-class PrekeyStore:
-    """The responder's identity, signed prekeys and one-time prekeys (§3.2, §3.3, §4.4)."""
+# =========================================================================================
+# §4.8 ML-KEM encapsulation keys and KEM prekeys (kept here with the other keys of §3)
+# =========================================================================================
 
-    def __init__(self, identity, signed_prekeys, one_time_prekeys):
+MODULUS_UNCHECKED = switch(
+    "kem-modulus-check-skipped", "§4.8, FIPS 203 §7.2",
+    "an encapsulation key is acceptable only if every 12-bit coefficient of ByteDecode_12 "
+    "of its first 1536 bytes is below q = 3329, else invalid-key (mutated: not checked)")
+MODULUS_AT_Q = switch(
+    "kem-modulus-check-off-by-one", "§4.8, FIPS 203 §7.2",
+    "a coefficient equal to q = 3329 fails the modulus check (mutated: only > q fails)")
+KEM_CONTEXT_SWAPPED = switch(
+    "kem-signature-under-spk-context", "§4.8, §2.3",
+    "KEM.sig = SIGN(IK.seed, KEM_PREKEY_CONTEXT || u32(KEM.id) || ek) (mutated: "
+    "SIGNED_PREKEY_CONTEXT, the X25519 prekeys' context)")
+_TOP_COEFFICIENT = {}   # ek -> its largest coefficient (pure: cached)
+
+
+def accept_kem_key(ek, site_switch=None):
+    """§4.8: an encapsulation key is acceptable when it is 1568 bytes and passes FIPS 203's
+    modulus check (§7.2 there: ByteEncode_12(ByteDecode_12(ek[0:1536])) == ek[0:1536], i.e.
+    every 12-bit coefficient is below q = 3329), else invalid-key. `site_switch` names the
+    receiving site's mutation switch (bundle, upload)."""
+    if (site_switch and mutated(site_switch)) or mutated(MODULUS_UNCHECKED):
+        return ek
+    top = _TOP_COEFFICIENT.get(ek)
+    if top is None:
+        top = max(byte_decode_12(ek[:1536])) if len(ek) == KEM_EK_LEN else 1 << 12
+        _TOP_COEFFICIENT[ek] = top
+    if top >= (KEM_Q + 1 if mutated(MODULUS_AT_Q) else KEM_Q):
+        raise ProtocolError("invalid-key", "ML-KEM encapsulation key fails the modulus check")
+    return ek
+
+
+def kem_prekey_context():
+    return SIGNED_PREKEY_CONTEXT if mutated(KEM_CONTEXT_SWAPPED) else KEM_PREKEY_CONTEXT
+
+
+def kem_prekey_signature(identity_seed, kem_id, ek):
+    """§4.8: KEM.sig = SIGN(IK.seed, KEM_PREKEY_CONTEXT || u32(KEM.id) || ek)."""
+    return sign(identity_seed, kem_prekey_context() + u32(kem_id) + ek)
+
+
+def kem_public(seed):
+    """§4.8: a KEM prekey is stored as its 64-byte seed d || z; ek = KEYGEN(d, z)[0]."""
+    return kem_keygen(seed)[0]
+
+
+class PrekeyStore:
+    """The responder's identity, signed prekeys and one-time prekeys (§3.2, §3.3, §4.4),
+    and, for a device with KEM prekeys (§4.8), its last-resort KEM prekeys with their used
+    base keys, its one-time KEM prekeys, and whether it requires PQXDH."""
+
+    def __init__(self, identity, signed_prekeys, one_time_prekeys, last_resort=(),
+                 kem_one_time=(), requires_pq=False):
         self.identity = identity
         self.signed = dict(signed_prekeys)      # SPK id -> SPK.priv
         self.one_time = dict(one_time_prekeys)  # OPK id -> OPK.priv
+        # KEM id -> (seed, [used base keys, in the order accepted]), oldest first
+        self.last_resort = {i: (seed, list(used)) for i, seed, used in last_resort}
+        self.kem_one_time = dict(kem_one_time)  # KEM id -> seed
+        self.requires_pq = requires_pq
 
     def snapshot(self):
-        return (sorted(self.signed.items()), sorted(self.one_time.items()))
+        return (sorted(self.signed.items()), sorted(self.one_time.items()),
+                sorted((i, seed, tuple(used)) for i, (seed, used) in self.last_resort.items()),
+                sorted(self.kem_one_time.items()), self.requires_pq)
 
 
 # =========================================================================================

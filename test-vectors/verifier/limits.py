@@ -11,3 +11,10 @@ MAX_GROUP_SKIPPED_KEYS = 1000   # skipped keys per sender key state; oldest dele
 MAX_SENDER_KEY_STATES = 5       # key ids kept per group receiver; oldest deleted
 COUNTER_MAX = 0xFFFFFFFF        # §5.3: a chain key at this number has no successor, so the
                                 # last number a chain sends is 0xFFFFFFFE (§9)
+MAX_UPLOAD_PREKEYS_PQ = 1102    # entries of a version-2 upload (§3.6) -> decode
+MAX_ONE_TIME_KEM_PREKEYS = 100  # one-time KEM prekeys an account holds; kind 0x04 entries of
+                                # an upload (§4.8, §11.5) -> generating stops; decode
+MAX_LAST_RESORT_KEM_PREKEYS = 2 # last-resort KEM prekeys an account keeps (§3.6) -> the
+                                # oldest is deleted at a rotation; decode (saved)
+MAX_LAST_RESORT_USES = 1000     # used base keys per last-resort KEM prekey (§4.8) -> new
+                                # sessions under it unknown-prekey; decode (saved)

@@ -7,17 +7,20 @@ from collections import OrderedDict
 
 from .errors import ProtocolError
 from .group import GroupReceiver, GroupSender, SenderKeyState
-from .keys import Identity, PrekeyStore, accept_public_key, signed_prekey_signature
-from .limits import (MAX_CLOSED_CHAINS, MAX_GROUP_SKIPPED_KEYS, MAX_SENDER_KEY_STATES,
+from .keys import (Identity, PrekeyStore, accept_public_key, kem_prekey_signature, kem_public,
+                   signed_prekey_signature)
+from .limits import (MAX_CLOSED_CHAINS, MAX_GROUP_SKIPPED_KEYS, MAX_LAST_RESORT_KEM_PREKEYS,
+                     MAX_LAST_RESORT_USES, MAX_ONE_TIME_KEM_PREKEYS, MAX_SENDER_KEY_STATES,
                      MAX_SKIPPED_KEYS)
 from .mutation import mutated, switch
-from .primitives import Reader, SEALED_STATE_AD, flag, len8, open_, pub, seal, u8, u16, u32
+from .primitives import (KEM_CT_LEN, Reader, SEALED_STATE_AD, flag, len8, open_, pub, seal,
+                         u8, u16, u32)
 from .ratchet import Session
 from .groupstate import MAX_GROUP_MEMBERS, GroupState, Member, member_order
 from .records import MAX_ARCHIVED_SESSIONS, MAX_RETIRED_SESSIONS, SessionRecord, read_address
 from .wire import (T_SAVED_ACCOUNT, T_SAVED_GROUP, T_SAVED_RECEIVER, T_SAVED_RECORD,
-                   T_SAVED_SENDER, T_SAVED_SESSION, T_SEALED, VERSION, Bundle,
-                   read_first_byte, read_group_id)
+                   T_SAVED_SENDER, T_SAVED_SESSION, T_SEALED, VERSION, VERSION_PQ, Bundle,
+                   first_byte, read_first_byte, read_group_id, versions_of)
 
 FORMAT_REVISION = 0x02      # §11.1: revision 2's saved states; 0x01 (revision 1's) is refused
 REVISION_1 = 0x01
@@ -67,6 +70,20 @@ C_BEYOND_NR = switch(
 C_BEYOND_PN = switch(
     "restore-skipped-beyond-pn", "§11.2 consistency rule 5",
     "no skipped key of a closed chain's DHr has N >= that chain's PN (mutated: not checked)")
+SAVE_NO_KEM_ID = switch(
+    "save-session-v2-without-kem-id", "§11.2",
+    "a saved version-2 session (0x26) holds its KEM id after the OPK part (mutated: left "
+    "out)")
+SAVE_NO_CT = switch(
+    "save-session-v2-without-ct", "§11.2",
+    "a pending initiator's 0x26 holds ct, which its prekey messages repeat (mutated: left "
+    "out)")
+SAVE_NO_CT_HASH = switch(
+    "save-session-v2-without-ct-hash", "§11.2",
+    "a responder's 0x26 holds SHA256(ct), for §5.7 (mutated: left out)")
+RESTORE_V2_AS_V1 = switch(
+    "restore-session-0x26-as-version-1", "§11.2, §6.8",
+    "a session restored from 0x26 is a version-2 session (mutated: a version-1 one)")
 SENDER_KEY_UNCHECKED = switch(
     "restore-sender-ik-unchecked", "§11.1 step 1, §11.3",
     "IK_S.pub of a saved group sender is acceptable, else invalid-key (mutated: not checked)")
@@ -115,7 +132,10 @@ class _Restore:
     def __init__(self, data, expected_type, revisions=(FORMAT_REVISION,), reader=None):
         self.r = Reader(data) if reader is None else reader
         self.deferred_keys = []
-        read_first_byte(self.r, expected_type)
+        self.version = read_first_byte(self.r, expected_type) >> 4
+        if self.version == VERSION_PQ and expected_type == T_SAVED_ACCOUNT \
+                and not mutated(ACC_PQ_REVISION_2):
+            revisions = (ACCOUNT_REVISION,)   # §11.1: 0x2A has only revision 0x03
         rev = self.r.u8()
         if rev == REVISION_1 and mutated(REVISION_1_ACCEPTED):
             rev = revisions[0]
@@ -151,9 +171,18 @@ def save_session(s):
     """§11.2. A responder's transient first-message state is never saved."""
     if s.first_dhs is not None:
         raise AssertionError("a responder's transient first-message state is never saved")
-    out = [b"\x16", u8(FORMAT_REVISION), s.session_id, s.local_ik, s.remote_ik, s.h_ad,
-           flag(s.initiator), flag(s.pending_prekey), u32(s.spk_id)]
+    out = [first_byte(s.version, T_SAVED_SESSION), u8(FORMAT_REVISION), s.session_id,
+           s.local_ik, s.remote_ik, s.h_ad, flag(s.initiator), flag(s.pending_prekey),
+           u32(s.spk_id)]
     out.append(b"\x00" if s.opk_id is None else b"\x01" + u32(s.opk_id))
+    if s.version == VERSION_PQ:
+        # §11.2 0x26: KEM id | [ct, if pending-prekey] | [SHA256(ct), if a responder's]
+        if not mutated(SAVE_NO_KEM_ID):
+            out.append(u32(s.kem_id))
+        if s.pending_prekey and not mutated(SAVE_NO_CT):
+            out.append(s.kem_ct)
+        if not s.initiator and not mutated(SAVE_NO_CT_HASH):
+            out.append(s.kem_ct_hash)
     out += [s.rk, u32(s.pn)]
     if s.sending is None:
         out.append(b"\x00")
@@ -197,6 +226,13 @@ def _read_session(rs):
     s.pending_prekey = r.flag()
     s.spk_id = r.u32()
     s.opk_id = r.u32() if r.flag() else None
+    if rs.version == VERSION_PQ:
+        s.version = VERSION if mutated(RESTORE_V2_AS_V1) else VERSION_PQ
+        s.kem_id = r.u32()
+        if s.pending_prekey:
+            s.kem_ct = r.take(KEM_CT_LEN)
+        if not s.initiator:
+            s.kem_ct_hash = r.take(32)
     s.rk = r.take(32)
     s.pn = r.u32()
     if r.flag():
@@ -371,37 +407,95 @@ ACC_MARK_NOT_SAVED = switch(
     "revision 0x03 saves the published-below mark (mutated: saved as 0)")
 
 
+
+ACC_PQ_REVISION_2 = switch(
+    "restore-pq-account-revision-2", "§11.1, §11.5",
+    "version 2's saved states have one revision each: 0x2A has only 0x03, so 0x2A with "
+    "revision 0x02 is decode (mutated: read like 0x1A's revision 0x02, without published "
+    "below)")
+ACC_PQ_NO_LAST_RESORT = switch(
+    "restore-pq-account-no-last-resort", "§11.5",
+    "a saved 0x2A account has 1..=2 last-resort KEM prekeys: 0 is decode (mutated: accepted)")
+ACC_PQ_LAST_RESORT_MANY = switch(
+    "restore-pq-account-last-resort-unbounded", "§11.5, §9",
+    "more than MAX_LAST_RESORT_KEM_PREKEYS (2) last-resort KEM prekeys is decode (mutated: "
+    "accepted)")
+ACC_PQ_USES_MANY = switch(
+    "restore-pq-account-used-base-keys-unbounded", "§11.5, §9",
+    "more than MAX_LAST_RESORT_USES (1000) used base keys is decode (mutated: accepted)")
+ACC_PQ_KEM_OT_MANY = switch(
+    "restore-pq-account-one-time-kem-unbounded", "§11.5, §9",
+    "more than MAX_ONE_TIME_KEM_PREKEYS (100) one-time KEM prekeys is decode (mutated: "
+    "accepted)")
+ACC_PQ_IDS_DISTINCT = switch(
+    "restore-pq-account-kem-ids-not-distinct", "§11.5 consistency",
+    "all ids of all four kinds are pairwise distinct: the KEM prekey ids count among the "
+    "prekey ids (mutated: the KEM ids are left out of the distinctness rule)")
+ACC_PQ_IDS_BELOW_NEXT = switch(
+    "restore-pq-account-kem-id-not-below-next", "§11.5 consistency",
+    "every KEM prekey id is below the next prekey id (mutated: not checked for KEM ids)")
+ACC_PQ_KEM_OT_ORDER = switch(
+    "restore-pq-account-one-time-kem-order", "§11.5 consistency",
+    "the one-time KEM prekey ids are strictly increasing (mutated: not checked)")
+ACC_PQ_BASE_KEY_TWICE = switch(
+    "restore-pq-account-base-key-twice", "§11.5 consistency",
+    "no last-resort KEM prekey lists a base key twice (mutated: not checked)")
+ACC_PQ_REQUIRES_NOT_SAVED = switch(
+    "save-pq-account-requires-pq-lost", "§11.5",
+    "the requires-PQ flag is saved and restored (mutated: restored as 1 whatever it says)")
+ACC_BUNDLE_KEM_UNKNOWN = switch(
+    "account-bundle-unknown-kem-prekey", "§4.8, README",
+    "a version-2 bundle names a KEM prekey the account holds; another id is unknown-prekey "
+    "(mutated: the current last-resort KEM prekey is used)")
+
+
 class Account:
     """§11.5: an identity with its prekeys (§3). `signed` is [(SPK id, SPK.priv)], oldest
     first (the last is the current one); `one_time` is [(OPK id, OPK.priv)] in id order;
-    `published_below` the mark of §3.6; `revision` the format revision it was read with."""
+    `published_below` the mark of §3.6; `revision` the format revision it was read with.
+    An account with KEM prekeys (§4.8, saved as 0x2A) also has `last_resort`
+    [(KEM id, seed, [used base keys])], oldest first (the last is the current one),
+    `kem_one_time` [(KEM id, seed)] in id order, and `requires_pq`; `pq` says which."""
 
     def __init__(self, seed, next_id, signed, one_time, published_below=0,
-                 revision=ACCOUNT_REVISION):
+                 revision=ACCOUNT_REVISION, last_resort=None, kem_one_time=(),
+                 requires_pq=False):
         self.seed, self.next_id = seed, next_id
         self.signed, self.one_time = list(signed), list(one_time)
         self.published_below = published_below
         self.revision = revision
         self.identity = Identity(seed)   # IK is derived from the seed (§3.1)
+        self.pq = last_resort is not None
+        self.last_resort = [(i, k, list(u)) for i, k, u in (last_resort or ())]
+        self.kem_one_time = list(kem_one_time)
+        self.requires_pq = requires_pq
 
     def copy(self):
         return Account(self.seed, self.next_id, self.signed, self.one_time,
-                       self.published_below, self.revision)
+                       self.published_below, self.revision,
+                       self.last_resort if self.pq else None, self.kem_one_time,
+                       self.requires_pq)
 
     def prekey_store(self):
-        """The responder's prekey store (§4.4) holding this account's keys."""
-        return PrekeyStore(self.identity, dict(self.signed), dict(self.one_time))
+        """The responder's prekey store (§4.4, §4.8) holding this account's keys."""
+        return PrekeyStore(self.identity, dict(self.signed), dict(self.one_time),
+                           self.last_resort, self.kem_one_time, self.requires_pq)
 
     def with_store(self, store):
-        """The account after §4.4 changed `store` (it deletes a one-time prekey, §4.4 step
-        6): the one-time prekeys the store still holds, in id order."""
+        """The account after §4.4 / §4.8 changed `store` (they delete one-time prekeys of
+        either kind and record used base keys, step 6): what the store still holds, in the
+        account's order."""
         a = self.copy()
         a.one_time = [(i, k) for i, k in self.one_time if i in store.one_time]
+        a.kem_one_time = [(i, k) for i, k in self.kem_one_time if i in store.kem_one_time]
+        a.last_resort = [(i, k, list(store.last_resort[i][1])) for i, k, _ in self.last_resort
+                         if i in store.last_resort]
         return a
 
-    def bundle(self, opk_id):
+    def bundle(self, opk_id, kem_id=None):
         """§3.4 / §6.4: the bundle with the current signed prekey and the one-time prekey
-        `opk_id` (None: none)."""
+        `opk_id` (None: none); with `kem_id`, the version-2 bundle (§6.8) with that KEM
+        prekey (one-time or last-resort)."""
         spk_id, spk_priv = self.signed[0 if mutated(ACC_BUNDLE_OLDEST) else -1]
         spk_pub = pub(spk_priv)
         opk_pub = None
@@ -413,14 +507,27 @@ class Account:
                 opk_id = None
             else:
                 raise ProtocolError("unknown-prekey", f"one-time prekey {opk_id}")
-        return Bundle(self.identity.pub, spk_id, spk_pub,
-                      signed_prekey_signature(self.seed, spk_id, spk_pub),
-                      opk_id, opk_pub).encode()
+        b = Bundle(self.identity.pub, spk_id, spk_pub,
+                   signed_prekey_signature(self.seed, spk_id, spk_pub), opk_id, opk_pub)
+        if kem_id is not None:
+            held = dict(self.kem_one_time)
+            held.update((i, k) for i, k, _ in self.last_resort)
+            if kem_id not in held:
+                if not mutated(ACC_BUNDLE_KEM_UNKNOWN) or not self.last_resort:
+                    raise ProtocolError("unknown-prekey", f"KEM prekey {kem_id}")
+                kem_id = self.last_resort[-1][0]
+            ek = kem_public(held[kem_id])
+            b.version, b.kem_id, b.kem_pub = VERSION_PQ, kem_id, ek
+            b.kem_sig = kem_prekey_signature(self.seed, kem_id, ek)
+        return b.encode()
 
 
 def save_account(a):
-    """§11.5: writers write revision 0x03."""
-    if mutated(ACC_WRITES_OLD) and a.revision == ACCOUNT_REVISION_2:
+    """§11.5: writers write revision 0x03; an account with KEM prekeys is saved as 0x2A."""
+    if a.pq:
+        out = [b"\x2a", u8(ACCOUNT_REVISION), a.seed, u32(a.next_id), u32(a.published_below),
+               flag(a.requires_pq)]
+    elif mutated(ACC_WRITES_OLD) and a.revision == ACCOUNT_REVISION_2:
         out = [b"\x1a", u8(ACCOUNT_REVISION_2), a.seed, u32(a.next_id)]
     else:
         mark = 0 if mutated(ACC_MARK_NOT_SAVED) else a.published_below
@@ -429,6 +536,12 @@ def save_account(a):
     out += [u32(i) + k for i, k in a.signed]
     out.append(u16(len(a.one_time)))
     out += [u32(i) + k for i, k in a.one_time]
+    if a.pq:
+        out.append(u8(len(a.last_resort)))
+        for i, k, used in a.last_resort:
+            out += [u32(i), k, u16(len(used))] + used
+        out.append(u8(len(a.kem_one_time)))
+        out += [u32(i) + k for i, k in a.kem_one_time]
     return b"".join(out)
 
 
@@ -445,10 +558,12 @@ def upgraded_account_bytes(data):
 def restore_account(data):
     """§11.5 with the checks of §11.1 (an account holds no public key to accept): format
     revision 0x03, or 0x02 (the same layout without published below, read as the next
-    prekey id: its application published the keys it held by its own means)."""
+    prekey id: its application published the keys it held by its own means); and 0x2A, an
+    account with KEM prekeys (revision 0x03 only)."""
     revisions = (ACCOUNT_REVISION,) if mutated(ACC_REV2_REFUSED) else \
         (ACCOUNT_REVISION, ACCOUNT_REVISION_2)
     rs = _Restore(data, T_SAVED_ACCOUNT, revisions)
+    pq = rs.version == VERSION_PQ
     r = rs.r
     seed = r.take(32)
     next_id = r.u32()
@@ -456,6 +571,9 @@ def restore_account(data):
         mark = 0 if mutated(ACC_REV2_MARK) else next_id
     else:
         mark = r.u32()
+    requires_pq = r.flag() if pq else False
+    if pq and mutated(ACC_PQ_REQUIRES_NOT_SAVED):
+        requires_pq = True
     count = r.u8()
     if count == 0 and not mutated(ACC_NO_SIGNED):
         raise ProtocolError("decode", "a saved account without a signed prekey")
@@ -466,21 +584,52 @@ def restore_account(data):
     if count > MAX_ACCOUNT_ONE_TIME_PREKEYS and not mutated(ACC_OPK_MANY):
         raise ProtocolError("decode", f"{count} one-time prekeys")
     one_time = [(r.u32(), r.take(32)) for _ in range(count)]
+    last_resort, kem_one_time = None, []
+    if pq:
+        count = r.u8()
+        if count == 0 and not mutated(ACC_PQ_NO_LAST_RESORT):
+            raise ProtocolError("decode", "a saved account without a last-resort KEM prekey")
+        if count > MAX_LAST_RESORT_KEM_PREKEYS and not mutated(ACC_PQ_LAST_RESORT_MANY):
+            raise ProtocolError("decode", f"{count} last-resort KEM prekeys")
+        last_resort = []
+        for _ in range(count):
+            kem_id, kem_seed, uses = r.u32(), r.take(64), r.u16()
+            if uses > MAX_LAST_RESORT_USES and not mutated(ACC_PQ_USES_MANY):
+                raise ProtocolError("decode", f"{uses} used base keys")
+            last_resort.append((kem_id, kem_seed, [r.take(32) for _ in range(uses)]))
+        count = r.u8()
+        if count > MAX_ONE_TIME_KEM_PREKEYS and not mutated(ACC_PQ_KEM_OT_MANY):
+            raise ProtocolError("decode", f"{count} one-time KEM prekeys")
+        kem_one_time = [(r.u32(), r.take(64)) for _ in range(count)]
     rs.end()
     ids = [i for i, _ in signed] + [i for i, _ in one_time]
+    kem_ids = [i for i, _, _ in last_resort or ()] + [i for i, _ in kem_one_time]
     if any(i >= next_id for i in ids) and not mutated(ACC_BELOW_NEXT):
         _inconsistent("a prekey id at or above the next prekey id")
+    if any(i >= next_id for i in kem_ids) and not mutated(ACC_PQ_IDS_BELOW_NEXT):
+        _inconsistent("a KEM prekey id at or above the next prekey id")
     if len(set(ids)) != len(ids) and not mutated(ACC_DISTINCT):
         _inconsistent("two prekeys with one id")
+    if (len(set(kem_ids)) != len(kem_ids) or set(kem_ids) & set(ids)) \
+            and not mutated(ACC_PQ_IDS_DISTINCT):
+        _inconsistent("a KEM prekey id that another prekey of any kind has")
     opk_ids = [i for i, _ in one_time]
     if any(a >= b for a, b in zip(opk_ids, opk_ids[1:])) and not mutated(ACC_OPK_ORDER):
         _inconsistent("one-time prekey ids not strictly increasing")
+    ot_kem_ids = [i for i, _ in kem_one_time]
+    if any(a >= b for a, b in zip(ot_kem_ids, ot_kem_ids[1:])) \
+            and not mutated(ACC_PQ_KEM_OT_ORDER):
+        _inconsistent("one-time KEM prekey ids not strictly increasing")
+    for _, _, used in last_resort or ():
+        if len(set(used)) != len(used) and not mutated(ACC_PQ_BASE_KEY_TWICE):
+            _inconsistent("a base key listed twice")
     if mark > next_id and not mutated(ACC_MARK_PAST):
         _inconsistent("published below past the next prekey id")
     if mark == next_id and rs.revision == ACCOUNT_REVISION and mutated(ACC_MARK_AT_NEXT):
         _inconsistent("published below at the next prekey id (mutation)")
     rs.finish()
-    return Account(seed, next_id, signed, one_time, mark, rs.revision)
+    return Account(seed, next_id, signed, one_time, mark, rs.revision, last_resort,
+                   kem_one_time, requires_pq)
 
 
 # ----- §11.6 Saved session record ----------------------------------------------------------
@@ -696,7 +845,7 @@ def restore_any(data):
     (unknown-version), then a saved-state type nibble (else decode)."""
     if not data:
         raise ProtocolError("decode", "empty saved state")
-    if data[0] >> 4 != VERSION:
+    if data[0] >> 4 not in versions_of(data[0] & 0x0F):
         raise ProtocolError("unknown-version", f"first byte {data[0]:#04x}")
     kind = KIND_BY_TYPE.get(data[0] & 0x0F)
     if kind is None:

@@ -3,7 +3,8 @@
 X25519 (RFC 7748) and Ed25519 (RFC 8032) are written here with plain integers, so that every
 rule of §2.2 and §2.4 is visible (and breakable by a mutation switch) rather than hidden in a
 library. SHA-2, HMAC and HKDF come from the Python standard library; AES-256-GCM from
-`cryptography`.
+`cryptography`; ML-KEM-1024 (version 2, §4.8) from `kyber-py`, whose deterministic internal
+functions are the ones SPEC §4.8 names (see mlkem_kat.py for its known-answer tests).
 """
 
 import hashlib
@@ -11,6 +12,7 @@ import hmac as _hmac
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from kyber_py.ml_kem import ML_KEM_1024   # FIPS 203 ML-KEM-1024 (PyPI kyber-py)
 
 from .errors import ProtocolError
 from .mutation import mutated, switch
@@ -225,7 +227,22 @@ SAFETY_NUMBER_LABEL = label("SafetyNumber")
 DEVICE_CERTIFICATE_CONTEXT = label("DeviceCertificate")
 DEVICE_LIST_CONTEXT = label("DeviceList")
 
+# Version 2 (§4.8) adds SUITE_PQ and two labels SUITE_PQ || "/" || name; every label above
+# keeps its value in version 2.
+SUITE_PQ = b"sottovoce-v2/X25519-MLKEM1024-Ed25519-AES256GCM-SHA256"
+
+
+def label_pq(name):
+    return SUITE_PQ + b"/" + name.encode("ascii")
+
+
+PQXDH_INFO = label_pq("PQXDH")
+KEM_PREKEY_CONTEXT = label_pq("KemPreKey")
+
 assert len(SUITE) == 44
+assert len(SUITE_PQ) == 54
+assert PQXDH_INFO.hex() == ("736f74746f766f63652d76322f5832353531392d4d4c4b454d313032342d"
+                            "456432353531392d41455332353647434d2d5348413235362f5051584448")
 assert X3DH_INFO.hex() == ("736f74746f766f63652d76312f5832353531392d456432353531392d"
                            "41455332353647434d2d5348413235362f58334448")
 
@@ -513,3 +530,60 @@ def edwards_to_montgomery(ed_pub):
     """§3.1: u = (1 + y) / (1 - y) mod p, y the Edwards y-coordinate encoded in ed_pub."""
     y = (int.from_bytes(ed_pub, "little") & ((1 << 255) - 1)) % P
     return ((1 + y) * pow((1 - y) % P, P - 2, P) % P).to_bytes(32, "little")
+
+
+# =========================================================================================
+# §2.1 / §4.8 ML-KEM-1024 (FIPS 203), deterministic internal functions (kyber-py)
+# =========================================================================================
+
+KEM_EK_LEN, KEM_DK_LEN, KEM_CT_LEN, KEM_SS_LEN = 1568, 3168, 1568, 32
+KEM_Q = 3329
+
+# Pure-Python ML-KEM is slow (tens of ms a call) and every function is deterministic, so
+# each result is cached by its inputs; --mutate's worker processes inherit the caches.
+_KEYGEN_CACHE, _ENCAPS_CACHE, _DECAPS_CACHE = {}, {}, {}
+
+
+def kem_keygen(seed):
+    """KEYGEN(d, z) = ML-KEM.KeyGen_internal(d, z) with seed = d || z (64 bytes):
+    (ek 1568 bytes, dk 3168 bytes)."""
+    out = _KEYGEN_CACHE.get(seed)
+    if out is None:
+        if len(seed) != 64:
+            raise ValueError("a KEM seed is d || z, 64 bytes")
+        out = ML_KEM_1024._keygen_internal(seed[:32], seed[32:])
+        _KEYGEN_CACHE[seed] = out
+    return out
+
+
+def kem_encaps(ek, m):
+    """ENCAPS(ek, m) = ML-KEM.Encaps_internal(ek, m): (SS 32 bytes, ct 1568 bytes). The ek
+    must be acceptable (keys.accept_kem_key); this does not check it again."""
+    key = (ek, m)
+    out = _ENCAPS_CACHE.get(key)
+    if out is None:
+        out = ML_KEM_1024._encaps_internal(ek, m)
+        _ENCAPS_CACHE[key] = out
+    return out
+
+
+def kem_decaps(dk, ct):
+    """DECAPS(dk, ct) = ML-KEM.Decaps_internal(dk, ct): SS (32 bytes). Never fails: a ct
+    not made for ek gives a pseudorandom SS (implicit rejection)."""
+    key = (dk, ct)
+    out = _DECAPS_CACHE.get(key)
+    if out is None:
+        out = ML_KEM_1024.decaps(dk, ct)
+        _DECAPS_CACHE[key] = out
+    return out
+
+
+def byte_decode_12(b):
+    """FIPS 203 ByteDecode_12 without the reduction: the 12-bit little-endian integers of
+    `b` (two per three bytes)."""
+    out = []
+    for i in range(0, len(b) - 2, 3):
+        x = b[i] | b[i + 1] << 8 | b[i + 2] << 16
+        out.append(x & 0xFFF)
+        out.append(x >> 12)
+    return out

@@ -7,8 +7,9 @@ from .errors import ProtocolError
 from .limits import COUNTER_MAX, MAX_CLOSED_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS
 from .mutation import mutated, switch
 from .primitives import (MESSAGE_KEY_INFO, ROOT_INFO, dh, hkdf, hmac_sha256, open_, pub,
-                         seal, u32)
-from .wire import Message, PrekeyMessage, encode_prekey_message
+                         seal, sha256, u32)
+from .wire import (T_MESSAGE, VERSION, VERSION_PQ, Message, PrekeyMessage,
+                   encode_prekey_message, first_byte)
 
 # =========================================================================================
 # §5.2 - §5.4 KDFs
@@ -74,7 +75,8 @@ class Session:
 
     __slots__ = ("session_id", "local_ik", "remote_ik", "h_ad", "initiator",
                  "pending_prekey", "spk_id", "opk_id", "rk", "pn", "sending", "first_dhs",
-                 "open", "closed", "skipped", "ghost")
+                 "open", "closed", "skipped", "ghost", "version", "kem_id", "kem_ct",
+                 "kem_ct_hash")
 
     def __init__(self):
         self.session_id = None   # EK_A.pub (§4.3)
@@ -93,6 +95,12 @@ class Session:
         self.closed = []
         self.skipped = OrderedDict()
         self.ghost = {}
+        # §4.8 / §11.2: a version-2 session also has its PQXDH's KEM id, and ct (a pending
+        # initiator repeats it) or SHA256(ct) (a responder, for §5.7).
+        self.version = VERSION
+        self.kem_id = None
+        self.kem_ct = None
+        self.kem_ct_hash = None
 
     def clone(self):
         c = Session.__new__(Session)
@@ -149,6 +157,10 @@ RANDOM_NONCE = switch(
 SEND_NOT_ATOMIC = switch(
     "encrypt-changes-on-counter-exhausted", "§5.5 step 2, §10",
     "encrypt at Ns = 0xFFFFFFFF fails and changes nothing (mutated: CKs is stepped anyway)")
+SEND_VERSION_1 = switch(
+    "send-version-1-nibble", "§4.8, §6.8",
+    "a version-2 session's messages have version nibble 2 (0x21, 0x22) (mutated: 0x11, "
+    "0x12)")
 WRAP_FIRST_ONLY = switch(
     "wrap-only-first-message", "§5.5",
     "the initiator wraps every message in a prekey message until it has decrypted a message "
@@ -182,12 +194,17 @@ def encrypt(s, plaintext, rng):
     key, nonce = message_key_expansion(mk)
     if mutated(RANDOM_NONCE):
         nonce = rng.draw(12)
-    header = b"\x11" + dhs_pub + u32(s.pn) + u32(ns & 0xFFFFFFFF)
+    version = s.version
+    if mutated(SEND_VERSION_1):
+        version = VERSION
+    header = first_byte(version, T_MESSAGE) + dhs_pub + u32(s.pn) + u32(ns & 0xFFFFFFFF)
     message = header + seal(key, nonce, s.h_ad + header, plaintext)
     # Step 6.
     s.sending = (dhs_priv, dhs_pub, ck_next, ns + 1)
     if s.pending_prekey:
-        message = encode_prekey_message(s.local_ik, s.session_id, s.spk_id, s.opk_id, message)
+        # §6.3, and §6.8 for a version-2 session: KEM id and ct besides (§4.8 step 5).
+        message = encode_prekey_message(s.local_ik, s.session_id, s.spk_id, s.opk_id, message,
+                                        version, s.kem_id, s.kem_ct)
         if mutated(WRAP_FIRST_ONLY):
             s.pending_prekey = False
     return s, message
@@ -371,6 +388,7 @@ def _has_skipped_for(s, dhr):
 def decrypt(s, msg):
     """§5.6 on a decoded §6.2 message. Steps 1 to 5 only compute; nothing is changed before
     step 7. Returns (new_state, plaintext)."""
+    check_version(s, msg)   # §6.8: before anything else of §5.6
     dhr_new, pn_new, n = msg.dhr, msg.pn, msg.n
     # Step 1.
     if n == COUNTER_MAX and not mutated(RECV_COUNTER_UNCHECKED) \
@@ -615,6 +633,27 @@ PREKEY_OPK_NOT_COMPARED = switch(
 PREKEY_CHECKS_LATE = switch(
     "prekey-checks-after-counter", "§5.7",
     "the §5.7 checks come before §5.6 step 1 (mutated: after it)")
+VERSION_NOT_COMPARED = switch(
+    "message-version-not-compared", "§6.8, §5.7 step 2",
+    "a version-1 session accepts only 0x11/0x12, a version-2 session only 0x21/0x22: a "
+    "message of the other version is state-mismatch, before anything else of §5.6 and as §5.7 "
+    "step 2 (mutated: not compared)")
+KEM_ID_NOT_COMPARED = switch(
+    "prekey-kem-id-not-compared", "§5.7 step 2",
+    "for a version-2 session, the prekey message's KEM id must be the session's (mutated: "
+    "not compared)")
+CT_HASH_NOT_COMPARED = switch(
+    "prekey-ct-hash-not-compared", "§5.7 step 2",
+    "for a version-2 session, SHA256(ct) of the prekey message must be the one the "
+    "responder stored (mutated: not compared)")
+
+
+def check_version(s, m):
+    """§6.8 "Messages of a session": a message of the other version is state-mismatch,
+    checked before anything else of §5.6, and as step 2 of §5.7 (after step 1: a prekey
+    message to an initiator's session is state-mismatch either way)."""
+    if m.version != s.version and not mutated(VERSION_NOT_COMPARED):
+        raise ProtocolError("state-mismatch", "a message of the other version")
 
 
 def decrypt_session_message(s, m):
@@ -623,13 +662,21 @@ def decrypt_session_message(s, m):
     if isinstance(m, PrekeyMessage):
         if mutated(PREKEY_CHECKS_LATE) and m.inner.n == COUNTER_MAX:
             raise ProtocolError("counter-exhausted", "received N = 0xFFFFFFFF")
+        # §5.7 step 1.
         if s.initiator and not mutated(PREKEY_TO_INITIATOR):
             raise ProtocolError("state-mismatch", "prekey message to an initiator's session")
+        # Step 2: the version first (§6.8), then the fields of the session's X3DH / PQXDH.
+        check_version(s, m)
         if ((m.ik_a != s.remote_ik and not mutated(PREKEY_IK_NOT_COMPARED))
                 or (m.ek_a != s.session_id and not mutated(PREKEY_EK_NOT_COMPARED))
                 or (m.spk_id != s.spk_id and not mutated(PREKEY_SPK_NOT_COMPARED))
-                or (m.opk_id != s.opk_id and not mutated(PREKEY_OPK_NOT_COMPARED))):
+                or (m.opk_id != s.opk_id and not mutated(PREKEY_OPK_NOT_COMPARED))
+                or (s.version == VERSION_PQ and m.version == VERSION_PQ and (
+                    (m.kem_id != s.kem_id and not mutated(KEM_ID_NOT_COMPARED))
+                    or (sha256(m.ct) != s.kem_ct_hash
+                        and not mutated(CT_HASH_NOT_COMPARED))))):
             raise ProtocolError("state-mismatch", "prekey message of another session")
         return decrypt(s, m.inner)
     assert isinstance(m, Message)
+    check_version(s, m)   # §6.8: before anything else of §5.6
     return decrypt(s, m)

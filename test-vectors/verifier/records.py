@@ -13,8 +13,9 @@ from .mutation import mutated, switch
 from .primitives import len8, u32
 from .ratchet import decrypt, decrypt_session_message
 from .ratchet import encrypt as ratchet_encrypt
-from .wire import PrekeyMessage, decode_bundle, decode_session_message
-from .x3dh import initiate_with_x3dh, respond
+from .wire import VERSION_PQ, PrekeyMessage, decode_bundle, decode_session_message
+from .pqxdh import check_downgrade, initiate_any
+from .x3dh import respond
 
 MAX_ARCHIVED_SESSIONS = 5    # §4.7 / §9: oldest forgotten, its id retired
 MAX_RETIRED_SESSIONS = 40    # §4.7 / §9: oldest dropped
@@ -134,6 +135,10 @@ PREKEY_ONLY_CURRENT = switch(
     "record-prekey-routes-to-current-only", "§4.7 prekey step 1, §4.5 rule 1",
     "a prekey message whose EK_A is the id of any held session (current or archived) goes "
     "to that session (mutated: only the current session's id is looked at)")
+DOWNGRADE_BEFORE_ROUTING = switch(
+    "record-downgrade-before-routing", "§4.8 Requiring PQXDH, §4.7 prekey step 1, §4.5",
+    "a requiring responder refuses only version-1 prekey messages that would create a "
+    "session: one of a held session goes to it first (mutated: downgrade before routing)")
 PREKEY_PROMOTES = switch(
     "record-prekey-message-promotes", "§4.7 prekey step 1",
     "a prekey message delivered to a held session leaves the record's current and archived "
@@ -266,14 +271,14 @@ class SessionRecord:
         archived."""
         bundle = decode_bundle(bundle_bytes)
         if mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
-            s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
+            s, _ = initiate_any(identity, bundle_bytes, self._initiator_binding(), rng)
         if bundle.ik != self.ik_r and not mutated(BUNDLE_IDENTITY_UNCHECKED):
             raise ProtocolError("state-mismatch", "a bundle of another identity than IK_R")
         if not mutated(INITIATE_LOCAL_IDENTITY_UNCHECKED) \
                 and not mutated(INITIATE_LOCAL_IDENTITY_AFTER_DRAW):
             self._check_local_identity(identity.pub)
         if not mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
-            s, _ = initiate_with_x3dh(identity, bundle_bytes, self._initiator_binding(), rng)
+            s, _ = initiate_any(identity, bundle_bytes, self._initiator_binding(), rng)
         if mutated(INITIATE_LOCAL_IDENTITY_AFTER_DRAW):
             self._check_local_identity(identity.pub)
         new = self.copy()
@@ -322,6 +327,8 @@ class SessionRecord:
                                 "the record's sessions belong to another local identity")
 
     def _decrypt_prekey(self, m, data, store):
+        if mutated(DOWNGRADE_BEFORE_ROUTING) and m.version != VERSION_PQ:
+            check_downgrade(store, m)
         if mutated(LOCAL_IDENTITY_FIRST):
             self._check_local_identity(store.identity.pub)
         sessions = self.sessions()

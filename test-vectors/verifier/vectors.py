@@ -9,6 +9,7 @@
 """
 
 from .conversations import resaved_form, run_conversations
+from .pqxdh_vectors import run_pqxdh_file
 from .errors import CATEGORIES, CAUSES, Mismatch, ProtocolError, check, check_eq
 from .group import (GroupSender, add_distribution, commitment, forget_below, group_decrypt,
                     group_encrypt, receiver_from_distribution)
@@ -17,11 +18,12 @@ from .keys import (Identity, PrekeyStore, accept_public_key, accepts_scanned, fi
 from .mutation import mutated
 from .persistence import (RESTORERS, save_account, save_group_receiver, save_group_sender,
                           save_session, seal_state, unseal)
-from .primitives import (GROUP_MESSAGE_KEY_INFO, MESSAGE_KEY_INFO, SUITE, pub, verify)
+from .primitives import (GROUP_MESSAGE_KEY_INFO, MESSAGE_KEY_INFO, SUITE, SUITE_PQ, pub,
+                         verify)
 from .randomness import ReplayRng
 from .ratchet import (decrypt_session_message, encrypt, kdf_ck, kdf_rk,
                       message_key_expansion)
-from .wire import (Bundle, PrekeyMessage, decode_bundle, decode_distribution,
+from .wire import (VERSION_PQ, Bundle, PrekeyMessage, decode_bundle, decode_distribution,
                    decode_group_message, decode_message, decode_prekey_message,
                    decode_session_message)
 from .x3dh import (NO_ROUTING, Responder, initiate_with_x3dh, respond, x3dh_initiate,
@@ -205,15 +207,21 @@ def wire_fields(kind, data):
                  "ciphertext": m.ciphertext.hex()}, m.encoded)
     if kind == "prekey_message":
         m = decode_prekey_message(data)
-        return ({"identityKey": m.ik_a.hex(), "baseKey": m.ek_a.hex(),
-                 "signedPreKeyId": m.spk_id, "oneTimePreKeyId": m.opk_id,
-                 "message": m.embedded.hex()}, m.encode())
+        fields = {"identityKey": m.ik_a.hex(), "baseKey": m.ek_a.hex(),
+                  "signedPreKeyId": m.spk_id, "oneTimePreKeyId": m.opk_id,
+                  "message": m.embedded.hex()}
+        if m.version == VERSION_PQ:   # README "PQXDH": kemPreKeyId and kemCiphertext
+            fields.update(kemPreKeyId=m.kem_id, kemCiphertext=m.ct.hex())
+        return fields, m.encode()
     if kind == "prekey_bundle":
         b = decode_bundle(data)
-        return ({"identityKey": b.ik.hex(), "signedPreKeyId": b.spk_id,
-                 "signedPreKey": b.spk_pub.hex(), "signature": b.spk_sig.hex(),
-                 "oneTimePreKeyId": b.opk_id, "oneTimePreKey": _opt_hex(b.opk_pub)},
-                b.encode())
+        fields = {"identityKey": b.ik.hex(), "signedPreKeyId": b.spk_id,
+                  "signedPreKey": b.spk_pub.hex(), "signature": b.spk_sig.hex(),
+                  "oneTimePreKeyId": b.opk_id, "oneTimePreKey": _opt_hex(b.opk_pub)}
+        if b.version == VERSION_PQ:   # README "PQXDH": kemPreKeyId, kemPreKey, kemSignature
+            fields.update(kemPreKeyId=b.kem_id, kemPreKey=b.kem_pub.hex(),
+                          kemSignature=b.kem_sig.hex())
+        return fields, b.encode()
     if kind == "sender_key_distribution":
         d = decode_distribution(data)
         return ({"groupId": d.group_id.hex(), "keyId": d.key_id, "iteration": d.iteration,
@@ -514,10 +522,15 @@ def run_persistence(test, group_type):
 
 RUNNERS = {"kdf.json": run_kdf, "x3dh.json": run_x3dh, "wire.json": run_wire,
            "session.json": run_session, "sender_keys.json": run_sender_keys,
-           "persistence.json": run_persistence, "conversations.json": run_conversations}
+           "persistence.json": run_persistence, "conversations.json": run_conversations,
+           "pqxdh.json": run_pqxdh_file}
 FILES = ["kdf.json", "x3dh.json", "wire.json", "session.json", "sender_keys.json",
-         "persistence.json", "conversations.json"]
+         "persistence.json", "conversations.json", "pqxdh.json"]
+# README "Envelope" / "Versioning": files are tied to the spec revision and the suite. The
+# version-1 files were written for revision 2 (revision 3 changed nothing of version 1,
+# SPEC §13); pqxdh.json for revision 3 and the version-2 suite.
 SPEC_REVISION = 2
+ENVELOPES = {"pqxdh.json": (3, SUITE_PQ)}
 
 
 def count_events(test):
@@ -526,8 +539,9 @@ def count_events(test):
 
 def check_envelope(file_name, doc):
     """README "Envelope"."""
-    check_eq(doc.get("specRevision"), SPEC_REVISION, "specRevision")
-    check_eq(doc.get("suite"), SUITE.decode(), "suite")
+    revision, suite = ENVELOPES.get(file_name, (SPEC_REVISION, SUITE))
+    check_eq(doc.get("specRevision"), revision, "specRevision")
+    check_eq(doc.get("suite"), suite.decode(), "suite")
     check_eq(doc.get("schema"), "sottovoce-" + file_name[:-5] + "-v1", "schema name")
     tests = [t for g in doc["testGroups"] for t in g["tests"]]
     check_eq(doc.get("numberOfTests"), len(tests), "numberOfTests")

@@ -3,10 +3,10 @@
 from .errors import ProtocolError
 from .limits import MAX_BINDING_LEN
 from .mutation import mutated, switch
-from .primitives import (SIGNED_PREKEY_CONTEXT, X3DH_INFO, dh, edwards_to_montgomery, hkdf,
-                         pub, sha256, u32, verify)
+from .primitives import (KEM_PREKEY_CONTEXT, SIGNED_PREKEY_CONTEXT, X3DH_INFO, dh,
+                         edwards_to_montgomery, hkdf, pub, sha256, u32, verify)
 from .ratchet import decrypt, decrypt_session_message, init_initiator, init_responder
-from .wire import decode_bundle, decode_prekey_message
+from .wire import VERSION_PQ, decode_bundle, decode_prekey_message
 
 BINDING_UNBOUNDED = switch(
     "binding-unbounded", "§4.1, §9",
@@ -28,6 +28,10 @@ BINDING_NOT_IN_AD = switch(
 SPK_SIG_UNCHECKED = switch(
     "spk-signature-unchecked", "§4.2 step 1",
     "the initiator verifies SPK_B.sig, else bad-signature (mutated: not verified)")
+SPK_SIG_UNDER_KEM_CONTEXT = switch(
+    "spk-signature-under-kem-context", "§4.8 initiator step 1, §2.3",
+    "in a version-2 bundle SPK_B.sig is still verified under SIGNED_PREKEY_CONTEXT "
+    "(mutated: under KEM_PREKEY_CONTEXT, the other kind's)")
 SPK_SIG_AFTER_DH = switch(
     "spk-signature-after-dh", "§4.2 step 1",
     "the signature is verified before any DH (mutated: after the DHs of step 3)")
@@ -60,6 +64,10 @@ OPK_DELETED_EARLY = switch(
 OPK_NOT_DELETED = switch(
     "opk-not-deleted", "§3.3, §4.4 step 6",
     "a one-time prekey is used for at most one session: deleted on success (mutated: kept)")
+DOWNGRADE_BEFORE_BINDING = switch(
+    "downgrade-before-binding-check", "§4.8 Requiring PQXDH, §4.1",
+    "a requiring responder refuses a version-1 prekey message with downgrade after the "
+    "binding check, so an over-long binding is decode (mutated: downgrade first)")
 NO_ROUTING = switch(
     "no-routing", "§4.5 rule 1",
     "a prekey message whose EK_A is a held session id goes to that session and §4.4 MUST NOT "
@@ -89,12 +97,17 @@ class X3DHResult:
     __slots__ = ("bundle", "ek_priv", "ek_pub", "dh", "sk", "ad", "h_ad")
 
 
-def x3dh_initiate(alice, bundle_bytes, binding, rng, draw_dhs_first=None):
-    """§4.2 steps 1-4 (the `x3dh` vectors stop here, before §5.1)."""
+def x3dh_initiate(alice, bundle_bytes, binding, rng, draw_dhs_first=None, after_verify=None):
+    """§4.2 steps 1-4 (the `x3dh` vectors stop here, before §5.1). `after_verify(bundle)`,
+    if given, runs after step 1 and before anything is drawn (§4.8 step 1 verifies the KEM
+    prekey's signature there)."""
     if not mutated(BINDING_LATE_INITIATOR):
         check_binding(binding)
     bundle = decode_bundle(bundle_bytes)
-    signed = SIGNED_PREKEY_CONTEXT + u32(bundle.spk_id) + bundle.spk_pub
+    context = SIGNED_PREKEY_CONTEXT
+    if bundle.version == VERSION_PQ and mutated(SPK_SIG_UNDER_KEM_CONTEXT):
+        context = KEM_PREKEY_CONTEXT
+    signed = context + u32(bundle.spk_id) + bundle.spk_pub
 
     def verify_spk():
         if not verify(bundle.ik, signed, bundle.spk_sig) and not mutated(SPK_SIG_UNCHECKED):
@@ -103,6 +116,8 @@ def x3dh_initiate(alice, bundle_bytes, binding, rng, draw_dhs_first=None):
     # Step 1, before any DH.
     if not mutated(SPK_SIG_AFTER_DH):
         verify_spk()
+    if after_verify is not None:
+        after_verify(bundle)
     if mutated(BINDING_LATE_INITIATOR):
         check_binding(binding)
     dh1 = dh(alice.priv_x, bundle.spk_pub, INIT_NO_ZERO) if mutated(EK_AFTER_DH1) else None
@@ -159,8 +174,11 @@ def initiate_with_x3dh(alice, bundle_bytes, binding, rng):
     return s, x
 
 
-def x3dh_respond(store, pkm, binding):
-    """§4.4 steps 1-4 on a decoded prekey message: (SK, H_AD, [DH1..], SPK.priv)."""
+def x3dh_respond(store, pkm, binding, after_lookup=None):
+    """§4.4 steps 1-4 on a decoded prekey message: (SK, H_AD, [DH1..], SPK.priv, whether
+    a one-time prekey was used). `after_lookup()`, if given, runs after the prekey lookups
+    and before the DHs (§4.8 steps 2-3 look up the KEM prekey and check its base keys
+    there)."""
     # Step 1.
     if pkm.spk_id in store.signed:
         spk_priv = store.signed[pkm.spk_id]
@@ -174,6 +192,8 @@ def x3dh_respond(store, pkm, binding):
             opk_priv = store.one_time[pkm.opk_id]
         elif not mutated(OPK_UNKNOWN_IGNORED):
             raise ProtocolError("unknown-prekey", "one-time prekey")
+    if after_lookup is not None:
+        after_lookup()
     if mutated(BINDING_LATE_RESPONDER):
         check_binding(binding)
     # Step 2: IK_A was accepted by decoding (§3.1, §6.3).
@@ -192,10 +212,24 @@ def x3dh_respond(store, pkm, binding):
 
 def respond(store, data, binding):
     """§4.4 on the bytes of a prekey message. On success deletes the one-time prekey from
-    `store` (step 6) and returns (session, plaintext); on error `store` is unchanged."""
-    if not mutated(BINDING_LATE_RESPONDER):
+    `store` (step 6) and returns (session, plaintext); on error `store` is unchanged. A
+    version-2 prekey message (0x22) goes to §4.8's responder; a version-1 one to a store
+    that requires PQXDH is refused (§4.8, downgrade)."""
+    early_downgrade = mutated(DOWNGRADE_BEFORE_BINDING)
+    if not mutated(BINDING_LATE_RESPONDER) and not early_downgrade:
         check_binding(binding)
     pkm = decode_prekey_message(data)
+    from .pqxdh import check_downgrade, respond_pq   # §4.8 builds on this module
+    if early_downgrade:
+        if pkm.version != VERSION_PQ:
+            check_downgrade(store, pkm)
+        if not mutated(BINDING_LATE_RESPONDER):
+            check_binding(binding)
+    if pkm.version == VERSION_PQ:
+        return respond_pq(store, pkm, binding)
+    # §4.8 Requiring PQXDH: after routing (the caller's, §4.5) and the binding check,
+    # before any prekey lookup.
+    check_downgrade(store, pkm)
     sk, h_ad, _, spk_priv, used_opk = x3dh_respond(store, pkm, binding)
     if used_opk and mutated(OPK_DELETED_EARLY):
         del store.one_time[pkm.opk_id]
@@ -229,7 +263,7 @@ class Responder:
         the EK_A field (bytes 33..65 of a 0x12 encoding) before the binding check, and the
         binding is then checked before anything else of §4.4. (The README gives `respond`
         events only for session ids Bob does not hold, so the vectors only see §4.4.)"""
-        ek_a = data[33:65] if len(data) >= 65 and data[0] == 0x12 else None
+        ek_a = data[33:65] if len(data) >= 65 and data[0] in (0x12, 0x22) else None
         held = self.sessions.get(ek_a) if ek_a is not None else None
         if held is not None and not mutated(NO_ROUTING):
             return decrypt_session_message(held, decode_prekey_message(data))
