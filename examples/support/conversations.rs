@@ -1597,6 +1597,13 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     s.initiate_with(A, &classical).unwrap();
     let c2 = s.send(A, b"a new classical session");
     s.deliver(B, &c2, Err(DecryptError::Downgrade));
+    // A classical first message of another identity: the record's identity
+    // check (§4.7 step 3) comes before the downgrade check.
+    let mut mrng = Recorder::new(184);
+    let mallory = Account::new_classical(&mut mrng);
+    let mut ms = Session::initiate(&mut mrng, mallory.identity_key_pair(), &classical, b"").unwrap();
+    let forged = ms.encrypt(&mut mrng, b"from mallory").unwrap().to_bytes();
+    s.deliver(B, &forged, Err(DecryptError::StateMismatch));
     tests.push(s.finish(f, "routing before the downgrade check: a classical session's replayed first message is duplicate at its session after the requirement is turned on; a new classical session is downgrade", &["Downgrade", "Routing"]));
     // A record that holds a version-2 session refuses a version-1 bundle of
     // the same device (a server stripped its KEM prekey), before anything is

@@ -532,6 +532,11 @@ fn uploads(f: &mut VectorFile) {
         [header(3), entry(k4b, 1639), entry(k4a, 1639), bad_ek_entry(4)].concat(),
         ErrorCategory::InvalidKey,
     ));
+    bad.push((
+        "a second last-resort KEM entry whose own ek fails the modulus check: the kind rule comes before the entry's fields".into(),
+        [header(2), entry(k3, 1639), bad_ek_entry(3)].concat(),
+        ErrorCategory::Decode,
+    ));
     for (comment, b, want) in bad {
         let got = PreKeyUpload::try_from(b.as_slice()).map(|_| ()).unwrap_err().category();
         assert_eq!(got, want, "{comment}");
