@@ -110,10 +110,7 @@ PQ_KIND_RULES_AFTER_FIELDS = switch(
     "upload-pq-kind-rules-after-entry-fields", "§3.6",
     "the kind rules of a 0x2B upload are checked when the kind byte is read, before the "
     "entry's fields (mutated: once the entry's fields have been read, so its ek is checked "
-    "first)",
-    gap="a 0x2B upload whose out-of-order (or second 0x03) KEM entry itself has an ek "
-        "failing the modulus check: decode, not invalid-key (tc 46's out-of-order entry has "
-        "a good ek; the bad one is the next entry)")
+    "first)")
 PQ_KIND_IN_V1 = switch(
     "upload-v1-accepts-kem-kinds", "§3.6",
     "a version-1 upload (0x1B) has kinds 0x01 and 0x02 only: a KEM entry there is decode "

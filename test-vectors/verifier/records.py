@@ -172,6 +172,44 @@ INITIATE_LOCAL_IDENTITY_AFTER_DRAW = switch(
     "the initiator's identity is compared with the record's local identity before the "
     "signature check and before anything is drawn (mutated: after §4.2, so EK_A and DHs are "
     "drawn first)")
+INITIATE_DOWNGRADE_UNCHECKED = switch(
+    "record-initiate-downgrade-unchecked", "§4.7 Initiating, §4.8 Requiring PQXDH",
+    "a record holding a version-2 session (current or archived) refuses a version-1 bundle "
+    "with downgrade (mutated: not refused; §4.2 runs)")
+INITIATE_DOWNGRADE_BEFORE_IDENTITY = switch(
+    "record-initiate-downgrade-before-identity", "§4.7 Initiating",
+    "the version-1 bundle is refused after the identity checks (state-mismatch first) "
+    "(mutated: downgrade before them)",
+    gap="a version-1 bundle of another identity than IK_R (or an initiator of another local "
+        "identity) to a record holding a version-2 session: state-mismatch, not downgrade")
+INITIATE_DOWNGRADE_AFTER_DRAW = switch(
+    "record-initiate-downgrade-after-x3dh", "§4.7 Initiating, §8",
+    "the version-1 bundle is refused before the signature check and before anything is "
+    "drawn (mutated: after §4.2, so EK_A is drawn first)")
+PREKEY_DOWNGRADE_UNCHECKED = switch(
+    "record-prekey-downgrade-unchecked", "§4.7 prekey step 4, §4.8 Requiring PQXDH",
+    "a version-1 prekey message that would create a session is downgrade at a record that "
+    "holds a version-2 session, whatever the prekey store requires (mutated: not refused; "
+    "§4.4 runs)")
+PREKEY_DOWNGRADE_BEFORE_IDENTITY = switch(
+    "record-prekey-downgrade-before-identity", "§4.7 prekey steps 3-4",
+    "the record's downgrade check follows the IK_R and local-identity checks (mutated: "
+    "before the IK_R check of step 3)",
+    gap="a version-1 first message of another identity than IK_R to a record holding a "
+        "version-2 session: state-mismatch, not downgrade (tc 62's is to a record holding "
+        "a version-1 session only, so the store's downgrade of §4.8 is what it orders)")
+STORE_DOWNGRADE_BEFORE_IDENTITY = switch(
+    "record-store-downgrade-before-identity", "§4.7 prekey steps 3-5, §4.8 Requiring PQXDH",
+    "a requiring prekey store's downgrade (§4.8, in §4.4 of step 5) comes after the record's "
+    "IK_R check: a version-1 first message of another identity is state-mismatch (mutated: "
+    "the store's downgrade before the IK_R check)")
+DOWNGRADE_CURRENT_ONLY = switch(
+    "record-downgrade-current-session-only", "§4.7 Initiating, prekey step 4",
+    "a record refuses version-1 bundles and first messages while it holds a version-2 "
+    "session, current or archived (mutated: only the current session is looked at)",
+    gap="a record whose only version-2 session is archived (e.g. a version-1 session made "
+        "current again by rule 2) refusing a version-1 bundle or first message: downgrade "
+        "(tc 63's records have a version-2 current session)")
 RULE1_KEEPS_OWN_PENDING = switch(
     "rule1-keeps-own-pending-session", "§4.7 rule 1",
     "a new session from a prekey message always becomes current (mutated: the rule before "
@@ -264,23 +302,32 @@ class SessionRecord:
 
     def initiate(self, identity, bundle_bytes, rng):
         """§4.7 Initiating: refuse a bundle of another identity than IK_R, then an initiator
-        identity other than the record's sessions' local identity (both state-mismatch, both
-        before the signature check and before anything is drawn; the order of the two cannot
-        be observed: same category, no cause); else §4.2 with the binding of §4.6, local
-        address first. The new session becomes current, the previous current one is
-        archived."""
+        identity other than the record's sessions' local identity (both state-mismatch; the
+        order of the two cannot be observed: same category, no cause), then a version-1
+        bundle while the record holds a version-2 session (downgrade), all before the
+        signature check and before anything is drawn; else §4.2 (§4.8 for a version-2
+        bundle) with the binding of §4.6, local address first. The new session becomes
+        current, the previous current one is archived."""
         bundle = decode_bundle(bundle_bytes)
         if mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
             s, _ = initiate_any(identity, bundle_bytes, self._initiator_binding(), rng)
+        if mutated(INITIATE_DOWNGRADE_BEFORE_IDENTITY):
+            self._check_downgrade(bundle.version, "bundle")
         if bundle.ik != self.ik_r and not mutated(BUNDLE_IDENTITY_UNCHECKED):
             raise ProtocolError("state-mismatch", "a bundle of another identity than IK_R")
         if not mutated(INITIATE_LOCAL_IDENTITY_UNCHECKED) \
                 and not mutated(INITIATE_LOCAL_IDENTITY_AFTER_DRAW):
             self._check_local_identity(identity.pub)
+        if not mutated(INITIATE_DOWNGRADE_UNCHECKED) \
+                and not mutated(INITIATE_DOWNGRADE_BEFORE_IDENTITY) \
+                and not mutated(INITIATE_DOWNGRADE_AFTER_DRAW):
+            self._check_downgrade(bundle.version, "bundle")
         if not mutated(BUNDLE_IDENTITY_AFTER_SIGNATURE):
             s, _ = initiate_any(identity, bundle_bytes, self._initiator_binding(), rng)
         if mutated(INITIATE_LOCAL_IDENTITY_AFTER_DRAW):
             self._check_local_identity(identity.pub)
+        if mutated(INITIATE_DOWNGRADE_AFTER_DRAW):
+            self._check_downgrade(bundle.version, "bundle")
         new = self.copy()
         if new.current is not None:
             new.archive(new.current)
@@ -326,6 +373,17 @@ class SessionRecord:
             raise ProtocolError("state-mismatch",
                                 "the record's sessions belong to another local identity")
 
+    def _check_downgrade(self, version, what):
+        """§4.7 Initiating and prekey step 4: a record holding a version-2 session (current
+        or archived) refuses a version-1 bundle and a version-1 prekey message that would
+        create a session (downgrade), whatever the prekey store requires (§4.8)."""
+        held = self.sessions()
+        if mutated(DOWNGRADE_CURRENT_ONLY):
+            held = [self.current] if self.current is not None else []
+        if version != VERSION_PQ and any(s.version == VERSION_PQ for s in held):
+            raise ProtocolError("downgrade", f"a version-1 {what} to a record holding a "
+                                             "version-2 session")
+
     def _decrypt_prekey(self, m, data, store):
         if mutated(DOWNGRADE_BEFORE_ROUTING) and m.version != VERSION_PQ:
             check_downgrade(store, m)
@@ -351,11 +409,19 @@ class SessionRecord:
             raise ProtocolError("state-mismatch", "a prekey message from another identity")
         if retired:
             raise ProtocolError("duplicate", "a prekey message of a retired session")
+        if mutated(PREKEY_DOWNGRADE_BEFORE_IDENTITY):
+            self._check_downgrade(m.version, "prekey message")
+        if mutated(STORE_DOWNGRADE_BEFORE_IDENTITY) and m.version != VERSION_PQ:
+            check_downgrade(store, m)
         if other:
             raise ProtocolError("state-mismatch", "a prekey message from another identity")
         # Step 4: a record holds one local identity.
         if not mutated(LOCAL_IDENTITY_UNCHECKED) and not mutated(LOCAL_IDENTITY_FIRST):
             self._check_local_identity(store.identity.pub)
+        # ... and a record holding a version-2 session starts no version-1 one.
+        if not mutated(PREKEY_DOWNGRADE_UNCHECKED) \
+                and not mutated(PREKEY_DOWNGRADE_BEFORE_IDENTITY):
+            self._check_downgrade(m.version, "prekey message")
         # Step 5: §4.4 with the binding of §4.6, the remote address first.
         s, plaintext = respond(store, data, self._responder_binding())
         new = self.copy()
