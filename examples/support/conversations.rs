@@ -1636,7 +1636,52 @@ pub(super) fn pq_records(f: &mut VectorFile) {
     s.initiate_with(A, &classical).unwrap();
     let c1 = s.send(A, b"classical, to a record with PQXDH sessions");
     s.deliver(B, &c1, Err(DecryptError::Downgrade));
-    tests.push(s.finish(f, "a record holding a PQXDH session refuses a classical bundle of the device and a classical first message from it (downgrade, whatever the account requires), changing nothing; a PQXDH bundle starts over", &["Downgrade", "Initiate"]));
+    // Another identity's classical first message and bundle, to Bob's
+    // record (which holds PQXDH sessions): the identity checks come first.
+    let mut mrng = Recorder::new(185);
+    let mallory = Account::new_classical(&mut mrng);
+    let mut ms = Session::initiate(&mut mrng, mallory.identity_key_pair(), &classical, b"").unwrap();
+    let forged = ms.encrypt(&mut mrng, b"from mallory").unwrap().to_bytes();
+    s.deliver(B, &forged, Err(DecryptError::StateMismatch));
+    let mallory_bundle = mallory.prekey_bundle(None).unwrap();
+    assert_eq!(s.initiate_with(B, &mallory_bundle), Err(KeyAgreementError::IdentityMismatch));
+    tests.push(s.finish(f, "a record holding a PQXDH session refuses a classical bundle of the device and a classical first message from it (downgrade, whatever the account requires), changing nothing; a PQXDH bundle starts over; another identity's classical message and bundle are state-mismatch (the identity checks come first)", &["Downgrade", "Initiate"]));
+
+    // An archived PQXDH session counts too: Bob starts a classical session
+    // S1 (Alice's account does not require PQXDH); Alice answers on it, then
+    // starts a PQXDH session S2; Bob takes S2 (rule 1), then Alice's late
+    // answer on S1 promotes S1 (rule 2: created on the other side, smaller
+    // id). Bob's record is then on a classical session with a PQXDH one
+    // archived, and still refuses a classical bundle of Alice.
+    let mut done = false;
+    for seed in 186..=230u8 {
+        let mut s = RecordScript::new_with(seed, 1, true);
+        s.sides[A].account.set_requires_pq(false);
+        s.sides[A].start = s.sides[A].account.to_bytes().to_vec();
+        let b = s.sides[A].account.prekey_bundle(None).unwrap().to_bytes();
+        let classical_a =
+            PreKeyBundle::try_from([&[0x13u8][..], &b[1..133], &b[kem_end..]].concat().as_slice()).unwrap();
+        s.initiate_with(B, &classical_a).unwrap();
+        let s1 = s.sides[B].record.current_id().unwrap();
+        let p1 = s.send(B, b"S1, classical");
+        s.ok(A, &p1, b"S1, classical");
+        let n1 = s.send(A, b"an answer on S1");
+        let pq = s.bundle(B, false);
+        s.initiate_with(A, &pq).unwrap();
+        let p2 = s.send(A, b"S2, post-quantum");
+        s.ok(B, &p2, b"S2, post-quantum");
+        s.ok(B, &n1, b"an answer on S1");
+        if s.sides[B].record.current_id() != Some(s1) {
+            continue;
+        }
+        assert!(!s.sides[B].record.current().unwrap().is_post_quantum());
+        assert!(s.sides[B].record.archived().any(Session::is_post_quantum));
+        assert_eq!(s.initiate_with(B, &classical_a), Err(KeyAgreementError::Downgrade));
+        tests.push(s.finish(f, "a record whose current session is classical but which holds an archived PQXDH session refuses a classical bundle (downgrade)", &["Downgrade", "Archive"]));
+        done = true;
+        break;
+    }
+    assert!(done, "no seed gave the smaller id to S1");
     f.group(
         "records",
         "Session records with post-quantum accounts (SPEC.md §4.7, §4.8): as conversations.json's records",

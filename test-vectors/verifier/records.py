@@ -179,9 +179,7 @@ INITIATE_DOWNGRADE_UNCHECKED = switch(
 INITIATE_DOWNGRADE_BEFORE_IDENTITY = switch(
     "record-initiate-downgrade-before-identity", "§4.7 Initiating",
     "the version-1 bundle is refused after the identity checks (state-mismatch first) "
-    "(mutated: downgrade before them)",
-    gap="a version-1 bundle of another identity than IK_R (or an initiator of another local "
-        "identity) to a record holding a version-2 session: state-mismatch, not downgrade")
+    "(mutated: downgrade before them)")
 INITIATE_DOWNGRADE_AFTER_DRAW = switch(
     "record-initiate-downgrade-after-x3dh", "§4.7 Initiating, §8",
     "the version-1 bundle is refused before the signature check and before anything is "
@@ -194,10 +192,7 @@ PREKEY_DOWNGRADE_UNCHECKED = switch(
 PREKEY_DOWNGRADE_BEFORE_IDENTITY = switch(
     "record-prekey-downgrade-before-identity", "§4.7 prekey steps 3-4",
     "the record's downgrade check follows the IK_R and local-identity checks (mutated: "
-    "before the IK_R check of step 3)",
-    gap="a version-1 first message of another identity than IK_R to a record holding a "
-        "version-2 session: state-mismatch, not downgrade (tc 62's is to a record holding "
-        "a version-1 session only, so the store's downgrade of §4.8 is what it orders)")
+    "before the IK_R check of step 3)")
 STORE_DOWNGRADE_BEFORE_IDENTITY = switch(
     "record-store-downgrade-before-identity", "§4.7 prekey steps 3-5, §4.8 Requiring PQXDH",
     "a requiring prekey store's downgrade (§4.8, in §4.4 of step 5) comes after the record's "
@@ -206,10 +201,7 @@ STORE_DOWNGRADE_BEFORE_IDENTITY = switch(
 DOWNGRADE_CURRENT_ONLY = switch(
     "record-downgrade-current-session-only", "§4.7 Initiating, prekey step 4",
     "a record refuses version-1 bundles and first messages while it holds a version-2 "
-    "session, current or archived (mutated: only the current session is looked at)",
-    gap="a record whose only version-2 session is archived (e.g. a version-1 session made "
-        "current again by rule 2) refusing a version-1 bundle or first message: downgrade "
-        "(tc 63's records have a version-2 current session)")
+    "session, current or archived (mutated: only the current session is looked at)")
 RULE1_KEEPS_OWN_PENDING = switch(
     "rule1-keeps-own-pending-session", "§4.7 rule 1",
     "a new session from a prekey message always becomes current (mutated: the rule before "
