@@ -11,11 +11,9 @@
 use std::hint::black_box;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use aes_gcm::{Aes256Gcm, Nonce};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use sha2::Sha256;
@@ -30,39 +28,9 @@ fn rng() -> ChaCha20Rng {
 
 // ------------------------------------------------------------------ primitives
 
-fn hmac_step(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();
-    m.update(&[1]);
-    let mk: [u8; 32] = m.finalize().into_bytes().into();
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();
-    m.update(&[2]);
-    (mk, m.finalize().into_bytes().into())
-}
-
-fn hkdf44(mk: &[u8; 32]) -> [u8; 44] {
-    let mut okm = [0u8; 44];
-    Hkdf::<Sha256>::new(None, mk).expand(b"sottovoce-v1/X25519-Ed25519-AES256GCM-SHA256/MessageKey", &mut okm).unwrap();
-    okm
-}
-
-fn seal_open(key: &[u8; 32], buf: &mut [u8]) {
-    let c = Aes256Gcm::new(&(*key).into());
-    let nonce = Nonce::from([7u8; 12]);
-    let tag: Tag = c.encrypt_inout_detached(&nonce, &[0u8; 69], buf.into()).unwrap();
-    let c = Aes256Gcm::new(&(*key).into());
-    c.decrypt_inout_detached(&nonce, &[0u8; 69], buf.into(), &tag).unwrap();
-}
-
-/// One side's unavoidable work for a chain message: chain step, key
-/// expansion, AEAD (sealing or opening counted once each over both sides).
-fn chain_floor(ck: &mut [u8; 32], buf: &mut [u8]) {
-    let (mk, next) = hmac_step(ck);
-    let okm = hkdf44(&mk);
-    let (mk2, _) = hmac_step(&next);
-    let _ = hkdf44(&mk2);
-    *ck = next;
-    seal_open(okm[..32].try_into().unwrap(), buf);
-}
+#[path = "support/floors.rs"]
+mod floors;
+use floors::{chain_floor, hkdf44, hmac_step, seal_open};
 
 /// A DH ratchet message's floor: the sender's keygen and DH, the
 /// receiver's DH, plus a chain message.

@@ -181,6 +181,9 @@ fn accept_point(public: &[u8; KEY_LEN]) -> Option<EdwardsPoint> {
 /// VERIFY (SPEC.md §2.1): S < L, R the canonical encoding of a point not
 /// of small order, and the cofactorless equation [S]B = R + [k]A. This is
 /// ed25519-dalek's `verify_strict`; the key itself was accepted per §3.1.
+/// (The library verifies through [`Ed25519Public`], which decompresses a
+/// key once for several signatures; this is the hazmat form.)
+#[cfg(feature = "hazmat")]
 pub(crate) fn ed25519_verify(public: &[u8; KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
     let Ok(vk) = VerifyingKey::from_bytes(public) else {
         return false;
@@ -215,6 +218,11 @@ impl Ed25519Public {
     /// Strict verification (SPEC.md §2.1).
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
         self.key.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
+    }
+
+    /// The X25519 form (SPEC.md §3.1), from the point already decompressed.
+    pub(crate) fn to_x25519(&self) -> [u8; KEY_LEN] {
+        self.key.to_montgomery().to_bytes()
     }
 }
 

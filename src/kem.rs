@@ -214,8 +214,11 @@ impl PublicKemPreKey {
     /// # Errors
     /// [`KeyAgreementError::BadSignature`] if it does not verify.
     pub fn verify(&self, identity: &IdentityKey) -> Result<(), KeyAgreementError> {
-        let ok = identity.verify(&[KEM_PREKEY_CONTEXT, &self.id.0.to_be_bytes(), &self.key[..]], &self.signature);
-        if ok { Ok(()) } else { Err(KeyAgreementError::BadSignature) }
+        if self.verify_with(&identity.verifier()) { Ok(()) } else { Err(KeyAgreementError::BadSignature) }
+    }
+
+    pub(crate) fn verify_with(&self, identity: &crate::keys::IdentityVerifier) -> bool {
+        identity.verify(&[KEM_PREKEY_CONTEXT, &self.id.0.to_be_bytes(), &self.key[..]], &self.signature)
     }
 
     /// Reads `id | u16 length | ek | signature` (SPEC.md §6.8): a length

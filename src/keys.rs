@@ -75,8 +75,28 @@ impl IdentityKey {
 
     /// Verifies an Ed25519 signature made by this identity.
     pub(crate) fn verify(&self, message: &[&[u8]], signature: &[u8; SIGNATURE_LEN]) -> bool {
-        let joined: Vec<u8> = message.concat();
-        crypto::ed25519_verify(&self.ed25519, &joined, signature)
+        self.verifier().verify(message, signature)
+    }
+
+    /// The key decompressed once, for checking several signatures (a
+    /// bundle's two, an upload's many).
+    pub(crate) fn verifier(&self) -> IdentityVerifier {
+        IdentityVerifier(crypto::Ed25519Public::trusted(&self.ed25519))
+    }
+}
+
+/// An identity key decompressed for verifying ([`IdentityKey::verifier`]).
+pub(crate) struct IdentityVerifier(Option<crypto::Ed25519Public>);
+
+impl IdentityVerifier {
+    /// VERIFY (SPEC.md §2.4) of the concatenated `message`.
+    pub(crate) fn verify(&self, message: &[&[u8]], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        self.0.as_ref().is_some_and(|k| k.verify(&message.concat(), signature))
+    }
+
+    /// The key's X25519 form (SPEC.md §3.1) without decompressing it again.
+    pub(crate) fn x25519(&self) -> [u8; KEY_LEN] {
+        self.0.as_ref().map_or([0u8; KEY_LEN], crypto::Ed25519Public::to_x25519)
     }
 }
 
@@ -423,17 +443,21 @@ impl PreKeyBundle {
     /// # Errors
     /// [`KeyAgreementError::BadSignature`] if one does not verify.
     pub fn verify(&self) -> Result<(), KeyAgreementError> {
-        let ok = self.identity_key.verify(
+        self.verified().map(|_| ())
+    }
+
+    /// As [`PreKeyBundle::verify`], returning the identity key decompressed
+    /// (the initiator needs its X25519 form next).
+    pub(crate) fn verified(&self) -> Result<IdentityVerifier, KeyAgreementError> {
+        let v = self.identity_key.verifier();
+        let ok = v.verify(
             &[SIGNED_PREKEY_CONTEXT, &self.signed_prekey_id.0.to_be_bytes(), &self.signed_prekey],
             &self.signature,
         );
-        if !ok {
+        if !ok || self.kem_prekey.as_ref().is_some_and(|kem| !kem.verify_with(&v)) {
             return Err(KeyAgreementError::BadSignature);
         }
-        match &self.kem_prekey {
-            Some(kem) => kem.verify(&self.identity_key),
-            None => Ok(()),
-        }
+        Ok(v)
     }
 
     /// The encoding of SPEC.md §6.4 (version 1) or §6.8 (version 2).

@@ -217,11 +217,17 @@ impl PreKeyUpload {
     /// # Errors
     /// [`KeyAgreementError::BadSignature`] if one does not verify.
     pub fn verify(&self) -> Result<(), KeyAgreementError> {
+        let v = self.identity_key.verifier();
         if let Some(spk) = &self.signed_prekey {
-            spk.verify(&self.identity_key)?;
+            let signed = [SIGNED_PREKEY_CONTEXT, &spk.id.0.to_be_bytes(), &spk.key];
+            if !v.verify(&signed, &spk.signature) {
+                return Err(KeyAgreementError::BadSignature);
+            }
         }
         for kem in self.last_resort_kem_prekey.iter().chain(&self.one_time_kem_prekeys) {
-            kem.verify(&self.identity_key)?;
+            if !kem.verify_with(&v) {
+                return Err(KeyAgreementError::BadSignature);
+            }
         }
         Ok(())
     }

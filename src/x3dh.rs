@@ -89,12 +89,13 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     bundle: &PreKeyBundle,
     binding: &[u8],
 ) -> Result<([u8; KEY_LEN], Agreement, Option<KemHeader>), KeyAgreementError> {
-    bundle.verify()?;
+    // One decompression of IK_B serves both signatures and its X25519 form.
+    let ik_b_x = bundle.verified()?.x25519();
     let ek = X25519KeyPair::generate(rng);
     let ik_b = bundle.identity_key();
     let mut dhs = Vec::with_capacity(4);
     dhs.push(dh(identity.x25519(), bundle.signed_prekey())?);
-    dhs.push(dh(&ek, &ik_b.x25519())?);
+    dhs.push(dh(&ek, &ik_b_x)?);
     dhs.push(dh(&ek, bundle.signed_prekey())?);
     if let Some(opk) = bundle.one_time_prekey() {
         dhs.push(dh(&ek, opk)?);
