@@ -37,7 +37,7 @@ const ROUNDS: usize = 3000;
 
 #[path = "support/floors.rs"]
 mod floors;
-use floors::chain_floor;
+use floors::{ReadOnly, chain_floor};
 
 /// Medians of `op` and `floor` over interleaved rounds, in µs.
 fn interleaved(mut op: impl FnMut(), mut floor: impl FnMut()) -> (f64, f64) {
@@ -64,36 +64,6 @@ fn interleaved(mut op: impl FnMut(), mut floor: impl FnMut()) -> (f64, f64) {
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
     (a[a.len() / 2], b[b.len() / 2])
-}
-
-/// A prekey store view that never deletes, so one store serves every round.
-struct ReadOnly<'a>(&'a Account);
-
-impl PreKeyStore for ReadOnly<'_> {
-    fn identity(&self) -> &IdentityKeyPair {
-        self.0.identity_key_pair()
-    }
-    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey> {
-        self.0.signed_prekey(id)
-    }
-    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
-        self.0.one_time_prekey(id)
-    }
-    fn remove_one_time_prekey(&mut self, _: PreKeyId) {}
-    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
-        self.0.kem_prekey(id)
-    }
-    fn base_key_used(&self, id: PreKeyId, base_key: &[u8; 32]) -> bool {
-        self.0.base_key_used(id, base_key)
-    }
-    fn used_base_key_count(&self, id: PreKeyId) -> usize {
-        self.0.used_base_key_count(id)
-    }
-    // Records nothing, so one store serves every round (a bench only).
-    fn consume_kem_prekey(&mut self, _: PreKeyId, _: &[u8; 32]) {}
-    fn requires_pq(&self) -> bool {
-        PreKeyStore::requires_pq(self.0)
-    }
 }
 
 fn main() {

@@ -30,7 +30,7 @@ fn rng() -> ChaCha20Rng {
 
 #[path = "support/floors.rs"]
 mod floors;
-use floors::{chain_floor, hkdf44, hmac_step, seal_open};
+use floors::{ReadOnly, chain_floor, hkdf44, hmac_step, seal_open};
 
 /// A DH ratchet message's floor: the sender's keygen and DH, the
 /// receiver's DH, plus a chain message.
@@ -370,37 +370,6 @@ fn talking_pair(rng: &mut ChaCha20Rng) -> (Session, Session) {
     // Alice's next send opens her chain; Bob learns it.
     b.decrypt(&a.encrypt(rng, b"open chain").unwrap()).unwrap();
     (a, b)
-}
-
-/// A prekey store view that never deletes, so one store serves every
-/// benchmark iteration of `respond`.
-struct ReadOnly<'a>(&'a Account);
-
-impl PreKeyStore for ReadOnly<'_> {
-    fn identity(&self) -> &IdentityKeyPair {
-        self.0.identity_key_pair()
-    }
-    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey> {
-        self.0.signed_prekey(id)
-    }
-    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
-        self.0.one_time_prekey(id)
-    }
-    fn remove_one_time_prekey(&mut self, _: PreKeyId) {}
-    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
-        self.0.kem_prekey(id)
-    }
-    fn base_key_used(&self, id: PreKeyId, base_key: &[u8; 32]) -> bool {
-        self.0.base_key_used(id, base_key)
-    }
-    fn used_base_key_count(&self, id: PreKeyId) -> usize {
-        self.0.used_base_key_count(id)
-    }
-    // Records nothing, so one store serves every iteration (a bench only).
-    fn consume_kem_prekey(&mut self, _: PreKeyId, _: &[u8; 32]) {}
-    fn requires_pq(&self) -> bool {
-        PreKeyStore::requires_pq(self.0)
-    }
 }
 
 fn persistence(c: &mut Criterion) {

@@ -8,6 +8,7 @@ use hkdf::Hkdf;
 use hmac::Hmac;
 use hmac::Mac;
 use sha2::Sha256;
+use sottovoce::{Account, IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyId, PreKeyStore, SignedPreKey};
 
 pub(crate) fn hmac_step(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(ck).unwrap();
@@ -41,4 +42,35 @@ pub(crate) fn chain_floor(ck: &mut [u8; 32], buf: &mut [u8]) {
     let _ = hkdf44(&mk2);
     *ck = next;
     seal_open(okm[..32].try_into().unwrap(), buf);
+}
+
+/// A prekey store view that never deletes, so one store serves every
+/// benchmark iteration of `respond`.
+pub(crate) struct ReadOnly<'a>(pub(crate) &'a Account);
+
+impl PreKeyStore for ReadOnly<'_> {
+    fn identity(&self) -> &IdentityKeyPair {
+        self.0.identity_key_pair()
+    }
+    fn signed_prekey(&self, id: PreKeyId) -> Option<&SignedPreKey> {
+        self.0.signed_prekey(id)
+    }
+    fn one_time_prekey(&self, id: PreKeyId) -> Option<&OneTimePreKey> {
+        self.0.one_time_prekey(id)
+    }
+    fn remove_one_time_prekey(&mut self, _: PreKeyId) {}
+    fn kem_prekey(&self, id: PreKeyId) -> Option<&KemPreKey> {
+        self.0.kem_prekey(id)
+    }
+    fn base_key_used(&self, id: PreKeyId, base_key: &[u8; 32]) -> bool {
+        self.0.base_key_used(id, base_key)
+    }
+    fn used_base_key_count(&self, id: PreKeyId) -> usize {
+        self.0.used_base_key_count(id)
+    }
+    // Records nothing, so one store serves every iteration (a bench only).
+    fn consume_kem_prekey(&mut self, _: PreKeyId, _: &[u8; 32]) {}
+    fn requires_pq(&self) -> bool {
+        PreKeyStore::requires_pq(self.0)
+    }
 }
